@@ -1,0 +1,1 @@
+"""Natural-language understanding: normalisation, intent/category classification, entity extraction."""

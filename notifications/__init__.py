@@ -1,0 +1,1 @@
+"""Proactive messaging: the outbox dispatcher, scheduler jobs, status updates, surveys and quiet hours."""

@@ -1,0 +1,102 @@
+"""Reporta's settings: one typed object read from ``REPORTA_*`` environment variables or a ``.env`` file.
+
+Every key is documented in ``.env.example``; the names are a public contract for deployments.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+DEFAULT_VAR_DIR = REPO_ROOT / "var"
+
+
+class Settings(BaseSettings):
+    """All of Reporta's configuration. Defaults run everything on one machine with no credentials."""
+
+    model_config = SettingsConfigDict(env_prefix="REPORTA_", env_file=".env", extra="ignore")
+
+    # --- core -------------------------------------------------------------------------------------
+    database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / 'reporta.db'}"
+    data_dir: Path = DEFAULT_DATA_DIR
+    var_dir: Path = DEFAULT_VAR_DIR
+    timezone: str = "America/Monterrey"
+    municipality_name: str = "Municipio de San Reporta"
+    privacy_notice_url: str = "https://example.gob.mx/aviso-de-privacidad"
+    public_url: str = "http://localhost:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    # --- media ------------------------------------------------------------------------------------
+    media_dir: Path | None = None  # default: <var_dir>/media
+    max_media_bytes: int = 10 * 1024 * 1024
+    allowed_media_types: str = "image/jpeg,image/png,image/webp,image/heic"
+
+    # --- NLU --------------------------------------------------------------------------------------
+    nlu_engine: Literal["builtin", "rasa"] = "builtin"
+    nlu_cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "reporta" / "nlu")
+    nlu_fallback_threshold: float = 0.45
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout_seconds: float = 2.0
+
+    # --- Telegram ---------------------------------------------------------------------------------
+    telegram_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+
+    # --- Twilio (WhatsApp and SMS) ----------------------------------------------------------------
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_whatsapp_number: str | None = None
+    twilio_sms_number: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_messages_per_second: float = 10.0
+    # JSON object mapping a message kind to a Content template SID, used outside WhatsApp's 24 h window.
+    whatsapp_content_templates: dict[str, str] = Field(default_factory=dict)
+
+    # --- dialogue ---------------------------------------------------------------------------------
+    conversation_idle_hours: float = 24.0
+
+    # --- notifications / scheduler ----------------------------------------------------------------
+    scheduler_enabled: bool = True
+    dispatch_interval_seconds: float = 0.2
+    quiet_hours_start: str = "21:00"
+    quiet_hours_end: str = "09:00"
+    survey_delay_hours: float = 24.0
+    survey_timeout_hours: float = 72.0
+    sla_warning_hours: float = 24.0
+    outbox_max_attempts: int = 8
+    telegram_messages_per_second: float = 30.0
+
+    @property
+    def media_path(self) -> Path:
+        return self.media_dir or (self.var_dir / "media")
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.yml"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.data_dir / "templates"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_token)
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings`` and pass them explicitly)."""
+    return Settings()

@@ -1,0 +1,66 @@
+"""Shared fixtures: every store test runs on SQLite and on PostgreSQL, each in its own database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from reporta.settings import Settings
+from tests import dbutil
+from ticketing.db import make_engine, make_session_factory
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    dbutil.drop_pg_template()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database URL: SQLite file, then PostgreSQL (from REPORTA_TEST_DATABASE_URL)."""
+    if request.param == "sqlite":
+        yield dbutil.sqlite_database(tmp_path)
+        return
+    url, admin = dbutil.pg_database()
+    try:
+        yield url
+    finally:
+        dbutil.drop_pg_database(url, admin)
+
+
+@pytest.fixture
+def pg_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database only (for concurrency tests that need row locks)."""
+    url, admin = dbutil.pg_database()
+    try:
+        yield url
+    finally:
+        dbutil.drop_pg_database(url, admin)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for one test: its own database and var dir, no provider credentials."""
+    return Settings(
+        _env_file=None,
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        nlu_cache_dir=tmp_path / "nlu-cache",
+    )

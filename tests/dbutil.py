@@ -1,0 +1,97 @@
+"""Throw-away databases for tests: a fresh, migrated SQLite file or PostgreSQL database per test.
+
+The schema is migrated once per run into a template (a SQLite file copied per test, a PostgreSQL
+``TEMPLATE`` database cloned per test), so each test gets its own database cheaply.
+PostgreSQL comes from ``REPORTA_TEST_DATABASE_URL`` (an admin URL, e.g. the ``postgres`` database);
+with ``CI=true`` a missing or unreachable PostgreSQL is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ticketing.db import normalise_url
+from ticketing.migrate import upgrade
+
+_lock = threading.Lock()
+_sqlite_template: Path | None = None
+_pg_template: str | None = None
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def pg_admin_url() -> str | None:
+    url = os.environ.get("REPORTA_TEST_DATABASE_URL")
+    return normalise_url(url) if url else None
+
+
+def require_pg() -> str:
+    url = pg_admin_url()
+    if not url:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI=true but REPORTA_TEST_DATABASE_URL is not set: PostgreSQL tests must run in CI")
+        pytest.skip("PostgreSQL not configured (set REPORTA_TEST_DATABASE_URL)")
+    return url
+
+
+def _admin_exec(admin_url: str, sql: str) -> None:
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def sqlite_database(tmp_dir: Path) -> str:
+    global _sqlite_template
+    with _lock:
+        if _sqlite_template is None:
+            tpl_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"reporta-test-{RUN_ID}"
+            tpl_dir.mkdir(parents=True, exist_ok=True)
+            tpl = tpl_dir / "template.db"
+            upgrade(f"sqlite:///{tpl}")
+            _sqlite_template = tpl
+    target = tmp_dir / "reporta.db"
+    shutil.copyfile(_sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+def pg_database() -> tuple[str, str]:
+    """Create a fresh migrated PostgreSQL database; return (url, admin_url)."""
+    global _pg_template
+    admin = require_pg()
+    with _lock:
+        if _pg_template is None:
+            name = f"reporta_tpl_{RUN_ID}"
+            try:
+                _admin_exec(admin, f'DROP DATABASE IF EXISTS "{name}"')
+                _admin_exec(admin, f'CREATE DATABASE "{name}"')
+            except Exception as exc:
+                if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                    pytest.fail(f"CI=true but PostgreSQL is unreachable at {admin}: {exc}")
+                pytest.skip(f"PostgreSQL unreachable: {exc}")
+            url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+            upgrade(url)
+            _pg_template = name
+    name = f"reporta_t_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    _admin_exec(admin, f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template}"')
+    return make_url(admin).set(database=name).render_as_string(hide_password=False), admin
+
+
+def drop_pg_database(url: str, admin: str) -> None:
+    name = make_url(url).database
+    _admin_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def drop_pg_template() -> None:
+    admin = pg_admin_url()
+    if admin and _pg_template:
+        _admin_exec(admin, f'DROP DATABASE IF EXISTS "{_pg_template}" WITH (FORCE)')

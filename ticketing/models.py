@@ -1,0 +1,353 @@
+"""The SQLAlchemy 2.x typed ORM schema: every table Reporta stores, and nothing else.
+
+Changes to these classes need an Alembic migration in ``ticketing/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on both databases: stored as UTC, always read back aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    """Enums stored as their string values in a VARCHAR (no native PG enum: easier migrations)."""
+    return Enum(cls, native_enum=False, values_callable=lambda e: [m.value for m in e], length=32,
+                validate_strings=True)
+
+
+class ChannelKind(enum.StrEnum):
+    TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
+    SMS = "sms"
+    SIMULATOR = "simulator"
+    PHONE = "phone"  # staff recording a report taken by phone
+    WALK_IN = "walk_in"  # staff recording a report taken in person
+
+
+class TicketStatus(enum.StrEnum):
+    RECEIVED = "received"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    NOT_RESOLVED = "not_resolved"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = frozenset({TicketStatus.RECEIVED, TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS})
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class InboundState(enum.StrEnum):
+    RECEIVED = "received"  # stored, not yet processed
+    PROCESSED = "processed"
+    FAILED = "failed"  # processing raised; kept for inspection and retry
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its next attempt (or quiet hours)
+    SENDING = "sending"  # claimed by a dispatcher
+    SENT = "sent"  # accepted by the provider
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"  # permanent failure, recorded
+    UNDELIVERED = "undelivered"  # provider accepted, then could not deliver
+
+
+class ConversationMode(enum.StrEnum):
+    BOT = "bot"
+    HANDOFF = "handoff"  # staff answer; the bot stays silent
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32), default="agent")  # agent | supervisor | admin
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    department: Mapped[Department | None] = relationship()
+
+
+class Citizen(Base):
+    __tablename__ = "citizens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    consent_at: Mapped[datetime | None]
+    opted_out_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="citizen")
+
+
+class ChannelIdentity(Base):
+    """One way to reach a citizen: a Telegram chat, a WhatsApp number, an SMS number."""
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identity_channel_external"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
+    external_id: Mapped[str] = mapped_column(String(64))  # chat id, or E.164 phone for Twilio channels
+    last_inbound_at: Mapped[datetime | None]  # opens WhatsApp's 24-hour customer-service window
+    unreachable_at: Mapped[datetime | None]
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    citizen: Mapped[Citizen] = relationship(back_populates="identities")
+
+
+class Conversation(Base):
+    """The dialogue state of one channel identity; locked per message so turns never interleave."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"), unique=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    mode: Mapped[ConversationMode] = mapped_column(_enum(ConversationMode), default=ConversationMode.BOT)
+    flow: Mapped[str | None] = mapped_column(String(40))  # report | status | survey | ...
+    step: Mapped[str | None] = mapped_column(String(40))
+    slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    misunderstood_count: Mapped[int] = mapped_column(Integer, default=0)
+    handoff_reason: Mapped[str | None] = mapped_column(String(40))
+    handoff_requested_at: Mapped[datetime | None] = mapped_column(index=True)
+    handoff_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    identity: Mapped[ChannelIdentity] = relationship()
+
+
+class Message(Base):
+    """The inbound/outbound message log. Inbound rows are the durable, idempotent inbox."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id", name="uq_messages_channel_provider_id"),
+        Index("ix_messages_inbox", "direction", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identities.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(20), default="text")  # text | location | photo | voice | ...
+    text: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the channel-neutral message
+    state: Mapped[InboundState | None] = mapped_column(_enum(InboundState))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # The duplicate finder's prefilter: same category, open, latitude band; longitude checked next.
+        Index("ix_tickets_nearby", "category_code", "is_open", "lat", "lon"),
+        Index("ix_tickets_status_category", "status", "category_code", "created_at"),
+        Index("ix_tickets_department_status", "department_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    folio: Mapped[str] = mapped_column(String(16), unique=True)
+    category_code: Mapped[str] = mapped_column(String(64))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.RECEIVED)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str | None] = mapped_column(String(500))
+    landmark: Mapped[str | None] = mapped_column(String(500))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    reporter_identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identities.id"))
+    assigned_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    referred_to: Mapped[str | None] = mapped_column(String(200))
+    scheduled_for: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    due_at: Mapped[datetime]
+    revised_due_at: Mapped[datetime | None]  # staff's new estimate after the commitment was missed
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    # "¿Ya quedó?" survey and outcome, read by dashboards (on-time, reopen, satisfaction).
+    confirmation: Mapped[str | None] = mapped_column(String(20))  # confirmed | not_confirmed | rejected
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    survey_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    survey_sent_at: Mapped[datetime | None]
+    sla_warned_at: Mapped[datetime | None]
+    overdue_notified_at: Mapped[datetime | None]
+
+    department: Mapped[Department] = relationship()
+    events: Mapped[list[TicketEvent]] = relationship(
+        back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="ticket", order_by="Attachment.id")
+
+
+class TicketEvent(Base):
+    """The audit trail: one row for every change to a ticket, written in the same transaction."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # created | status | assigned | attachment | duplicate | ...
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str | None] = mapped_column(String(32))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(120))  # "staff:ana", "citizen:12", "system"
+    public_note: Mapped[str | None] = mapped_column(Text)  # what the citizen reads
+    internal_note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="photo")  # photo | evidence
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    storage_path: Mapped[str] = mapped_column(String(500))
+    original_name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket | None] = relationship(back_populates="attachments")
+
+
+class Subscription(Base):
+    """A citizen following a ticket on one channel (the reporter is subscribed on creation)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("ticket_id", "identity_id", name="uq_subscriptions_ticket_identity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A message to send: claimed with row locks by dispatchers, retried with backoff, tracked to delivery."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"), index=True)
+    channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
+    kind: Mapped[str] = mapped_column(String(40), default="reply")  # reply | status_update | survey | ...
+    urgent: Mapped[bool] = mapped_column(Boolean, default=True)  # False: waits out quiet hours
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # buttons, media, template variables
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
