@@ -1,0 +1,92 @@
+"""Rendering what a citizen reads: Jinja2 templates in ``data/templates/<locale>/`` with channel variants,
+and GSM-7 arithmetic for SMS (how many segments a text costs).
+
+Lookup order for template ``name`` on channel ``sms``: ``name.sms.j2``, then ``name.j2``.
+SMS renders pass through ``to_gsm7`` so accents outside GSM-7 (á í ó ú) don't force UCS-2.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
+
+# GSM 03.38 basic character set and the extension table (extension characters cost two septets).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+_GSM_REPLACEMENTS = {"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "…": "...", "•": "-",
+                     "\u00a0": " ", "º": "o", "ª": "a"}
+
+
+def is_gsm7(text: str) -> bool:
+    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+
+
+def to_gsm7(text: str) -> str:
+    """Replace characters outside GSM-7 with their closest GSM-7 form (á→a, Í→I, “→"), keep é ñ ü ¿ ¡."""
+    out: list[str] = []
+    for ch in text:
+        if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
+            out.append(ch)
+        elif ch in _GSM_REPLACEMENTS:
+            out.append(_GSM_REPLACEMENTS[ch])
+        else:
+            base = unicodedata.normalize("NFD", ch)[0]
+            out.append(base if base in GSM7_BASIC else ("" if unicodedata.category(ch).startswith("S") else "?"))
+    return "".join(out)
+
+
+def sms_segments(text: str) -> int:
+    """Segments an SMS costs: GSM-7 160/153 septets, else UCS-2 70/67 UTF-16 units."""
+    if not text:
+        return 1
+    if is_gsm7(text):
+        septets = sum(2 if ch in GSM7_EXTENSION else 1 for ch in text)
+        return 1 if septets <= 160 else math.ceil(septets / 153)
+    units = len(text.encode("utf-16-le")) // 2
+    return 1 if units <= 70 else math.ceil(units / 67)
+
+
+_BLANKS = re.compile(r"\n{3,}")
+
+
+class Renderer:
+    """Renders citizen-facing text from templates; one instance per process (templates are cached)."""
+
+    def __init__(self, templates_dir: Path, locale: str = "es-MX") -> None:
+        self.root = Path(templates_dir) / locale
+        self.env = Environment(
+            loader=FileSystemLoader(str(self.root)),
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["gsm7"] = to_gsm7
+
+    def has(self, name: str, channel: str | None = None) -> bool:
+        try:
+            self._template(name, channel)
+        except TemplateNotFound:
+            return False
+        return True
+
+    def _template(self, name: str, channel: str | None):
+        names = ([f"{name}.{channel}.j2"] if channel else []) + [f"{name}.j2"]
+        return self.env.select_template(names)
+
+    def render(self, name: str, channel: str | None = None, /, **context: Any) -> str:
+        """Render ``name`` for ``channel`` (its variant when there is one) with ``context``."""
+        text = self._template(name, channel).render(channel=channel, **context)
+        text = _BLANKS.sub("\n\n", text.strip())
+        if channel == "sms":
+            text = to_gsm7(text)
+        return text

@@ -1,0 +1,93 @@
+"""The outbox table's write side: ``enqueue`` a message to send, idempotently, in the caller's transaction.
+
+The dispatcher (``notifications.dispatcher``) claims and sends these rows; nothing else sends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from reporta.messages import Button, OutboundMessage
+from ticketing.models import ChannelIdentity, ChannelKind, OutboxMessage, OutboxStatus, utcnow
+
+
+def message_payload(message: OutboundMessage) -> dict[str, Any]:
+    return {
+        "buttons": [{"title": b.title, "payload": b.payload} for b in message.buttons],
+        "request_location": message.request_location,
+        "media_path": message.media_path,
+        "media_url": message.media_url,
+        "content_sid": message.content_sid,
+        "content_variables": dict(message.content_variables),
+    }
+
+
+def outbound_from_row(row: OutboxMessage, external_id: str) -> OutboundMessage:
+    """Rebuild the channel-neutral message from a stored outbox row."""
+    p = row.payload or {}
+    return OutboundMessage(
+        channel=row.channel.value,
+        external_id=external_id,
+        text=row.body,
+        buttons=tuple(Button(b["title"], b["payload"]) for b in p.get("buttons", ())),
+        request_location=bool(p.get("request_location")),
+        media_path=p.get("media_path"),
+        media_url=p.get("media_url"),
+        content_sid=p.get("content_sid"),
+        content_variables=dict(p.get("content_variables") or {}),
+        kind=row.kind,
+    )
+
+
+def enqueue(
+    session: Session,
+    identity: ChannelIdentity,
+    message: OutboundMessage,
+    *,
+    kind: str | None = None,
+    urgent: bool = True,
+    dedupe_key: str | None = None,
+    ticket_id: int | None = None,
+    in_reply_to_id: int | None = None,
+    not_before: datetime | None = None,
+) -> OutboxMessage:
+    """Add a message to the outbox in the caller's transaction.
+
+    ``dedupe_key`` makes the call idempotent: a second call with the same key returns the first row
+    (e.g. ``reply:<inbound message id>:<n>`` so a redelivered webhook never produces a second reply).
+    Non-urgent messages wait out quiet hours (the dispatcher decides).
+    """
+    if dedupe_key is not None:
+        existing = session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
+        if existing is not None:
+            return existing
+    row = OutboxMessage(
+        identity_id=identity.id,
+        channel=ChannelKind(identity.channel),
+        kind=kind or message.kind,
+        urgent=urgent,
+        body=message.text,
+        payload=message_payload(message),
+        dedupe_key=dedupe_key,
+        ticket_id=ticket_id,
+        in_reply_to_id=in_reply_to_id,
+        status=OutboxStatus.PENDING,
+        next_attempt_at=not_before or utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        if dedupe_key is None:
+            raise
+        existing = session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
+        if existing is None:  # pragma: no cover
+            raise
+        return existing
+    return row
