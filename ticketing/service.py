@@ -198,10 +198,17 @@ class TicketService:
         return ticket
 
     def list_tickets(
-        self, *, status: str | None = None, category: str | None = None, limit: int | None = 50
+        self,
+        *,
+        status: str | None = None,
+        category: str | None = None,
+        limit: int | None = 50,
+        with_events: bool = False,
     ) -> list[Ticket]:
         """Newest first. ``status`` is a status value or ``open`` (received, assigned or in progress)."""
         stmt = select(Ticket).options(selectinload(Ticket.department))
+        if with_events:
+            stmt = stmt.options(selectinload(Ticket.events))
         if status == "open":
             stmt = stmt.where(Ticket.status.in_(sorted(OPEN_STATUSES)))
         elif status is not None:
