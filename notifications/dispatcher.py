@@ -1,0 +1,493 @@
+"""The outbox dispatcher: the only code that hands outbox rows to channel senders.
+
+One cycle (``run_once``):
+
+1. **Claim** (one short transaction). Due rows are those ``pending`` with ``next_attempt_at <= now``, or
+   ``sending`` whose lease (``claimed_until``) expired because a worker died. On PostgreSQL the rows'
+   channel identities are locked with ``FOR NO KEY UPDATE SKIP LOCKED`` (so two workers never take the
+   same chat, and inserts referencing the identity are not blocked); identities with a live claim are
+   skipped. On SQLite ``BEGIN IMMEDIATE`` serialises claimers. Before claiming, each row passes the
+   policy: unreachable identity or opted-out citizen (proactive kinds only) → ``failed`` with the reason;
+   non-urgent during quiet hours → back to ``pending`` until they end; WhatsApp outside the 24 h
+   window → the Content template configured for the row's kind, else an SMS fallback row, else
+   ``failed``. Claimed rows become ``sending`` with ``claimed_by``/``claimed_until`` and ``attempts+1``.
+2. **Send** outside any transaction, concurrently (a thread pool), each chat's rows in queue order, paced
+   by per-channel token buckets and (Telegram) one message per second per chat.
+3. **Record** (one transaction): ``sent`` + provider id; transient errors → ``pending`` again after
+   exponential backoff with jitter or the provider's Retry-After, until ``outbox_max_attempts`` then
+   ``failed``; permanent errors → ``failed`` and the identity marked unreachable; Twilio 63016 (WhatsApp
+   outside the window) → SMS fallback when the citizen has a phone and SMS is configured.
+
+``status_callback`` applies provider delivery receipts, only ever moving a row forward.
+Exactly-once holds as long as a send finishes within the lease; a worker killed between a provider
+accepting a message and recording it can cause one resend after the lease expires (at-least-once).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from notifications.outbox import enqueue, outbound_from_row
+from notifications.ratelimit import ChannelLimits
+from notifications.timing import backoff_seconds, quiet_until
+from reporta.messages import OutboundMessage, PermanentSendError, Sender, TransientSendError
+from reporta.settings import Settings
+from ticketing.citizens import get_or_create_identity
+from ticketing.db import is_sqlite
+from ticketing.models import ChannelIdentity, ChannelKind, Citizen, OutboxMessage, OutboxStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+#: Twilio: "Message failed to send because more than 24 hours have passed since the customer last replied".
+OUTSIDE_WINDOW_CODES = frozenset({"63016"})
+#: Kinds the citizen did not ask for; an opted-out citizen gets none of them.
+PROACTIVE_PREFIXES = ("status", "survey", "sla", "reminder", "location_request", "broadcast")
+
+# Delivery receipts: a row only moves forward along this order; failed/undelivered are terminal.
+_RANK = {OutboxStatus.PENDING: 0, OutboxStatus.SENDING: 1, OutboxStatus.SENT: 2, OutboxStatus.DELIVERED: 3,
+         OutboxStatus.READ: 4}
+_TERMINAL = frozenset({OutboxStatus.FAILED, OutboxStatus.UNDELIVERED, OutboxStatus.READ})
+_PROVIDER_STATUS = {
+    "accepted": OutboxStatus.SENT, "queued": OutboxStatus.SENT, "sending": OutboxStatus.SENT,
+    "sent": OutboxStatus.SENT, "delivered": OutboxStatus.DELIVERED, "read": OutboxStatus.READ,
+    "failed": OutboxStatus.FAILED, "undelivered": OutboxStatus.UNDELIVERED,
+}
+
+
+def is_proactive(kind: str) -> bool:
+    return kind.startswith(PROACTIVE_PREFIXES)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(slots=True)
+class _Job:
+    """One claimed row, with everything needed to send it and record the outcome."""
+
+    row_id: int
+    identity_id: int
+    citizen_id: int
+    channel: str
+    chat_key: str
+    message: OutboundMessage
+    attempts: int  # after this claim
+    kind: str
+    urgent: bool
+    ticket_id: int | None
+    phone: str | None
+    sms_body: str
+    # outcome
+    status: str | None = None  # sent | retry | failed | released | fallback
+    provider_message_id: str | None = None
+    sent_at: datetime | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    unreachable: bool = False
+
+
+@dataclass(slots=True)
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    deferred: int = 0
+    fallbacks: int = 0
+
+
+class Dispatcher:
+    """Claims due outbox rows, sends them through ``senders[channel]`` and records what happened.
+
+    ``senders`` maps a channel value (``telegram``, ``whatsapp``, ``sms``, ``simulator``) to a ``Sender``;
+    rows for channels without a sender are left for a worker that has one. ``rate_limits=False`` turns
+    pacing off (benchmarks). ``now`` is the clock (tests travel in time with ``time-machine`` instead).
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        senders: Mapping[str, Sender],
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        now: Callable[[], datetime] = utcnow,
+        lease_seconds: float = 300.0,
+        max_threads: int = 32,
+        batch_size: int = 500,
+        rate_limits: bool = True,
+        rng: Any = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.senders = dict(senders)
+        self.settings = settings
+        self.worker_id = worker_id or default_worker_id()
+        self.now = now
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch_size = batch_size
+        self.stats = DispatchStats()
+        self._rng = rng
+        self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="outbox-send")
+        self._limits: ChannelLimits | None = None
+        if rate_limits:
+            twilio = settings.twilio_messages_per_second
+            self._limits = ChannelLimits(
+                overall={"telegram": settings.telegram_messages_per_second, "whatsapp": twilio, "sms": twilio},
+                per_chat_interval={"telegram": 1.0},
+            )
+        self._sqlite = is_sqlite(session_factory.kw["bind"])
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- the background loop -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Run ``run_once`` in a background thread until ``stop``; idle waits end early on ``wake``."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"dispatcher-{self.worker_id}", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Something was just enqueued: start a cycle now instead of after the idle interval."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self._pool.shutdown(wait=True)
+
+    def _loop(self) -> None:
+        interval = max(0.01, self.settings.dispatch_interval_seconds)
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                handled = self.run_once(self.batch_size)
+            except Exception:  # the loop must survive a database hiccup; the rows stay claimable
+                log.exception("outbox dispatch cycle failed")
+                handled = 0
+                self._stop.wait(min(5.0, interval * 10))
+            if handled < self.batch_size:
+                self._wake.wait(interval)
+
+    # --- one cycle -------------------------------------------------------------------------------------
+    def run_once(self, limit: int | None = None) -> int:
+        """Claim up to ``limit`` due rows, send them, record outcomes; return how many rows were handled."""
+        limit = limit or self.batch_size
+        jobs, handled = self._claim(limit)
+        if jobs:
+            self._send_all(jobs)
+            self._record(jobs)
+        return handled
+
+    def drain(self, *, max_cycles: int = 10_000) -> int:
+        """Run cycles until nothing is due (tests, CLI ``--once``); return rows handled."""
+        total = 0
+        for _ in range(max_cycles):
+            n = self.run_once()
+            total += n
+            if n == 0:
+                break
+        return total
+
+    # --- claim -----------------------------------------------------------------------------------------
+    def _due(self, now: datetime):
+        return or_(
+            and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
+            and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_until < now),
+        )
+
+    def _channels(self) -> list[ChannelKind]:
+        out = []
+        for name in self.senders:
+            try:
+                out.append(ChannelKind(name))
+            except ValueError:
+                log.warning("sender for unknown channel %r ignored", name)
+        return out
+
+    def _claim(self, limit: int) -> tuple[list[_Job], int]:
+        channels = self._channels()
+        if not channels:
+            return [], 0
+        with self.session_factory() as session, session.begin():
+            now = self.now()
+            due = self._due(now)
+            candidates = session.scalars(
+                select(OutboxMessage.identity_id).where(due, OutboxMessage.channel.in_(channels))
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
+            ).all()
+            identity_ids = list(dict.fromkeys(candidates))
+            if not identity_ids:
+                return [], 0
+            if not self._sqlite:
+                identity_ids = list(session.scalars(
+                    select(ChannelIdentity.id).where(ChannelIdentity.id.in_(identity_ids))
+                    .with_for_update(skip_locked=True, key_share=True)
+                ).all())
+            if identity_ids:
+                busy = set(session.scalars(
+                    select(OutboxMessage.identity_id).where(
+                        OutboxMessage.identity_id.in_(identity_ids), OutboxMessage.status == OutboxStatus.SENDING,
+                        OutboxMessage.claimed_until >= now,
+                    ).distinct()
+                ).all())
+                identity_ids = [i for i in identity_ids if i not in busy]
+            if not identity_ids:
+                return [], 0
+            rows = session.execute(
+                select(OutboxMessage, ChannelIdentity, Citizen)
+                .join(ChannelIdentity, ChannelIdentity.id == OutboxMessage.identity_id)
+                .join(Citizen, Citizen.id == ChannelIdentity.citizen_id)
+                .where(OutboxMessage.identity_id.in_(identity_ids), due, OutboxMessage.channel.in_(channels))
+                .order_by(OutboxMessage.id).limit(limit)
+            ).all()
+            jobs: list[_Job] = []
+            claim_ids: list[int] = []
+            for row, identity, citizen in rows:
+                job = self._admit(session, now, row, identity, citizen)
+                if job is not None:
+                    jobs.append(job)
+                    claim_ids.append(row.id)
+            if claim_ids:
+                session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id.in_(claim_ids))
+                    .values(status=OutboxStatus.SENDING, claimed_by=self.worker_id,
+                            claimed_until=now + self.lease, attempts=OutboxMessage.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+            self.stats.claimed += len(jobs)
+            return jobs, len(rows)
+
+    def _admit(self, session: Session, now: datetime, row: OutboxMessage, identity: ChannelIdentity,
+               citizen: Citizen) -> _Job | None:
+        """Apply the sending policy to one due row: return a job to send, or settle the row here."""
+        channel = row.channel.value
+        if identity.unreachable_at is not None and (
+            identity.last_inbound_at is None or identity.last_inbound_at <= identity.unreachable_at
+        ):
+            self._fail_in_place(row, f"unreachable: {identity.unreachable_reason or 'unknown'}", now)
+            return None
+        if citizen.opted_out_at is not None and is_proactive(row.kind):
+            self._fail_in_place(row, "opted_out: citizen asked not to receive notifications", now)
+            return None
+        if not row.urgent:
+            until = quiet_until(now, self.settings.quiet_hours_start, self.settings.quiet_hours_end,
+                                self.settings.timezone)
+            if until is not None:
+                row.status = OutboxStatus.PENDING
+                row.next_attempt_at = until
+                row.claimed_by = None
+                row.claimed_until = None
+                self.stats.deferred += 1
+                return None
+        message = outbound_from_row(row, identity.external_id)
+        payload = row.payload or {}
+        sms_body = payload.get("sms_body") or row.body
+        if channel == ChannelKind.WHATSAPP.value and not message.content_sid and (
+            identity.last_inbound_at is None or now - identity.last_inbound_at > WHATSAPP_WINDOW
+        ):
+            sid = self.settings.whatsapp_content_templates.get(row.kind)
+            if sid:
+                variables = {str(k): str(v) for k, v in (payload.get("template_variables") or {}).items()}
+                message = replace(message, content_sid=sid, content_variables=variables)
+            else:
+                self._fallback_or_fail(
+                    session, row, citizen, sms_body, now,
+                    f"outside WhatsApp 24 h window and no Content template configured for kind {row.kind!r}",
+                )
+                return None
+        return _Job(
+            row_id=row.id, identity_id=identity.id, citizen_id=citizen.id, channel=channel,
+            chat_key=identity.external_id, message=message, attempts=row.attempts + 1, kind=row.kind,
+            urgent=row.urgent, ticket_id=row.ticket_id, phone=citizen.phone_e164, sms_body=sms_body,
+        )
+
+    def _fail_in_place(self, row: OutboxMessage, reason: str, now: datetime) -> None:
+        row.status = OutboxStatus.FAILED
+        row.last_error = reason
+        row.claimed_by = None
+        row.claimed_until = None
+        self.stats.failed += 1
+        log.info("outbox %s not sent: %s", row.id, reason.split(":", 1)[0])
+
+    def _fallback_or_fail(self, session: Session, row: OutboxMessage, citizen: Citizen, sms_body: str,
+                          now: datetime, why: str) -> None:
+        fallback_id = self._sms_fallback(session, row.id, row.kind, row.urgent, row.ticket_id, citizen.phone_e164,
+                                         sms_body)
+        if fallback_id is None:
+            self._fail_in_place(row, why + "; no SMS fallback (no phone or SMS not configured)", now)
+        else:
+            self._fail_in_place(row, why + f"; sent by SMS instead (outbox {fallback_id})", now)
+
+    def _sms_fallback(self, session: Session, row_id: int, kind: str, urgent: bool, ticket_id: int | None,
+                      phone: str | None, body: str) -> int | None:
+        """Queue the same message by SMS to the citizen's phone; return the new row id, or None if impossible."""
+        if not phone or ChannelKind.SMS.value not in self.senders:
+            return None
+        identity = get_or_create_identity(session, ChannelKind.SMS, phone)
+        new = enqueue(session, identity, OutboundMessage(channel="sms", external_id=identity.external_id, text=body,
+                                                         kind=kind),
+                      kind=kind, urgent=urgent, dedupe_key=f"sms-fallback:{row_id}", ticket_id=ticket_id)
+        self.stats.fallbacks += 1
+        return new.id
+
+    # --- send --------------------------------------------------------------------------------------------
+    def _send_all(self, jobs: list[_Job]) -> None:
+        by_chat: dict[int, list[_Job]] = {}
+        for job in jobs:
+            by_chat.setdefault(job.identity_id, []).append(job)
+        futures = [self._pool.submit(self._send_chain, chain) for chain in by_chat.values()]
+        for f in futures:
+            f.result()
+
+    def _send_chain(self, chain: list[_Job]) -> None:
+        """Send one chat's rows in order; a retry holds back the rest, an unreachable chat fails the rest."""
+        for i, job in enumerate(chain):
+            self._send_one(job)
+            if job.status == "retry":
+                for rest in chain[i + 1:]:
+                    rest.status, rest.retry_after = "released", job.retry_after
+                    rest.error = "waiting for an earlier message"
+                return
+            if job.status == "failed" and job.unreachable:
+                for rest in chain[i + 1:]:
+                    rest.status, rest.error, rest.unreachable = "failed", job.error, True
+                return
+
+    def _send_one(self, job: _Job) -> None:
+        sender = self.senders[job.channel]
+        try:
+            if self._limits is not None:
+                self._limits.acquire(job.channel, job.chat_key)
+            receipt = sender.send(job.message)
+        except TransientSendError as exc:
+            job.status, job.error, job.retry_after = "retry", f"transient: {exc}"[:2000], exc.retry_after
+        except PermanentSendError as exc:
+            code = None if exc.code is None else str(exc.code)
+            job.error = f"permanent{f' {code}' if code else ''}: {exc}"[:2000]
+            if code in OUTSIDE_WINDOW_CODES and job.channel == ChannelKind.WHATSAPP.value:
+                job.status = "fallback"
+            else:
+                job.status, job.unreachable = "failed", bool(exc.unreachable)
+        except Exception as exc:  # a bug or an unexpected library error: retry, never lose the row
+            log.warning("outbox %s: unexpected send error %s", job.row_id, type(exc).__name__, exc_info=True)
+            job.status, job.error = "retry", f"unexpected: {type(exc).__name__}: {exc}"[:2000]
+        else:
+            job.status, job.provider_message_id, job.sent_at = "sent", receipt.provider_message_id, self.now()
+
+    # --- record ------------------------------------------------------------------------------------------
+    def _record(self, jobs: list[_Job]) -> None:
+        now = self.now()
+        table = OutboxMessage.__table__
+        c = table.c
+        mine = and_(c.id == bindparam("b_id"), c.claimed_by == self.worker_id, c.status == OutboxStatus.SENDING)
+        sent, retry, failed = [], [], []
+        unreachable: dict[int, str] = {}
+        fallbacks: list[_Job] = []
+        max_attempts = self.settings.outbox_max_attempts
+        for job in jobs:
+            if job.status == "sent":
+                sent.append({"b_id": job.row_id, "b_pid": job.provider_message_id, "b_at": job.sent_at or now})
+            elif job.status in ("retry", "released"):
+                if job.status == "retry" and job.attempts >= max_attempts:
+                    failed.append({"b_id": job.row_id, "b_err": f"gave up after {job.attempts} attempts; {job.error}"})
+                    continue
+                delay = backoff_seconds(job.attempts, retry_after=job.retry_after, rng=self._rng)
+                retry.append({"b_id": job.row_id, "b_next": now + timedelta(seconds=delay), "b_err": job.error,
+                              "b_dec": 0 if job.status == "retry" else 1})
+            elif job.status == "fallback":
+                fallbacks.append(job)
+            else:
+                failed.append({"b_id": job.row_id, "b_err": job.error or "failed"})
+                if job.unreachable:
+                    unreachable[job.identity_id] = (job.error or "permanent failure")[:200]
+        with self.session_factory() as session, session.begin():
+            conn = session.connection()
+            if sent:
+                conn.execute(update(table).where(mine).values(
+                    status=OutboxStatus.SENT, provider_message_id=bindparam("b_pid"), sent_at=bindparam("b_at"),
+                    last_error=None, claimed_until=None), sent)
+            if retry:
+                conn.execute(update(table).where(mine).values(
+                    status=OutboxStatus.PENDING, next_attempt_at=bindparam("b_next"), last_error=bindparam("b_err"),
+                    attempts=c.attempts - bindparam("b_dec"), claimed_until=None), retry)
+            for job in fallbacks:
+                fid = self._sms_fallback(session, job.row_id, job.kind, job.urgent, job.ticket_id, job.phone,
+                                         job.sms_body)
+                note = f"; sent by SMS instead (outbox {fid})" if fid else "; no SMS fallback (no phone or no SMS)"
+                failed.append({"b_id": job.row_id, "b_err": (job.error or "") + note})
+            if failed:
+                conn.execute(update(table).where(mine).values(
+                    status=OutboxStatus.FAILED, last_error=bindparam("b_err"), claimed_until=None), failed)
+            for identity_id, reason in unreachable.items():
+                session.execute(update(ChannelIdentity).where(ChannelIdentity.id == identity_id)
+                                .values(unreachable_at=now, unreachable_reason=reason))
+        self.stats.sent += len(sent)
+        self.stats.retried += len(retry)
+        self.stats.failed += len(failed)
+        if failed or retry:
+            log.info("outbox cycle: %d sent, %d to retry, %d failed", len(sent), len(retry), len(failed))
+
+    # --- delivery receipts -------------------------------------------------------------------------------
+    def status_callback(self, provider_message_id: str, status: str, *, error_code: str | int | None = None) -> bool:
+        """Apply a provider receipt (Twilio ``MessageStatus``); return True when the row moved forward.
+
+        ``queued < sent < delivered < read``; ``failed``/``undelivered`` end a row that was not yet
+        delivered. A WhatsApp ``failed``/``undelivered`` with error 63016 (outside the 24 h window)
+        queues the SMS fallback.
+        """
+        new = _PROVIDER_STATUS.get((status or "").strip().lower())
+        if new is None or not provider_message_id:
+            return False
+        with self.session_factory() as session, session.begin():
+            q = select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id)
+            if not self._sqlite:
+                q = q.with_for_update()
+            row = session.scalars(q).first()
+            if row is None or row.status in _TERMINAL:
+                return False
+            now = self.now()
+            if new in (OutboxStatus.FAILED, OutboxStatus.UNDELIVERED):
+                if _RANK.get(row.status, 0) >= _RANK[OutboxStatus.DELIVERED]:
+                    return False
+                row.status = new
+                row.last_error = f"provider reported {status}" + (f" (error {error_code})" if error_code else "")
+                if row.channel == ChannelKind.WHATSAPP and str(error_code) in OUTSIDE_WINDOW_CODES:
+                    identity = session.get(ChannelIdentity, row.identity_id)
+                    citizen = session.get(Citizen, identity.citizen_id) if identity else None
+                    phone = citizen.phone_e164 if citizen else None
+                    fid = self._sms_fallback(session, row.id, row.kind, row.urgent, row.ticket_id, phone,
+                                             (row.payload or {}).get("sms_body") or row.body)
+                    if fid:
+                        row.last_error += f"; sent by SMS instead (outbox {fid})"
+                return True
+            if _RANK[new] <= _RANK.get(row.status, 0):
+                return False
+            row.status = new
+            if new in (OutboxStatus.DELIVERED, OutboxStatus.READ) and row.delivered_at is None:
+                row.delivered_at = now
+            if row.sent_at is None:
+                row.sent_at = now
+            return True
