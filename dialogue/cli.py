@@ -1,9 +1,104 @@
-"""The `reporta` commands owned by `dialogue/`."""
+"""The ``reporta handoff`` commands (owned by ``dialogue/``): the staff queue until the web console exists.
+
+``reporta handoff list`` shows the conversations waiting for a person (no phone numbers or chat ids),
+``reporta handoff reply ID "texto" [--staff USERNAME]`` sends a staff reply to the citizen's channel through the
+outbox, ``reporta handoff close ID`` hands the conversation back to the bot.
+Exit codes: 0 success; 1 a refused request (unknown conversation, not in the queue, empty text).
+"""
 
 from __future__ import annotations
 
+import json
+from zoneinfo import ZoneInfo
+
 import typer
+
+handoff_app = typer.Typer(help="Human handoff: conversations waiting for staff.", no_args_is_help=True)
+
+
+def _session_scope():
+    from reporta.settings import get_settings
+    from ticketing.db import make_engine, make_session_factory, session_scope
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    return settings, engine, session_scope(make_session_factory(engine))
+
+
+@handoff_app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text.")) -> None:
+    """Conversations waiting for a person, oldest first, with their last messages."""
+    from dialogue.handoff import list_queue
+
+    settings, engine, scope = _session_scope()
+    tz = ZoneInfo(settings.timezone)
+    try:
+        with scope as session:
+            items = list_queue(session)
+            if as_json:
+                typer.echo(json.dumps([
+                    {"id": i.conversation_id, "channel": i.channel, "citizen_id": i.citizen_id,
+                     "name": i.display_name, "reason": i.reason,
+                     "requested_at": i.requested_at.isoformat() if i.requested_at else None, "staff": i.staff,
+                     "messages": [{"at": at.isoformat(), "direction": d, "text": t} for at, d, t in i.last_messages]}
+                    for i in items], ensure_ascii=False, indent=2))
+                return
+            if not items:
+                typer.echo("no conversations waiting for staff")
+                return
+            for i in items:
+                since = i.requested_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if i.requested_at else "?"
+                who = i.display_name or f"citizen {i.citizen_id}"
+                typer.echo(f"#{i.conversation_id}  {i.channel:<9} {who}  since {since}  reason: {i.reason}"
+                           + (f"  staff: {i.staff}" if i.staff else ""))
+                for at, direction, text in i.last_messages:
+                    arrow = "<-" if direction == "in" else "->"
+                    typer.echo(f"    {at.astimezone(tz):%H:%M} {arrow} {text[:200]}")
+    finally:
+        engine.dispose()
+
+
+@handoff_app.command("reply")
+def reply_command(
+    conversation_id: int = typer.Argument(..., help="Conversation id from `reporta handoff list`."),
+    text: str = typer.Argument(..., help="What the citizen will read."),
+    staff: str = typer.Option(None, "--staff", help="Your staff username (shown by name to the citizen)."),
+) -> None:
+    """Send a reply to the citizen on their own channel (through the outbox)."""
+    from dialogue.handoff import HandoffError, reply
+
+    _settings, engine, scope = _session_scope()
+    try:
+        with scope as session:
+            row = reply(session, conversation_id, text, staff)
+            typer.echo(f"queued reply {row.id} for conversation {conversation_id}")
+    except HandoffError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
+@handoff_app.command("close")
+def close_command(
+    conversation_id: int = typer.Argument(..., help="Conversation id from `reporta handoff list`."),
+    staff: str = typer.Option(None, "--staff", help="Your staff username."),
+) -> None:
+    """Hand the conversation back to the bot and tell the citizen."""
+    from dialogue.handoff import HandoffError, close
+
+    _settings, engine, scope = _session_scope()
+    try:
+        with scope as session:
+            close(session, conversation_id, staff)
+            typer.echo(f"conversation {conversation_id} is back with the bot")
+    except HandoffError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
 
 
 def register(app: typer.Typer) -> None:
     """Add this room's commands to the root app."""
+    app.add_typer(handoff_app, name="handoff")

@@ -71,6 +71,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters["gsm7"] = to_gsm7
+        self._labels: dict[str, Any] = {}
 
     def has(self, name: str, channel: str | None = None) -> bool:
         try:
@@ -82,6 +83,20 @@ class Renderer:
     def _template(self, name: str, channel: str | None):
         names = ([f"{name}.{channel}.j2"] if channel else []) + [f"{name}.j2"]
         return self.env.select_template(names)
+
+    def label(self, name: str, channel: str | None = None, /, **context: Any) -> str:
+        """A short label (button title, option) defined with ``{% set name = "…" %}`` in ``labels[.channel].j2``."""
+        key = channel or ""
+        module = self._labels.get(key)
+        if module is None:
+            module = self._template("labels", channel).make_module({"channel": channel})
+            self._labels[key] = module
+        try:
+            value = getattr(module, name)
+        except AttributeError:
+            raise KeyError(f"no label {name!r} in {self.root / 'labels.j2'}") from None
+        text = str(value).format(**context) if context else str(value)
+        return to_gsm7(text) if channel == "sms" else text
 
     def render(self, name: str, channel: str | None = None, /, **context: Any) -> str:
         """Render ``name`` for ``channel`` (its variant when there is one) with ``context``."""

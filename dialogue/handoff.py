@@ -1,0 +1,153 @@
+"""Human handoff: the staff queue of conversations the bot handed over, staff replies and handing back.
+
+While a conversation is in ``handoff`` mode the bot stays silent (``DialogueEngine``); staff read the
+citizen's messages in the ``messages`` log and answer with ``reply``, which enqueues the text to the outbox
+on the citizen's own channel (kind ``staff_reply``). ``close`` hands the conversation back to the bot and tells
+the citizen. The staff web console will use these same functions; today the CLI does (``reporta handoff``).
+
+Privacy: the queue shows a conversation id, channel, display name and messages, never phone numbers or chat ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialogue import state
+from dialogue.render import Renderer
+from notifications.outbox import enqueue
+from reporta.messages import OutboundMessage
+from ticketing.models import (
+    ChannelKind,
+    Conversation,
+    ConversationMode,
+    Direction,
+    Message,
+    OutboxMessage,
+    StaffUser,
+)
+
+REASONS = {
+    "requested": "pidió hablar con una persona",
+    "not_understood": "el bot no entendió dos mensajes seguidos",
+    "abusive": "mensaje ofensivo",
+    "anguished": "posible emergencia o angustia",
+}
+
+
+class HandoffError(Exception):
+    """A handoff request staff must fix (unknown conversation, not in the queue, empty text)."""
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    conversation_id: int
+    channel: str
+    citizen_id: int
+    display_name: str | None
+    reason: str | None
+    requested_at: datetime | None
+    staff: str | None
+    last_messages: list[tuple[datetime, str, str]]  # (when, "in"/"out", text)
+
+
+def _staff(session: Session, staff: StaffUser | str | None) -> tuple[StaffUser | None, str]:
+    """The staff user (looked up by username when a string) and the name the citizen reads."""
+    if isinstance(staff, StaffUser):
+        return staff, staff.display_name
+    if staff:
+        user = session.scalars(select(StaffUser).where(StaffUser.username == staff)).one_or_none()
+        if user is not None:
+            return user, user.display_name
+        return None, staff
+    return None, "Atención Ciudadana"
+
+
+def _conversation(session: Session, conversation_id: int) -> Conversation:
+    conversation = session.scalars(
+        select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+    ).one_or_none()
+    if conversation is None:
+        raise HandoffError(f"no conversation with id {conversation_id}")
+    if conversation.mode != ConversationMode.HANDOFF:
+        raise HandoffError(f"conversation {conversation_id} is not waiting for staff (the bot is answering it)")
+    return conversation
+
+
+def list_queue(session: Session, *, messages: int = 3) -> list[QueueItem]:
+    """Conversations waiting for staff, oldest request first, each with its last few messages."""
+    rows = session.scalars(
+        select(Conversation)
+        .where(Conversation.mode == ConversationMode.HANDOFF)
+        .order_by(Conversation.handoff_requested_at, Conversation.id)
+    ).all()
+    items = []
+    for conv in rows:
+        staff = session.get(StaffUser, conv.handoff_staff_id) if conv.handoff_staff_id else None
+        recent = session.scalars(
+            select(Message)
+            .where(Message.identity_id == conv.identity_id)
+            .order_by(Message.id.desc())
+            .limit(messages)
+        ).all()
+        items.append(QueueItem(
+            conversation_id=conv.id,
+            channel=ChannelKind(conv.identity.channel).value,
+            citizen_id=conv.citizen_id,
+            display_name=conv.identity.citizen.display_name,
+            reason=conv.handoff_reason,
+            requested_at=conv.handoff_requested_at,
+            staff=staff.username if staff else None,
+            last_messages=[(m.created_at, Direction(m.direction).value, m.text or f"[{m.kind}]")
+                           for m in reversed(recent)],
+        ))
+    return items
+
+
+def _renderer(renderer: Renderer | None) -> Renderer:
+    if renderer is not None:
+        return renderer
+    from reporta.settings import get_settings
+
+    return Renderer(get_settings().templates_dir)
+
+
+def reply(session: Session, conversation_id: int, text: str, staff: StaffUser | str | None,
+          *, renderer: Renderer | None = None) -> OutboxMessage:
+    """Send staff's ``text`` to the citizen on the conversation's channel (through the outbox)."""
+    text = (text or "").strip()
+    if not text:
+        raise HandoffError("the reply is empty")
+    conversation = _conversation(session, conversation_id)
+    user, name = _staff(session, staff)
+    if user is not None:
+        conversation.handoff_staff_id = user.id
+    identity = conversation.identity
+    channel = ChannelKind(identity.channel).value
+    body = _renderer(renderer).render("handoff_staff_reply", channel, staff_name=name, text=text)
+    row = enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id, text=body,
+                                                     kind="staff_reply"), kind="staff_reply")
+    state.touch(conversation)
+    return row
+
+
+def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
+          *, renderer: Renderer | None = None) -> OutboxMessage:
+    """Hand the conversation back to the bot and tell the citizen (enqueued, kind ``handoff_closed``)."""
+    conversation = _conversation(session, conversation_id)
+    _user, name = _staff(session, staff)
+    conversation.mode = ConversationMode.BOT
+    conversation.handoff_reason = None
+    conversation.handoff_requested_at = None
+    conversation.handoff_staff_id = None
+    conversation.misunderstood_count = 0
+    state.reset(conversation)
+    state.touch(conversation)
+    identity = conversation.identity
+    channel = ChannelKind(identity.channel).value
+    body = _renderer(renderer).render("handoff_closed", channel, staff_name=name)
+    return enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id, text=body,
+                                                      kind="handoff_closed"), kind="handoff_closed")

@@ -1,0 +1,64 @@
+"""The conversational side of proactive questions: the "¿Ya quedó?" survey and the "could not locate" request.
+
+The notifications room decides *when* to ask (its scheduler) and enqueues the returned message; these functions
+set the identity's conversation to expect the answer, which ``DialogueEngine`` then handles:
+
+- survey: "1 Sí / 2 No / 3 No sé". Sí closes the ticket (``confirmation="confirmed"``) and asks one 1–5 rating
+  (``set_satisfaction``); No reopens it with the citizen's words and photo; No sé leaves it to the timeout.
+- location request: the answer (a pin or a written place) is recorded on the ticket, which is reopened.
+
+A conversation handed to staff is left alone: the question is still returned (the caller may send it), but the
+bot stays silent until staff hand the conversation back.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from dialogue import state
+from dialogue.engine import survey_buttons
+from dialogue.formatting import location_text
+from dialogue.render import Renderer
+from reporta.messages import OutboundMessage
+from ticketing.catalog import Catalog
+from ticketing.models import ChannelIdentity, ChannelKind, ConversationMode, Ticket, utcnow
+
+
+def _set_expectation(session: Session, identity: ChannelIdentity, flow: str, step: str, ticket: Ticket,
+                     options: list[list[str]]) -> None:
+    conversation = state.load_conversation(session, identity)
+    if conversation.mode == ConversationMode.HANDOFF:
+        return
+    state.start_flow(conversation, flow, step, {"folio": ticket.folio, "options": options})
+    conversation.misunderstood_count = 0
+    state.touch(conversation, utcnow())
+
+
+def begin_survey(session: Session, identity: ChannelIdentity, ticket: Ticket, renderer: Renderer,
+                 *, catalog: Catalog | None = None) -> OutboundMessage:
+    """Set the conversation to expect "Sí / No / No sé" for ``ticket`` and return the question to send.
+
+    ``catalog`` (optional) names the category in the question.
+    """
+    category = catalog.categories.get(ticket.category_code) if catalog is not None else None
+    channel = ChannelKind(identity.channel).value
+    buttons = survey_buttons(renderer, channel)
+    _set_expectation(session, identity, "survey", "answer", ticket, [[b.payload, b.title] for b in buttons])
+    text = renderer.render(
+        "survey_question", channel,
+        folio=ticket.folio,
+        category=category.name if category else None,
+        place=location_text(ticket.address, ticket.landmark, ticket.lat, ticket.lon),
+    )
+    return OutboundMessage(channel=channel, external_id=identity.external_id, text=text, buttons=tuple(buttons),
+                           kind="survey")
+
+
+def begin_location_request(session: Session, identity: ChannelIdentity, ticket: Ticket,
+                           renderer: Renderer) -> OutboundMessage:
+    """Ask for a better location of a ticket closed as could_not_locate; the answer reopens it."""
+    channel = ChannelKind(identity.channel).value
+    _set_expectation(session, identity, "relocate", "location", ticket, [])
+    text = renderer.render("relocate_ask", channel, folio=ticket.folio)
+    return OutboundMessage(channel=channel, external_id=identity.external_id, text=text,
+                           request_location=channel == "telegram", kind="location_request")
