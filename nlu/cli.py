@@ -1,9 +1,68 @@
-"""The `reporta` commands owned by `nlu/`."""
+"""The `reporta nlu` commands owned by `nlu/`: train, parse, evaluate."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+nlu_app = typer.Typer(help="Natural-language understanding: train, parse, evaluate.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this room's commands to the root app."""
+    app.add_typer(nlu_app, name="nlu")
+
+
+@nlu_app.command()
+def train(force: bool = typer.Option(False, "--force", help="Retrain even if the cached model is current.")) -> None:
+    """Train the builtin model on data/nlu and cache it (outside the repository)."""
+    import time
+
+    from nlu import model
+    from reporta.settings import get_settings
+
+    s = get_settings()
+    t0 = time.perf_counter()
+    path = model.ensure_model(s.data_dir / "nlu", s.nlu_cache_dir, force=force)
+    typer.echo(f"model: {path} ({time.perf_counter() - t0:.2f} s)")
+
+
+@nlu_app.command()
+def parse(text: str = typer.Argument(..., help="The message to parse.")) -> None:
+    """Print what the NLU understands of TEXT as JSON {intent, confidence, ranking, entities}."""
+    from nlu.api import load_parser
+    from reporta.settings import get_settings
+
+    result = load_parser(get_settings()).parse(text)
+    typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+
+
+@nlu_app.command()
+def evaluate(
+    file: Optional[Path] = typer.Argument(None, help="Rasa NLU YAML, or TSV/CSV with columns text,label."),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
+    cv: int = typer.Option(0, "--cv", help="Cross-validate on the training data with this many folds."),
+) -> None:
+    """Accuracy, macro-F1, per-label scores, confusions and errors on FILE (or --cv N on the training data)."""
+    from nlu.evaluate import cross_validate
+    from nlu.evaluate import evaluate as run_eval
+    from reporta.settings import get_settings
+
+    s = get_settings()
+    if cv:
+        report = cross_validate(s.data_dir / "nlu", folds=cv, threshold=s.nlu_fallback_threshold)
+    elif file is not None:
+        from nlu.api import load_parser
+        from nlu.data import read_labelled
+
+        examples = read_labelled(file)
+        if not examples:
+            raise typer.BadParameter(f"no labelled examples in {file}")
+        parser = load_parser(s)
+        report = run_eval(parser.parse, examples)
+    else:
+        raise typer.BadParameter("give FILE or --cv N")
+    typer.echo(json.dumps(report.to_dict(), ensure_ascii=False) if as_json else report.to_text())

@@ -1,0 +1,207 @@
+"""Rule-based entity extraction with exact character spans: folios, street addresses, colonias, landmarks.
+
+Regexes run on :func:`nlu.normalize.fold` of the message (same length as the original, lower case, no accents), so
+every span is a span of the original text and every value is the original text, trimmed.
+
+* ``folio``: 8 digits typed as ``12345678``, ``1234-5678``, ``1234 5678`` or ``folio 1234-5678``; accepted only when
+  the 8th digit is the Damm check digit of the first 7 (the ticket store's format); value ``NNNN-NNNN``.
+* ``address``: a street with a house number and/or cross streets ("calle Morelos 123", "Juárez esquina con
+  Hidalgo", "entre Zaragoza y Allende"); inside it ``street``, ``number`` and ``cross_street``.
+* ``colonia``: "col. Centro", "colonia Las Flores", "fracc. Los Pinos".
+* ``landmark``: a relative place, relation included: "frente al Oxxo", "a un lado de la primaria".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from nlu.api import Entity
+from nlu.normalize import fold
+
+# --- folios -----------------------------------------------------------------------------------------------------
+
+_DAMM = (
+    (0, 3, 1, 7, 5, 9, 8, 6, 4, 2),
+    (7, 0, 9, 2, 1, 5, 4, 8, 6, 3),
+    (4, 2, 0, 6, 8, 7, 1, 3, 5, 9),
+    (1, 7, 5, 0, 9, 8, 3, 4, 2, 6),
+    (6, 1, 2, 3, 0, 4, 5, 9, 7, 8),
+    (3, 6, 7, 4, 2, 0, 9, 5, 8, 1),
+    (5, 8, 6, 9, 7, 2, 0, 1, 3, 4),
+    (8, 9, 4, 5, 3, 6, 2, 0, 1, 7),
+    (9, 4, 3, 8, 6, 1, 7, 2, 0, 5),
+    (2, 5, 8, 1, 4, 3, 6, 7, 9, 0),
+)
+
+
+def damm_check_digit(digits: str) -> int:
+    """The Damm check digit of a string of decimal digits."""
+    interim = 0
+    for ch in digits:
+        interim = _DAMM[interim][ord(ch) - 48]
+    return interim
+
+
+def is_valid_folio(digits: str) -> bool:
+    """True for 8 digits whose last digit is the Damm check digit of the first 7."""
+    return len(digits) == 8 and digits.isdigit() and damm_check_digit(digits) == 0
+
+
+_FOLIO_RE = re.compile(r"(?<![\d\-])(?:folio\s*(?:no\.?|num(?:ero)?\.?|#)?\s*:?\s*)?(\d{4})[\s\-.]?(\d{4})(?![\d\-])")
+
+# --- places -----------------------------------------------------------------------------------------------------
+
+_STREET_TYPE = (
+    r"(?:calle|c\.|cll\.?|avenida|av\.?|ave\.?|blvd\.?|boulevard|bulevar|bulevard|calzada|calz\.?|privada|priv\.?"
+    r"|andador|and\.|cerrada|cda\.?|circuito|cto\.?|prolongacion|prol\.?|paseo|carretera|camino|callejon|retorno"
+    r"|periferico|libramiento)"
+)
+# Words that end a street / place name.
+_STOP = (
+    r"(?:y|e|o|con|en|de\s+la\s+col|frente|enfrente|junto|cerca|entre|esquina|esq|por|para|que|porque|pero|ya|hay|"
+    r"esta|estan|lleva|tiene|desde|hace|casi|a|al|del|numero|num|no|colonia|col|fracc|fraccionamiento|sector|"
+    r"barrio|donde|cuando|se|le|lo|la|las|los|el|un|una|sobre|mismo|misma|todo|toda|muy|mas|tambien|favor|"
+    r"porfa|x|q|me|nos|mi|su|sus|tienen|hasta|atras|detras|lado|ahi|alli|aqui|aca|este|esta|esa|ese|como|"
+    r"son|es|fue|era|pasa|paso|solo|manden|mandar|vengan|urge|gracias|saludos|hola|buenas|buenos)"
+)
+_NAME_WORD = rf"(?!{_STOP}\b)[a-zñ0-9][a-zñ0-9'.]*"
+_NAME = rf"{_NAME_WORD}(?:\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?{_NAME_WORD}){{0,3}}"
+_NUMBER = r"(?:#\s*|no\.\s*|num\.?\s*|numero\s+|n[°º]\s*)?(\d{1,5}(?:\s?[a-d]\b)?)(?!\s*(?:dias|dia|horas|hrs|semanas|meses|anos|min|minutos|metros|mts|cuadras|carros|perros|veces)\b)"
+
+_STREET_TYPED_RE = re.compile(rf"\b(?P<street>{_STREET_TYPE}\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?{_NAME})")
+_STREET_SOBRE_RE = re.compile(rf"\b(?:sobre|en|por)\s+(?:la\s+|el\s+)?(?P<street>{_NAME})\s+(?=#|no\.|num|numero|\d)")
+_NUMBER_AFTER_RE = re.compile(rf"\s*,?\s*{_NUMBER}")
+_CORNER_RE = re.compile(rf"\s*,?\s*(?:esquina|esq\.?)\s*(?:con|c/|y)?\s+(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<x>{_NAME})")
+_BETWEEN_RE = re.compile(
+    rf"\b(?:entre|entra)\s+(?:(?:la|las|el|calles?)\s+)?(?:{_STREET_TYPE}\s+)?(?P<a>{_NAME})\s+y\s+(?:(?:la|el)\s+)?"
+    rf"(?:{_STREET_TYPE}\s+)?(?P<b>{_NAME})"
+)
+_CORNER_ALONE_RE = re.compile(
+    rf"\b(?:esquina\s+de|esq\.?\s+de)\s+(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<a>{_NAME})\s+(?:y|con)\s+"
+    rf"(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<b>{_NAME})"
+)
+_GLUED_CORNER_RE = re.compile(
+    rf"\b(?:en|sobre|por)\s+(?:la\s+|el\s+)?(?P<s>{_NAME_WORD}(?:\s+{_NAME_WORD})?)(?=\s*,?\s*(?:esquina|esq\.?)\s)"
+)
+_COLONIA_RE = re.compile(
+    r"\b(?:colonia|col\.?|fraccionamiento|fracc?\.?|barrio|unidad\s+habitacional|infonavit|residencial|sector)\s+"
+    rf"(?P<c>(?:(?:el|la|los|las|san|santa)\s+)?{_NAME})"
+)
+_RELATION = (
+    r"(?:(?:justo\s+|casi\s+|exactamente\s+)?(?:en\s*frente|frente)\s+(?:a|al|de|del)"
+    r"|(?:a\s+un|al|a)\s+(?:lado|costado)\s+(?:de|del)"
+    r"|junto\s+(?:a|al|de|del)"
+    r"|(?:atras|detras|a\s+espaldas|a\s+la\s+espalda|alrededor|afuera|fuera|dentro|cerca|enseguida|despues|"
+    r"antes|adelante|a\s+la\s+vuelta|a\s+media\s+cuadra|a\s+una\s+cuadra|a\s+dos\s+cuadras)\s+(?:de|del|al)"
+    r"|rumbo\s+(?:a|al)|por\s+(?:el|la)\s+(?=(?:oxxo|seven|7|primaria|secundaria|kinder|iglesia|parroquia|mercado|"
+    r"plaza|parque|clinica|hospital|imss|issste|escuela|prepa|panteon|tianguis|gasolinera|deportivo|cancha)))"
+)
+_LANDMARK_RE = re.compile(
+    rf"\b(?P<lm>{_RELATION}\s*(?:(?:la|el|los|las|un|una|mi|nuestra|nuestro)\s+)?"
+    rf"{_NAME_WORD}(?:\s+(?:(?:de|del)\s+(?:la\s+|los\s+|las\s+|el\s+)?)?{_NAME_WORD}){{0,3}})"
+)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start] in " \t\n,.;:":
+        start += 1
+    while end > start and text[end - 1] in " \t\n,.;:!?":
+        end -= 1
+    return start, end
+
+
+def _ent(text: str, kind: str, start: int, end: int) -> Entity:
+    start, end = _trim(text, start, end)
+    return Entity(type=kind, value=text[start:end], start=start, end=end)
+
+
+def extract_folios(text: str, folded: str | None = None) -> list[Entity]:
+    """Folio numbers with a valid Damm check digit, as ``NNNN-NNNN``; span covers the digits only."""
+    folded = fold(text) if folded is None else folded
+    out: list[Entity] = []
+    for m in _FOLIO_RE.finditer(folded):
+        digits = m.group(1) + m.group(2)
+        if is_valid_folio(digits):
+            out.append(Entity("folio", f"{digits[:4]}-{digits[4:]}", m.start(1), m.end(2)))
+    return out
+
+
+def _overlaps(span: tuple[int, int], taken: Iterable[tuple[int, int]]) -> bool:
+    return any(span[0] < e and s < span[1] for s, e in taken)
+
+
+def extract_places(text: str, folded: str | None = None) -> list[Entity]:
+    """Addresses (with street/number/cross_street parts), colonias and landmarks."""
+    f = fold(text) if folded is None else folded
+    out: list[Entity] = []
+    taken: list[tuple[int, int]] = []
+
+    def add_address(street: tuple[int, int] | None, start: int) -> None:
+        end = street[1] if street else start
+        parts: list[Entity] = []
+        if street:
+            parts.append(_ent(text, "street", *street))
+        m = _NUMBER_AFTER_RE.match(f, end)
+        if m and street:
+            parts.append(_ent(text, "number", m.start(1), m.end(1)))
+            end = m.end(1)
+        m = _CORNER_RE.match(f, end)
+        if m:
+            parts.append(_ent(text, "cross_street", m.start("x"), m.end("x")))
+            end = m.end("x")
+        if street and len(parts) == 1 and not _STREET_TYPED_RE.match(f, street[0]):
+            return
+        out.append(_ent(text, "address", start, end))
+        out.extend(parts)
+        taken.append((start, end))
+
+    for m in _BETWEEN_RE.finditer(f):
+        if _overlaps(m.span(), taken):
+            continue
+        out.append(_ent(text, "address", m.start(), m.end()))
+        out.append(_ent(text, "cross_street", m.start("a"), m.end("a")))
+        out.append(_ent(text, "cross_street", m.start("b"), m.end("b")))
+        taken.append(m.span())
+    for m in _CORNER_ALONE_RE.finditer(f):
+        if _overlaps(m.span(), taken):
+            continue
+        out.append(_ent(text, "address", m.start(), m.end()))
+        out.append(_ent(text, "cross_street", m.start("a"), m.end("a")))
+        out.append(_ent(text, "cross_street", m.start("b"), m.end("b")))
+        taken.append(m.span())
+    for rx in (_STREET_TYPED_RE, _STREET_SOBRE_RE):
+        for m in rx.finditer(f):
+            span = m.span("street")
+            if _overlaps(span, taken) or f[span[0] : span[1]].startswith(("c. p", "c.p")):
+                continue
+            add_address(span, span[0])
+    for m in _COLONIA_RE.finditer(f):
+        span = m.span("c")
+        if _overlaps(span, taken):
+            continue
+        out.append(_ent(text, "colonia", *span))
+        taken.append(span)
+    for m in _LANDMARK_RE.finditer(f):
+        span = m.span("lm")
+        if _overlaps(span, taken):
+            continue
+        out.append(_ent(text, "landmark", *span))
+        taken.append(span)
+    # Street names glued to a cross street without a type word: "Juárez esquina con Hidalgo".
+    for m in _GLUED_CORNER_RE.finditer(f):
+        span = m.span("s")
+        if not _overlaps(span, taken):
+            add_address(span, span[0])
+    return out
+
+
+def extract(text: str) -> list[Entity]:
+    """All entities of a message, ordered by position (address before its parts)."""
+    folded = fold(text)
+    ents = extract_folios(text, folded)
+    folio_spans = [(e.start, e.end) for e in ents]
+    ents += [e for e in extract_places(text, folded) if not _overlaps((e.start, e.end), folio_spans)]
+    order = {"address": 0, "street": 1, "number": 2, "cross_street": 3, "colonia": 4, "landmark": 5, "folio": 6}
+    ents.sort(key=lambda e: (e.start, order.get(e.type, 9), -e.end))
+    return ents
