@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     sla_warning_hours: float = 24.0
     outbox_max_attempts: int = 8
     telegram_messages_per_second: float = 30.0
+    scheduler_job_interval_seconds: float = 60.0  # surveys, survey timeout, SLA warnings, overdue notices
 
     @property
     def media_path(self) -> Path:
