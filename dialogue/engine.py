@@ -482,6 +482,9 @@ class DialogueEngine:
         if candidates:
             self._start_report(turn, category=None, description=turn.text, candidates=candidates)
             return
+        if any(word.startswith("report") for word in turn.folded.split()):  # "quiero reportar algo"
+            self._start_report(turn, category=None, description="")
+            return
         if (turn.conv.misunderstood_count or 0) + 1 >= MISUNDERSTOOD_LIMIT:
             self._start_handoff(turn, "not_understood")
             return
