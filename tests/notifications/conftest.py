@@ -70,3 +70,61 @@ def queue(session, identity: ChannelIdentity, text: str, **kw) -> int:
         row.payload = {**(row.payload or {}), **payload_extra}
     session.flush()
     return row.id
+
+
+# --- tickets with the real catalog, renderer and ticket service ---------------------------------------------
+
+@pytest.fixture(scope="session")
+def catalog():
+    from reporta.settings import REPO_ROOT
+    from ticketing.catalog import load_catalog
+
+    return load_catalog(REPO_ROOT / "data" / "catalog.yml")
+
+
+@pytest.fixture(scope="session")
+def renderer():
+    from dialogue.render import Renderer
+    from reporta.settings import REPO_ROOT
+
+    return Renderer(REPO_ROOT / "data" / "templates")
+
+
+@dataclass
+class Env:
+    """What the updates/jobs tests need: settings, sessions, the listeners and a service factory."""
+
+    settings: object
+    session_factory: object
+    catalog: object
+    renderer: object
+    listeners: list
+
+    def service(self, session):
+        from ticketing.service import TicketService
+
+        return TicketService(session, self.catalog, timezone=self.settings.timezone, listeners=self.listeners)
+
+    def jobs(self, **kw):
+        from notifications.jobs import Jobs
+
+        return Jobs(self.session_factory, self.settings, self.renderer, self.catalog, self.service, **kw)
+
+
+@pytest.fixture
+def env(settings, session_factory, catalog, renderer) -> Env:
+    from notifications.updates import ticket_listeners
+
+    return Env(settings, session_factory, catalog, renderer, ticket_listeners(settings, renderer, catalog))
+
+
+def new_ticket(env: Env, session, reporter: ChannelIdentity | None, *, category: str = "pothole",
+               followers: tuple[ChannelIdentity, ...] = ()):
+    svc = env.service(session)
+    ticket = svc.create(category=category, description="Bache enorme frente a la tienda", channel="telegram",
+                        actor="system", lat=25.6866, lon=-100.3161, address="Av. Juárez 100, Centro",
+                        reporter_identity=reporter)
+    for f in followers:
+        svc.subscribe(ticket, f, actor=f"citizen:{f.citizen_id}")
+    session.flush()
+    return ticket

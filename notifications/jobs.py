@@ -1,0 +1,195 @@
+"""The scheduled jobs over tickets: "¿ya quedó?" surveys and their timeout, SLA warnings, overdue apologies.
+
+Each job claims its due tickets in one transaction, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (two
+workers never take the same ticket; SQLite's ``BEGIN IMMEDIATE`` serialises them), does its work,
+marks the ticket (``survey_sent_at``, ``sla_warned_at``, ``overdue_notified_at``, or the close itself)
+and commits, so a ticket is handled once. A failure on one ticket is logged and does not stop the others.
+
+- ``send_surveys``: resolved, ``survey_due_at <= now``, not yet asked → ``dialogue.survey.begin_survey``
+  → the question is enqueued for the reporter (waits out quiet hours).
+- ``expire_surveys``: asked more than ``survey_timeout_hours`` ago, no answer → closed as
+  ``not_confirmed`` ("resolved, not confirmed").
+- ``warn_sla``: open and due within ``sla_warning_hours`` → the staff hooks (default: a log line).
+- ``notify_overdue``: open and past its commitment → every follower gets an honest late message, with
+  staff's revised estimate when there is one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dialogue.render import Renderer
+from notifications.outbox import enqueue
+from notifications.updates import STATUS_LABELS, TicketContext, Update, recipients
+from reporta.messages import OutboundMessage
+from reporta.settings import Settings
+from ticketing.catalog import Catalog
+from ticketing.db import is_sqlite
+from ticketing.models import ChannelIdentity, ChannelKind, Ticket, TicketStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+StaffHook = Callable[[str, Ticket, dict[str, Any]], None]
+_staff_hooks: list[StaffHook] = []
+
+
+def register_staff_hook(hook: StaffHook) -> StaffHook:
+    """Add a staff notification hook: ``hook(kind, ticket, info)`` for ``sla_warning`` (e-mail, chat, ...)."""
+    _staff_hooks.append(hook)
+    return hook
+
+
+def unregister_staff_hook(hook: StaffHook) -> None:
+    if hook in _staff_hooks:
+        _staff_hooks.remove(hook)
+
+
+def _log_hook(kind: str, ticket: Ticket, info: dict[str, Any]) -> None:
+    log.warning("%s: ticket %s (%s, department %s) is due %s", kind, ticket.folio, ticket.category_code,
+                info.get("department"), info.get("due_at"))
+
+
+class Jobs:
+    """The ticket jobs; ``service_factory(session)`` gives a ``TicketService`` with the listeners wired."""
+
+    def __init__(self, session_factory: sessionmaker[Session], settings: Settings, renderer: Renderer,
+                 catalog: Catalog | None, service_factory: Callable[[Session], Any], *, batch_size: int = 200,
+                 now: Callable[[], datetime] = utcnow, on_enqueue: Callable[[], None] | None = None) -> None:
+        self.session_factory = session_factory
+        self.settings = settings
+        self.renderer = renderer
+        self.catalog = catalog
+        self.service_factory = service_factory
+        self.batch_size = batch_size
+        self.now = now
+        self.on_enqueue = on_enqueue
+        self.ctx = TicketContext(settings, catalog)
+        self._sqlite = is_sqlite(session_factory.kw["bind"])
+
+    # --- plumbing ----------------------------------------------------------------------------------------
+    def _run(self, name: str, where: Any, handle: Callable[[Session, Ticket, datetime], bool]) -> int:
+        """Claim due tickets matching ``where`` and ``handle`` each in a savepoint; return how many were done."""
+        done = 0
+        with self.session_factory() as session, session.begin():
+            now = self.now()
+            stmt = select(Ticket).where(where(now)).order_by(Ticket.id).limit(self.batch_size)
+            if not self._sqlite:
+                stmt = stmt.with_for_update(skip_locked=True, of=Ticket)
+            for ticket in session.scalars(stmt).all():
+                try:
+                    with session.begin_nested():
+                        if handle(session, ticket, now):
+                            done += 1
+                except Exception:
+                    log.exception("%s failed for ticket %s", name, ticket.id)
+        if done and self.on_enqueue is not None:
+            self.on_enqueue()
+        return done
+
+    def run_all(self) -> dict[str, int]:
+        return {"send_surveys": self.send_surveys(), "expire_surveys": self.expire_surveys(),
+                "warn_sla": self.warn_sla(), "notify_overdue": self.notify_overdue()}
+
+    # --- "¿ya quedó?" ---------------------------------------------------------------------------------------
+    def send_surveys(self) -> int:
+        def due(now: datetime):
+            return and_(Ticket.status == TicketStatus.RESOLVED, Ticket.survey_due_at <= now,
+                        Ticket.survey_sent_at.is_(None), Ticket.confirmation.is_(None))
+
+        return self._run("send_surveys", due, self._send_survey)
+
+    def _send_survey(self, session: Session, ticket: Ticket, now: datetime) -> bool:
+        from dialogue.survey import begin_survey
+
+        ticket.survey_sent_at = now
+        identity = session.get(ChannelIdentity, ticket.reporter_identity_id) if ticket.reporter_identity_id else None
+        if identity is None or ChannelKind(identity.channel) in (ChannelKind.PHONE, ChannelKind.WALK_IN):
+            return True  # nobody to ask: the timeout closes it as "resolved, not confirmed"
+        message = begin_survey(session, identity, ticket, self.renderer, catalog=self.catalog)
+        row = enqueue(session, identity, message, kind="survey", urgent=False,
+                      dedupe_key=f"survey:{ticket.id}:{ticket.reopen_count or 0}", ticket_id=ticket.id)
+        # No "sms_body": the answer is expected on this identity's conversation (see docs/notifications.md).
+        row.payload = {**(row.payload or {}),
+                       "template_variables": {"1": ticket.folio, "2": self.ctx.category_name(ticket.category_code)}}
+        return True
+
+    def expire_surveys(self) -> int:
+        timeout = timedelta(hours=self.settings.survey_timeout_hours)
+
+        def due(now: datetime):
+            return and_(Ticket.status == TicketStatus.RESOLVED, Ticket.survey_sent_at <= now - timeout,
+                        Ticket.confirmation.is_(None))
+
+        def close(session: Session, ticket: Ticket, now: datetime) -> bool:
+            self.service_factory(session).close(ticket, actor="system", confirmation="not_confirmed")
+            return True
+
+        return self._run("expire_surveys", due, close)
+
+    # --- service commitments ------------------------------------------------------------------------------
+    def _commitment(self, ticket: Ticket) -> datetime:
+        """The date promised to the citizen: the original due date, or the new one after a reopen."""
+        if (ticket.reopen_count or 0) > 0 and ticket.revised_due_at is not None:
+            return ticket.revised_due_at
+        return ticket.due_at
+
+    def warn_sla(self) -> int:
+        ahead = timedelta(hours=self.settings.sla_warning_hours)
+
+        def due(now: datetime):
+            return and_(Ticket.is_open.is_(True), Ticket.sla_warned_at.is_(None), or_(
+                and_(Ticket.reopen_count == 0, Ticket.due_at <= now + ahead),
+                and_(Ticket.reopen_count > 0, func.coalesce(Ticket.revised_due_at, Ticket.due_at) <= now + ahead),
+            ))
+
+        def warn(session: Session, ticket: Ticket, now: datetime) -> bool:
+            ticket.sla_warned_at = now
+            info = {"due_at": self._commitment(ticket).isoformat(), "overdue": self._commitment(ticket) < now,
+                    "department": ticket.department.code if ticket.department else None}
+            for hook in [_log_hook, *_staff_hooks]:
+                try:
+                    hook("sla_warning", ticket, info)
+                except Exception:
+                    log.exception("staff hook %r failed for ticket %s", hook, ticket.id)
+            return True
+
+        return self._run("warn_sla", due, warn)
+
+    def notify_overdue(self) -> int:
+        def due(now: datetime):
+            return and_(Ticket.is_open.is_(True), Ticket.overdue_notified_at.is_(None), or_(
+                and_(Ticket.reopen_count == 0, Ticket.due_at < now),
+                and_(Ticket.reopen_count > 0, func.coalesce(Ticket.revised_due_at, Ticket.due_at) < now),
+            ))
+
+        def notify(session: Session, ticket: Ticket, now: datetime) -> bool:
+            ticket.overdue_notified_at = now
+            revised = None
+            if (ticket.reopen_count or 0) == 0 and ticket.revised_due_at is not None and ticket.revised_due_at > now:
+                revised = ticket.revised_due_at
+            update = Update("sla_overdue", {**self.ctx.base(ticket), "due": self.ctx.date(self._commitment(ticket)),
+                                            "revised": self.ctx.date(revised)})
+            for identity in recipients(session, ticket):
+                self._enqueue(session, identity, ticket, update,
+                              dedupe_key=f"overdue:{ticket.id}:{ticket.reopen_count or 0}:{identity.id}")
+            return True
+
+        return self._run("notify_overdue", due, notify)
+
+    def _enqueue(self, session: Session, identity: ChannelIdentity, ticket: Ticket, update: Update, *,
+                 dedupe_key: str) -> None:
+        channel = ChannelKind(identity.channel).value
+        text = self.renderer.render(update.template, channel, **update.context)
+        row = enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id,
+                                                         text=text, kind=update.template),
+                      kind=update.template, urgent=False, dedupe_key=dedupe_key, ticket_id=ticket.id)
+        row.payload = {**(row.payload or {}),
+                       "sms_body": self.renderer.render(update.template, "sms", **update.context),
+                       "template_variables": {"1": ticket.folio, "2": STATUS_LABELS.get(update.template, ""),
+                                              "3": update.context.get("category", "")}}
