@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -209,13 +209,26 @@ class TicketService:
         stmt = select(Ticket).options(selectinload(Ticket.department))
         if with_events:
             stmt = stmt.options(selectinload(Ticket.events))
-        if status == "open":
-            stmt = stmt.where(Ticket.status.in_(sorted(OPEN_STATUSES)))
-        elif status is not None:
-            stmt = stmt.where(Ticket.status == _status(status))
+        statuses = sorted(OPEN_STATUSES) if status == "open" else [_status(status)] if status is not None else []
         if category is not None:
             self.catalog.category(category)
-            stmt = stmt.where(Ticket.category_code == category)
+        if statuses and category is not None and limit is not None:
+            # One backward range scan of ix_tickets_status_category (status, category_code, created_at) per
+            # status, newest ``limit`` each; merged below. Stays fast however many tickets are open.
+            branches = [
+                select(Ticket.id)
+                .where(Ticket.status == s, Ticket.category_code == category)
+                .order_by(Ticket.created_at.desc())
+                .limit(limit)
+                .subquery()
+                for s in statuses
+            ]
+            stmt = stmt.where(Ticket.id.in_(union_all(*(select(b.c.id) for b in branches))))
+        else:
+            if statuses:
+                stmt = stmt.where(Ticket.status.in_(statuses))
+            if category is not None:
+                stmt = stmt.where(Ticket.category_code == category)
         stmt = stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc())
         if limit is not None:
             stmt = stmt.limit(limit)

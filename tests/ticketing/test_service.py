@@ -350,3 +350,20 @@ def test_list_tickets_filters(service) -> None:
     assert [t.id for t in service.list_tickets(status="resolved")] == [c.id]
     with pytest.raises(TicketError, match="unknown status"):
         service.list_tickets(status="bogus")
+
+
+def test_list_open_is_newest_first_across_statuses(make_service) -> None:
+    clock = Clock(MONDAY)
+    svc = make_service(now=clock)
+    made = []
+    for i, status in enumerate(["received", "assigned", "in_progress", "assigned", "received", "resolved"]):
+        clock.moment = MONDAY + timedelta(minutes=i)
+        t = _new(svc)
+        if status != "received":
+            svc.change_status(t, status, actor="staff:ana")
+        made.append(t)
+    newest_open = [made[4], made[3], made[2]]
+    assert svc.list_tickets(status="open", category="pothole", limit=3) == newest_open
+    assert svc.list_tickets(status="assigned", category="pothole", limit=1) == [made[3]]
+    assert svc.list_tickets(status="open", limit=2) == newest_open[:2]
+    assert svc.list_tickets(category="pothole", limit=1) == [made[5]]
