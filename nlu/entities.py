@@ -67,12 +67,17 @@ _STOP = (
 )
 _NAME_WORD = rf"(?!{_STOP}\b)[a-zñ0-9][a-zñ0-9'.]*"
 _NAME = rf"{_NAME_WORD}(?:\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?{_NAME_WORD}){{0,3}}"
-_NUMBER = r"(?:#\s*|no\.\s*|num\.?\s*|numero\s+|n[°º]\s*)?(\d{1,5}(?:\s?[a-d]\b)?)(?!\s*(?:dias|dia|horas|hrs|semanas|meses|anos|min|minutos|metros|mts|cuadras|carros|perros|veces)\b)"
+_NUMBER = (
+    r"(?:#\s*|no\.\s*|num\.?\s*|numero\s+|n[°º]\s*)?(\d{1,5}(?:\s?[a-d]\b)?)"
+    r"(?!\s*(?:dias|dia|horas|hrs|semanas|meses|anos|min|minutos|metros|mts|cuadras|carros|perros|veces)\b)"
+)
 
 _STREET_TYPED_RE = re.compile(rf"\b(?P<street>{_STREET_TYPE}\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?{_NAME})")
 _STREET_SOBRE_RE = re.compile(rf"\b(?:sobre|en|por)\s+(?:la\s+|el\s+)?(?P<street>{_NAME})\s+(?=#|no\.|num|numero|\d)")
 _NUMBER_AFTER_RE = re.compile(rf"\s*,?\s*{_NUMBER}")
-_CORNER_RE = re.compile(rf"\s*,?\s*(?:esquina|esq\.?)\s*(?:con|c/|y)?\s+(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<x>{_NAME})")
+_CORNER_RE = re.compile(
+    rf"\s*,?\s*(?:esquina|esq\.?)\s*(?:con|c/|y)?\s+(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<x>{_NAME})"
+)
 _BETWEEN_RE = re.compile(
     rf"\b(?:entre|entra)\s+(?:(?:la|las|el|calles?)\s+)?(?:{_STREET_TYPE}\s+)?(?P<a>{_NAME})\s+y\s+(?:(?:la|el)\s+)?"
     rf"(?:{_STREET_TYPE}\s+)?(?P<b>{_NAME})"

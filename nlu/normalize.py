@@ -181,6 +181,7 @@ _EMOJI_RE = re.compile("|".join(re.escape(e) for e in sorted(_EMOJI_WORDS, key=l
 _TOKEN_RE = re.compile(r"[a-zñ]+|\d+")
 _VOWEL_RUN = re.compile(r"([aeiou])\1+")
 _LETTER_RUN = re.compile(r"([a-zñ])\1{2,}")
+_SENTENCE_RE = re.compile(r"(?<=[.!?\n])\s+")
 _FOLIO_LIKE = re.compile(r"\b\d{4}[\s\-.]?\d{4}\b")
 
 
@@ -198,6 +199,17 @@ def _phonetic(word: str) -> str:
 
 def truncate(text: str) -> str:
     """The part of a long message the classifier looks at (head and tail)."""
+    if len(text) <= HEAD_CHARS + TAIL_CHARS:
+        return text
+    # Copy-pasted or repeated sentences add nothing: keep each sentence once, in order.
+    seen: set[str] = set()
+    parts = []
+    for sentence in _SENTENCE_RE.split(text[: 8 * (HEAD_CHARS + TAIL_CHARS)]):
+        key = sentence.strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            parts.append(sentence.strip())
+    text = " ".join(parts)
     if len(text) <= HEAD_CHARS + TAIL_CHARS:
         return text
     return text[:HEAD_CHARS] + " " + text[-TAIL_CHARS:]

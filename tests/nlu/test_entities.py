@@ -1,0 +1,74 @@
+import pytest
+
+from nlu.api import Entity
+from nlu.entities import damm_check_digit, extract, is_valid_folio
+
+
+def spans(text: str, kind: str) -> list[str]:
+    return [text[e.start : e.end] for e in extract(text) if e.type == kind]
+
+
+def test_damm_known_values() -> None:
+    assert damm_check_digit("572") == 4
+    assert is_valid_folio("12345671")
+    assert not is_valid_folio("12345678")
+
+
+@pytest.mark.parametrize(
+    "text, start",
+    [
+        ("mi folio es 1234-5671", 12),
+        ("folio 4571 0937 como va", 6),
+        ("30548817", 0),
+        ("Folio: 5203-1196.", 7),
+    ],
+)
+def test_valid_folios_in_all_spellings(text: str, start: int) -> None:
+    folios = [e for e in extract(text) if e.type == "folio"]
+    assert len(folios) == 1
+    e = folios[0]
+    assert e.start == start
+    assert e.value.replace("-", "") == "".join(c for c in text[e.start : e.end] if c.isdigit())
+    assert len(e.value) == 9 and e.value[4] == "-"
+
+
+def test_invalid_check_digit_and_phone_numbers_are_not_folios() -> None:
+    assert spans("mi folio es 1234-5678", "folio") == []
+    assert spans("mi cel 8112345671", "folio") == []
+
+
+def test_landmark_span_exact() -> None:
+    text = "ai un oyo enorme frente al oxxo de morelos"
+    ents = extract(text)
+    assert Entity("landmark", "frente al oxxo de morelos", 17, 42) in ents
+
+
+def test_landmark_a_un_lado() -> None:
+    assert spans("Hay un bache a un lado de la primaria, urge", "landmark") == ["a un lado de la primaria"]
+
+
+def test_street_and_number() -> None:
+    text = "Bache en Calle Morelos #123, col. Centro"
+    assert spans(text, "street") == ["Calle Morelos"]
+    assert spans(text, "number") == ["123"]
+    assert spans(text, "address") == ["Calle Morelos #123"]
+    assert spans(text, "colonia") == ["Centro"]
+
+
+def test_corner_and_between() -> None:
+    text = "la luminaria de av. Juárez esquina con Hidalgo no prende"
+    assert spans(text, "street") == ["av. Juárez"]
+    assert spans(text, "cross_street") == ["Hidalgo"]
+    text2 = "fuga entre Zaragoza y Allende"
+    assert spans(text2, "cross_street") == ["Zaragoza", "Allende"]
+
+
+def test_counts_are_not_house_numbers() -> None:
+    assert spans("la luminaria de mi calle lleva 3 días apagada", "number") == []
+
+
+def test_spans_index_the_original_text_with_accents_and_emoji() -> None:
+    text = "💡💡 Árbol caído frente a la Iglesia de San José"
+    for e in extract(text):
+        assert text[e.start : e.end] == e.value
+    assert spans(text, "landmark") == ["frente a la Iglesia de San José"]
