@@ -18,6 +18,7 @@ savepoint. Database errors propagate so the pipeline retries the message.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from dialogue import state
 from dialogue.escalation import EscalationLexicon
 from dialogue.formatting import date_text, distance_text, location_text, shorten, status_text
-from dialogue.render import Renderer
+from dialogue.render import Renderer, to_gsm7
 from dialogue.text import (
     CANCEL_WORDS,
     HANDOFF_WORDS,
@@ -68,6 +69,9 @@ from ticketing.service import TicketListener, TicketService
 
 log = logging.getLogger("reporta.dialogue")
 
+#: Something typed like a folio (8 digits, maybe split 4-4): checked with the Damm digit before use.
+FOLIO_LIKE = re.compile(r"(?<!\d)\d{4}[\s\-.]?\d{4}(?!\d)")
+
 #: Characters of a message the NLU sees (the whole text is still kept as the report's description).
 NLU_MAX_CHARS = 1000
 #: Characters of the citizen's description kept on a ticket (a 5,000-character rant is kept whole up to this).
@@ -82,6 +86,14 @@ MISUNDERSTOOD_LIMIT = 2
 CANDIDATE_MIN_CONFIDENCE = 0.12
 MAX_CANDIDATES = 3
 MAX_LISTED_TICKETS = 5
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str | None) -> str:
+    """The citizen's text without control characters (PostgreSQL refuses NUL in text columns)."""
+    return _CONTROL.sub("", text or "").strip()
 
 
 @dataclass
@@ -165,7 +177,7 @@ class DialogueEngine:
             now = now.replace(tzinfo=utcnow().tzinfo)
         turn = Turn(
             session=session, conv=conv, identity=identity, citizen=identity.citizen, inbound=inbound,
-            message=message, now=now, text=(inbound.text or "").strip(), slots=state.slots(conv),
+            message=message, now=now, text=clean_text(inbound.text), slots=state.slots(conv),
         )
         try:
             with session.begin_nested():
@@ -212,6 +224,8 @@ class DialogueEngine:
         self, turn: Turn, name: str, *, buttons: Sequence[Button] = (), request_location: bool = False, **ctx: Any
     ) -> None:
         text = self.renderer.render(name, turn.channel, **{**self._context(), **ctx})
+        if turn.channel == "sms":  # titles from the catalog too: numbered options must stay GSM-7
+            buttons = [Button(to_gsm7(b.title), b.payload) for b in buttons]
         turn.replies.append(
             OutboundMessage(
                 channel=turn.channel,
@@ -451,6 +465,11 @@ class DialogueEngine:
             return
         folio = self._folio_in(turn) if turn.text else None
         intent = self._intent(turn)
+        if folio is None and FOLIO_LIKE.search(turn.text):
+            state.start_flow(turn.conv, "status", "folio")
+            turn.slots = {}
+            self._say(turn, "lookup_bad_folio", typed=FOLIO_LIKE.search(turn.text).group(0))
+            return
         if folio or intent == "check_status":
             self._status(turn, folio)
             return
@@ -644,7 +663,7 @@ class DialogueEngine:
             turn, "report_summary",
             category=self._category_name(s["category"]),
             place=location_text(self._address_text(s), s.get("landmark"), s.get("lat"), s.get("lon")),
-            has_pin=s.get("lat") is not None,
+            has_pin=s.get("lat") is not None and bool(self._address_text(s) or s.get("landmark")),
             photos=len(s.get("photos") or []),
             description=shorten(s.get("description"), 60 if turn.channel == "sms" else 200),
             buttons=self._buttons(turn, ("yes", "confirm"), ("fix", "fix"), ("cancel", "cancel")),
@@ -659,6 +678,8 @@ class DialogueEngine:
 
     def _report_step(self, turn: Turn) -> bool:
         step, s = turn.conv.step, turn.slots
+        if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or self._intent(turn) == "check_status"):
+            return False  # a status question in the middle of a report: answered as a fresh message
         if step == "category":
             return self._step_category(turn)
         if step == "location":
@@ -931,9 +952,9 @@ class DialogueEngine:
         if folio:
             self._show_ticket(turn, self._service(turn), folio)
             return True
-        digits = sum(ch.isdigit() for ch in turn.text)
-        if digits >= 6:
-            self._say(turn, "lookup_bad_folio", typed=shorten(turn.text, 20))
+        typed = FOLIO_LIKE.search(turn.text)
+        if typed:
+            self._say(turn, "lookup_bad_folio", typed=typed.group(0))
             return True
         return False
 

@@ -92,8 +92,9 @@ class Chat:
                 received_at=self.clock, button_payload=payload, raw_kind=raw_kind,
             )
             message = Message(direction=Direction.INBOUND, channel=self.channel, identity_id=identity.id,
-                              provider_message_id=inbound.provider_message_id, kind=raw_kind, text=text,
-                              payload=inbound.to_dict(), state=InboundState.RECEIVED, created_at=self.clock)
+                              provider_message_id=inbound.provider_message_id, kind=raw_kind,
+                              text=text.replace("\x00", "") if text else text,  # as the pipeline stores it
+                              payload={}, state=InboundState.RECEIVED, created_at=self.clock)
             session.add(message)
             session.flush()
             out = self.world.engine.handle(session, message, inbound, identity)

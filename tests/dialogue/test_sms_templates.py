@@ -1,0 +1,137 @@
+"""Every citizen-facing dialogue template rendered for SMS with realistic (long) values: one GSM-7 segment.
+
+Numbered options are appended the way the SMS channel does (``bot.render_options.format_options``).
+Documented exceptions (``MAX_SEGMENTS``): texts that cannot be shorter without losing what the citizen needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.render_options import format_options
+from dialogue.render import Renderer, is_gsm7, sms_segments, to_gsm7
+from reporta.messages import Button
+from reporta.settings import Settings
+from ticketing.catalog import load_catalog
+
+SETTINGS = Settings(_env_file=None)
+RENDERER = Renderer(SETTINGS.templates_dir)
+CATALOG = load_catalog(SETTINGS.catalog_path)
+STREET = "Prolongación Avenida General Ignacio Zaragoza 1234, col. Valle del Mirador"
+FOLIO = "4821-7730"
+DUE = "miércoles 24 de diciembre a las 15:30"
+BASE = {"municipality": "Municipio de San Pedro Garza García", "privacy_url": "https://sanpedro.gob.mx/privacidad"}
+
+
+def labels(*names: str) -> list[Button]:
+    return [Button(RENDERER.label(n, "sms"), n) for n in names]
+
+
+def category_buttons() -> list[Button]:
+    return [Button(c.name, code) for code, c in CATALOG.categories.items()]
+
+
+MENU = labels("menu_report", "menu_status", "menu_handoff")
+# name -> list of (context, buttons[, max segments for that case]) cases.
+CASES: dict[str, list[tuple]] = {
+    "welcome": [({}, [])],
+    "menu": [({"greeting": True}, MENU), ({}, MENU)],
+    "help": [({}, [])],
+    "opted_out": [({}, [])],
+    "opted_in": [({}, [])],
+    "cancelled": [({"had_flow": True, "was_report": True}, []), ({"had_flow": False, "was_report": False}, [])],
+    "idle_restart": [({}, [])],
+    "error_generic": [({}, [])],
+    "not_understood": [({}, MENU)],
+    "not_understood_step": [({}, [])],
+    "out_of_scope": [({}, [])],
+    "farewell": [({"thanks": True}, []), ({"thanks": False}, [])],
+    "media_unsupported": [({"kind": "voice"}, [])],
+    "media_rejected": [({"too_big": True, "max_mb": 10}, []), ({"too_big": False, "max_mb": 10}, [])],
+    "report_ask_category": [({"candidates": True}, [Button("Alumbrado público", "a"), Button("Semáforo", "b"),
+                                                      Button("Barrido de calles", "c"), *labels("other")]),
+                            ({"candidates": False}, category_buttons())],
+    "report_ask_location": [({"category": "Vehículo abandonado", "can_pin": False}, [])],
+    "report_ask_location_detail": [({"place": "por mi casa"}, [])],
+    "report_ask_description": [({"category": "Recolección de basura"}, labels("skip"))],
+    "report_summary": [({"category": "Recolección de basura", "place": STREET, "has_pin": False, "photos": 0,
+                         "description": "El camión no ha pasado desde el lunes y ya huele muy..."},
+                        labels("confirm", "fix", "cancel"))],
+    "report_ask_fix": [({}, labels("fix_category", "fix_location", "fix_description", "cancel"))],
+    "report_duplicate": [({"folio": FOLIO, "distance": "40 m", "status": "asignado al área responsable",
+                           "category": "Bache"}, labels("duplicate_follow", "duplicate_new"))],
+    "report_subscribed": [({"folio": FOLIO, "status": "asignado al área responsable", "due": DUE}, [])],
+    "report_created": [({"folio": FOLIO, "category": "Recolección de basura",
+                         "department": "Secretaría de Servicios Públicos", "due": DUE, "urgent": False,
+                         "referral": None}, []),
+                       # A referral (water, sewer: a state utility) adds its explanation: up to 3 segments.
+                       ({"folio": FOLIO, "category": "Fuga de agua", "department": "Dirección de Atención Ciudadana",
+                         "due": DUE, "urgent": True, "referral": CATALOG.categories["water_leak"].referral.explanation},
+                        [], 3)],
+    "lookup_status": [({"folio": FOLIO, "category": "Recolección de basura", "status": "in_progress",
+                        "status_text": "en proceso", "is_open": True, "reason": None, "note": None, "due": DUE,
+                        "overdue": False, "revised": False, "department": "Secretaría de Servicios Públicos",
+                        "place": STREET}, []),
+                      # A reason's explanation comes from the catalog (up to ~250 characters): up to 3 segments.
+                      ({"folio": FOLIO, "category": "Fuga de agua", "status": "not_resolved",
+                        "status_text": "cerrado sin resolver", "is_open": False, "note": None, "due": DUE,
+                        "reason": CATALOG.reasons["out_of_jurisdiction"].explain(
+                            referred_to="Servicios de Agua y Drenaje", agency_contact="Teléfono 073, las 24 horas"),
+                        "overdue": False, "revised": False, "department": "Dirección de Atención Ciudadana",
+                        "place": STREET}, [], 3)],
+    "lookup_list": [({"count": 5, "tickets": []},
+                     [Button(f"{FOLIO} Recolección de basura"[:40], "x") for _ in range(5)])],
+    "lookup_none": [({}, [])],
+    "lookup_ask_folio": [({}, [])],
+    "lookup_not_found": [({"folio": FOLIO}, [])],
+    "lookup_bad_folio": [({"typed": "4821-7731"}, [])],
+    "handoff_started": [({"reason": "anguished"}, []), ({"reason": "requested"}, [])],
+    "handoff_staff_reply": [({"staff_name": "Ana", "text": "Ya pedimos a la cuadrilla que revise hoy."}, [])],
+    "handoff_closed": [({"staff_name": "Ana"}, [])],
+    "survey_question": [({"folio": FOLIO, "category": "Recolección de basura", "place": STREET},
+                         labels("yes", "no", "unsure"))],
+    "survey_ask_rating": [({"folio": FOLIO}, [])],
+    "survey_rating_thanks": [({"score": 5}, [])],
+    "survey_reopened": [({"folio": FOLIO, "due": DUE, "ask_photo": False, "asked_words": True}, [])],
+    "survey_unsure": [({"folio": FOLIO}, [])],
+    "relocate_ask": [({"folio": FOLIO}, [])],
+    "relocate_done": [({"folio": FOLIO, "due": DUE}, [])],
+}
+#: Where one segment is not possible, and why.
+MAX_SEGMENTS = {
+    # Fifteen categories as numbered options; SMS citizens usually describe the problem in words instead.
+    "report_ask_category": 3,
+    # The lookup list carries up to five folios with their category.
+    "lookup_list": 3,
+    # The place is echoed back in full so the citizen can check it.
+    "report_summary": 2,
+}
+#: Not rendered for citizens on their own (the note is stored on the ticket; labels are checked via buttons).
+NOT_MESSAGES = {"labels", "relocate_note"}
+#: Never sent on SMS (no photos on SMS), so not measured.
+NOT_ON_SMS = {"report_ask_photo", "report_photo_reminder", "report_photo_received"}
+NOT_OURS = ("status_", "survey_reminder", "sla_")
+
+
+def dialogue_templates() -> set[str]:
+    root = Path(SETTINGS.templates_dir) / "es-MX"
+    names = {p.name.split(".", 1)[0] for p in root.glob("*.j2")}
+    return {n for n in names if not n.startswith(NOT_OURS)} - NOT_MESSAGES - NOT_ON_SMS
+
+
+def test_every_dialogue_template_has_an_sms_case() -> None:
+    assert dialogue_templates() == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sms_template_fits(name: str) -> None:
+    for context, buttons, *limit in CASES[name]:
+        text = RENDERER.render(name, "sms", **{**BASE, **context})
+        # The engine folds button titles to GSM-7 on SMS (catalog names have á í ó ú).
+        full = format_options(text, [Button(to_gsm7(b.title), b.payload) for b in buttons], "sms")
+        assert is_gsm7(full), f"{name}: not GSM-7: {full!r}"
+        segments = sms_segments(full)
+        allowed = limit[0] if limit else MAX_SEGMENTS.get(name, 1)
+        assert segments <= allowed, f"{name}: {segments} segments, {len(full)} chars: {full!r}"
