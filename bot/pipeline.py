@@ -267,6 +267,9 @@ class Pipeline:
         for i, m in enumerate(inbound.media):
             if m.kind not in DOWNLOADABLE:
                 continue
+            if m.size_bytes is not None and m.size_bytes > self.settings.max_media_bytes:
+                files[i] = MediaRejected("too_large", f"{m.size_bytes} bytes declared")  # not even fetched
+                continue
             if source is None:
                 files[i] = MediaRejected("download_failed", "channel cannot download")
                 continue

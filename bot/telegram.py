@@ -12,6 +12,7 @@ import contextlib
 import hmac
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -44,8 +45,11 @@ from reporta.messages import (
     TransientSendError,
 )
 from reporta.settings import Settings
+from ticketing.models import utcnow
 
 log = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, and Bot API URLs contain the bot token: keep those out of the logs.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -54,7 +58,9 @@ MAX_INBOUND_TEXT = 4096
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
-    value = exc.retry_after
+    with warnings.catch_warnings():  # PTB 22 warns that ``retry_after`` will become a timedelta
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -132,7 +138,7 @@ class TelegramChannel:
             chat_id = str(chat.id) if chat is not None else str(cq.from_user.id)
             return [InboundMessage(channel="telegram", external_id=chat_id, provider_message_id=pid,
                                    button_payload=cq.data, display_name=cq.from_user.full_name,
-                                   raw_kind="button")]
+                                   received_at=utcnow(), raw_kind="text")]
         msg = update.message
         if msg is None:
             log.info("telegram update %s ignored (kind: %s)", pid, _update_kind(payload))
@@ -161,7 +167,7 @@ class TelegramChannel:
                                   location=Location(msg.location.latitude, msg.location.longitude))
         if msg.photo:
             limit = self.settings.max_media_bytes
-            sizes = sorted(msg.photo, key=lambda p: p.file_size or p.width * p.height)
+            sizes = sorted(msg.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
             fitting = [p for p in sizes if (p.file_size or 0) <= limit] or sizes[:1]
             best = fitting[-1]
             return InboundMessage(**common, text=text, raw_kind="photo", media=(
@@ -178,7 +184,7 @@ class TelegramChannel:
                 return InboundMessage(**common, text=text, raw_kind=norm, media=(
                     Media(kind=norm, file_id=attachment.file_id, size_bytes=attachment.file_size),))
         if msg.contact is not None and msg.contact.user_id == (user.id if user else None):
-            return InboundMessage(**common, text=text, phone_e164=msg.contact.phone_number, raw_kind="contact")
+            return InboundMessage(**common, text=text, phone_e164=msg.contact.phone_number, raw_kind="unsupported")
         if text is None:
             return InboundMessage(**common, raw_kind="unsupported")
         return InboundMessage(**common, text=text, raw_kind="text")

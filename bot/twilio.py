@@ -115,7 +115,7 @@ class TwilioChannel:
                                   "phone_e164": phone, "display_name": form.get("ProfileName") or None}
         if form.get("ButtonPayload"):
             return [InboundMessage(**common, text=form.get("ButtonText") or text,
-                                   button_payload=form["ButtonPayload"], raw_kind="button")]
+                                   button_payload=form["ButtonPayload"], raw_kind="text")]
         lat, lon = form.get("Latitude"), form.get("Longitude")
         if lat and lon:
             try:

@@ -1,0 +1,184 @@
+"""The ASGI app (Starlette): provider webhooks, delivery receipts and a health check.
+
+- ``POST /webhooks/telegram``: ``X-Telegram-Bot-Api-Secret-Token`` checked (403), Update parsed (400 when
+  malformed), each message stored durably and processed off the request path; unknown update kinds → 200.
+  A pressed inline button is acknowledged in the webhook response (``answerCallbackQuery``).
+- ``POST /webhooks/twilio``: WhatsApp and SMS; ``X-Twilio-Signature`` checked against ``REPORTA_PUBLIC_URL``
+  (403); answered at once with empty TwiML (replies go out through the REST API via the outbox).
+- ``POST /webhooks/twilio/status``: delivery receipts (``MessageStatus``) moved onto the outbox row.
+- ``GET /healthz``: database ping.
+
+The lifespan starts the pipeline's recovery loop and, when ``REPORTA_SCHEDULER_ENABLED``, the scheduler and
+outbox dispatcher (``notifications.worker.Worker``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.channel import BadRequest, Forbidden
+from reporta.runtime import Runtime
+from reporta.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+MAX_BODY_BYTES = 256 * 1024  # webhooks carry text and links, never the media itself
+
+
+def _twiml() -> Response:
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadRequest("payload too large")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest("payload too large")
+    return body
+
+
+def create_app(runtime: Runtime | None = None, settings: Settings | None = None, *,
+               background: bool = True) -> Starlette:
+    """The webhook app over ``runtime`` (built from ``settings`` when not given, and then closed at shutdown).
+
+    ``background=False`` leaves the pipeline and dispatcher loops to the caller (tests drive them).
+    """
+    owns = runtime is None
+    state: dict[str, Runtime] = {}
+
+    def rt() -> Runtime:
+        return state["runtime"]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state["runtime"] = runtime if runtime is not None else await run_in_threadpool(
+            Runtime.from_settings, settings or Settings())
+        if background:
+            rt().start_background()
+        try:
+            yield
+        finally:
+            if background:
+                await run_in_threadpool(rt().stop_background)
+            if owns:
+                await run_in_threadpool(rt().close)
+
+    if runtime is not None:
+        state["runtime"] = runtime
+
+    async def telegram_webhook(request: Request) -> Response:
+        channel = rt().channels.get("telegram")
+        if channel is None:
+            return Response("telegram channel is off", status_code=404)
+        try:
+            channel.check_secret(request.headers.get("x-telegram-bot-api-secret-token"))
+        except Forbidden:
+            log.warning("telegram webhook: bad secret token")
+            return Response("forbidden", status_code=403)
+        try:
+            payload = json.loads(await _read_body(request))
+            messages = channel.parse(payload)
+        except (ValueError, BadRequest) as exc:  # JSONDecodeError is a ValueError
+            log.warning("telegram webhook: malformed update (%s)", exc)
+            return Response("malformed update", status_code=400)
+        for inbound in messages:
+            message_id = await run_in_threadpool(rt().pipeline.receive, inbound)
+            log.info("telegram update %s %s", inbound.provider_message_id,
+                     f"stored as message {message_id}" if message_id else "was a redelivery")
+        callback = payload.get("callback_query") if isinstance(payload, dict) else None
+        if isinstance(callback, dict) and callback.get("id"):
+            return JSONResponse({"method": "answerCallbackQuery", "callback_query_id": str(callback["id"])})
+        return Response(status_code=200)
+
+    async def _twilio_form(request: Request) -> dict[str, str]:
+        body = await _read_body(request)
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                              max_num_fields=200)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadRequest("not a form post") from exc
+        return dict(pairs)
+
+    async def twilio_webhook(request: Request) -> Response:
+        channel = rt().channels.get("twilio")
+        if channel is None:
+            return Response("twilio channel is off", status_code=404)
+        try:
+            form = await _twilio_form(request)
+        except BadRequest as exc:
+            log.warning("twilio webhook: %s", exc)
+            return Response("malformed request", status_code=400)
+        try:
+            channel.check_signature(request.url.path, request.url.query, form,
+                                    request.headers.get("x-twilio-signature"))
+        except Forbidden:
+            log.warning("twilio webhook: bad signature")
+            return Response("forbidden", status_code=403)
+        try:
+            messages = channel.parse(form)
+        except BadRequest as exc:
+            log.warning("twilio webhook: malformed message (%s)", exc)
+            return Response("malformed message", status_code=400)
+        for inbound in messages:
+            message_id = await run_in_threadpool(rt().pipeline.receive, inbound)
+            log.info("twilio %s %s %s", inbound.channel, inbound.provider_message_id,
+                     f"stored as message {message_id}" if message_id else "was a redelivery")
+        return _twiml()
+
+    async def twilio_status(request: Request) -> Response:
+        channel = rt().channels.get("twilio")
+        if channel is None:
+            return Response("twilio channel is off", status_code=404)
+        try:
+            form = await _twilio_form(request)
+        except BadRequest:
+            return Response("malformed request", status_code=400)
+        try:
+            channel.check_signature(request.url.path, request.url.query, form,
+                                    request.headers.get("x-twilio-signature"))
+        except Forbidden:
+            log.warning("twilio status callback: bad signature")
+            return Response("forbidden", status_code=403)
+        sid = form.get("MessageSid") or form.get("SmsSid")
+        status = form.get("MessageStatus") or form.get("SmsStatus")
+        if not sid or not status:
+            return Response("MessageSid and MessageStatus are required", status_code=400)
+        moved = await run_in_threadpool(rt().dispatcher.status_callback, sid, status,
+                                        error_code=form.get("ErrorCode") or None)
+        log.info("twilio status %s for %s (%s)", status, sid, "applied" if moved else "no change")
+        return Response(status_code=200)
+
+    async def healthz(request: Request) -> Response:
+        def ping() -> Any:
+            with rt().engine.connect() as conn:
+                return conn.execute(text("SELECT 1")).scalar()
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception as exc:
+            log.warning("health check: database unreachable (%s)", type(exc).__name__)
+            return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
+        return JSONResponse({"ok": True, "database": "ok", "channels": sorted(rt().senders)})
+
+    routes = [
+        Route("/webhooks/telegram", telegram_webhook, methods=["POST"]),
+        Route("/webhooks/twilio", twilio_webhook, methods=["POST"]),
+        Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
