@@ -84,6 +84,8 @@ PROACTIVE_FLOWS = frozenset({"survey", "relocate"})
 MISUNDERSTOOD_LIMIT = 2
 #: Below this, the NLU's best service category is not offered as a candidate.
 CANDIDATE_MIN_CONFIDENCE = 0.12
+#: A category understood below this, with another category close behind, is confirmed with numbered options.
+SURE_CONFIDENCE = 0.6
 MAX_CANDIDATES = 3
 MAX_LISTED_TICKETS = 5
 
@@ -473,11 +475,13 @@ class DialogueEngine:
         if folio or intent == "check_status":
             self._status(turn, folio)
             return
-        if intent in SERVICE_INTENTS:
-            self._start_report(turn, category=intent, description=turn.text)
-            return
         parse = self.parse(turn)
         candidates = self._candidates(parse)
+        if intent in SERVICE_INTENTS:
+            unsure = parse.confidence < SURE_CONFIDENCE and len(candidates) >= 2
+            self._start_report(turn, category=None if unsure else intent, description=turn.text,
+                               candidates=candidates if unsure else ())
+            return
         if turn.photos or turn.inbound.location:
             self._start_report(turn, category=None, description=turn.text if candidates else "",
                                candidates=candidates)

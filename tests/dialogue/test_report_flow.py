@@ -172,3 +172,28 @@ def test_referral_category_explains_who_attends_it(world: World) -> None:
     assert chat.conversation().mode == ConversationMode.BOT
     with world.factory() as session:
         assert session.scalars(select(Ticket.due_at)).one() is not None
+
+
+def test_unsure_category_offers_the_top_candidates_and_otro(world: World) -> None:
+    chat = world.chat("whatsapp")
+    replies = chat.send("se ve muy mal la calle")
+    offered = [b.payload for b in replies[-1].buttons]
+    assert chat.conversation().step == "category"
+    assert 2 <= len(offered) <= 4 and offered[-1] == "cat:other"
+    assert {"cat:street_cleaning", "cat:pothole"} <= set(offered)
+    replies = chat.send(str(len(offered)))  # "Otro": the whole catalog
+    assert len(replies[-1].buttons) == len(world.catalog.categories)
+    chat.send("el primero")
+    conversation = chat.conversation()
+    assert conversation.slots["category"] == next(iter(world.catalog.categories))
+    assert conversation.slots["description"] == "se ve muy mal la calle" and conversation.step == "location"
+
+
+def test_category_corrected_in_words_at_the_summary(world: World) -> None:
+    chat = world.chat("sms")
+    chat.send("hay un bache en calle Hidalgo 120")
+    assert chat.conversation().step == "confirm"
+    replies = chat.send("el camion de la basura no paso")
+    assert "Recoleccion de basura" in replies[-1].text and chat.conversation().step == "confirm"
+    chat.send("si")
+    assert chat.tickets()[0].category_code == "garbage_collection"
