@@ -117,16 +117,16 @@ class Pipeline:
     def accept(self, inbound: InboundMessage) -> int | None:
         return accept(self.session_factory, inbound, self.write_lock)
 
-    def submit(self, message_id: int) -> None:
+    def submit(self, message_id: int, *, has_media: bool = True) -> None:
         """Process ``message_id`` soon, in the pool (never on the request path)."""
         if not self._stop.is_set():
-            self._pool.submit(self._process_logged, message_id)
+            self._pool.submit(self._process_logged, message_id, has_media)
 
     def receive(self, inbound: InboundMessage) -> int | None:
         """``accept`` then ``submit``: what a webhook does with each parsed message."""
         message_id = self.accept(inbound)
         if message_id is not None:
-            self.submit(message_id)
+            self.submit(message_id, has_media=bool(inbound.media))
         return message_id
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -178,21 +178,26 @@ class Pipeline:
 
     # --- processing -------------------------------------------------------------------------------
 
-    def _process_logged(self, message_id: int) -> int:
+    def _process_logged(self, message_id: int, has_media: bool = True) -> int:
         try:
-            return self.process(message_id)
+            return self.process(message_id, has_media=has_media)
         except Exception:
             log.exception("processing inbound message %s failed; it stays queued", message_id)
             return 0
 
-    def process(self, message_id: int) -> int:
-        """Handle ``message_id`` and every other ``received`` message of its citizen; return how many."""
+    def process(self, message_id: int, *, has_media: bool = True) -> int:
+        """Handle ``message_id`` and every other ``received`` message of its citizen; return how many.
+
+        With ``has_media`` (the default when unknown) the citizen's pending media is downloaded first, outside
+        the transaction; a text message skips that read (media of other pending messages is then fetched
+        inside the turn).
+        """
         with self.session_factory() as session:
             row = session.get(Message, message_id)
             if row is None or row.state != InboundState.RECEIVED or row.identity_id is None:
                 return 0
             identity_id = row.identity_id
-            pending = session.scalars(self._pending(identity_id)).all()
+            pending = session.scalars(self._pending(identity_id)).all() if has_media else []
             payloads = {m.id: m.payload for m in pending}
         prepared = {mid: self._download(InboundMessage.from_dict(p)) for mid, p in payloads.items()}
 
