@@ -1,19 +1,24 @@
 """The builtin (in-process) NLU engine: training, the on-disk model cache, and parsing.
 
 Classifier: TF-IDF over character n-grams (2–5, word-bounded) and word uni/bi-grams of the normalised text
-(:mod:`nlu.normalize`), a linear SVM, and sigmoid (Platt) calibration by cross-validation so that confidences mean
+(:mod:`nlu.normalize`), plus one weighted indicator feature per topic lexicon (``kw_*`` lookup tables,
+:mod:`nlu.features`), a linear SVM, and sigmoid (Platt) calibration by cross-validation so that confidences mean
 something and a fallback threshold can be applied.  Very short messages that match a training example exactly
 ("si", "no", "1", "menu") take that example's intent.  Messages with no known word at all are not understood.
 
-The trained model is pickled (joblib) under the cache directory as ``builtin-<hash>.joblib`` where the hash covers
-the training data files, this module's ``MODEL_VERSION`` and the scikit-learn version; nothing is written to the
-repository.
+Training uses scikit-learn; parsing does not.  The fitted vocabularies, idf weights, SVM coefficients and sigmoid
+calibrators are exported as plain arrays and JSON (``builtin-<hash>.npz`` under the cache directory, loaded with
+``allow_pickle=False``) and :class:`FastScorer` does the same arithmetic as scikit-learn's ``predict_proba`` with
+numpy alone, so a process that only parses never imports scikit-learn or SciPy (≈ 100 MB less resident memory).
+The hash covers the training data files and ``MODEL_VERSION``; nothing is written to the repository.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -22,57 +27,81 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nlu import entities as entity_rules
 from nlu.api import FALLBACK_INTENT, Parse
 from nlu.data import NluData, load_training_data, training_files
 from nlu.features import Lexicon
 from nlu.normalize import normalize
 
-MODEL_VERSION = "4"
+MODEL_VERSION = "5"
 #: Messages of at most this many normalised tokens may be answered from the exact-match table.
 EXACT_MAX_TOKENS = 4
 RANKING_SIZE = 5
+CHAR_NGRAMS = (2, 5)
+WORD_NGRAMS = (1, 2)
+#: Weight of one lexicon tag (``kw_*``) relative to the L2-normalised character and word blocks.
+TAG_WEIGHT = 0.3
+SVM_C = 0.5
+
+_NUMBER_TOKENS = frozenset({"num", "folionum"})
+_WHITESPACE = re.compile(r"\s\s+")
+_WORD_TOKEN = re.compile(r"(?u)\b\w+\b")
 
 
-def build_classifier() -> Any:
-    """An unfitted scikit-learn pipeline: normalised text in, calibrated intent probabilities out."""
-    import numpy as np
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import FeatureUnion, Pipeline
-    from sklearn.svm import LinearSVC
+def char_wb_ngrams(text: str, lo: int = CHAR_NGRAMS[0], hi: int = CHAR_NGRAMS[1]) -> list[str]:
+    """Character n-grams inside word boundaries, exactly as scikit-learn's ``analyzer="char_wb"``."""
+    out: list[str] = []
+    append = out.append
+    for w in _WHITESPACE.sub(" ", text).split():
+        w = f" {w} "
+        wl = len(w)
+        for n in range(lo, hi + 1):
+            offset = 0
+            append(w[0:n])
+            while offset + n < wl:
+                offset += 1
+                append(w[offset : offset + n])
+            if offset == 0:
+                break
+    return out
 
-    features = FeatureUnion(
-        [
-            (
-                "char",
-                TfidfVectorizer(
-                    analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, lowercase=False, dtype=np.float32
-                ),
-            ),
-            (
-                "word",
-                TfidfVectorizer(
-                    analyzer="word",
-                    ngram_range=(1, 2),
-                    sublinear_tf=True,
-                    token_pattern=r"(?u)\b\w+\b",
-                    lowercase=False,
-                    dtype=np.float32,
-                ),
-            ),
-        ]
-    )
-    svm = LinearSVC(C=0.5, class_weight="balanced")
-    clf = CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False)
-    return Pipeline([("features", features), ("clf", clf)])
+
+def word_ngrams(text: str, lo: int = WORD_NGRAMS[0], hi: int = WORD_NGRAMS[1]) -> list[str]:
+    """Word n-grams, exactly as scikit-learn's ``analyzer="word"`` with ``token_pattern=r"(?u)\\b\\w+\\b"``."""
+    tokens = _WORD_TOKEN.findall(text)
+    if hi == 1:
+        return tokens
+    out = list(tokens) if lo == 1 else []
+    n_tok = len(tokens)
+    for n in range(max(lo, 2), min(hi, n_tok) + 1):
+        out.extend(" ".join(tokens[i : i + n]) for i in range(n_tok - n + 1))
+    return out
+
+
+@dataclass
+class Weights:
+    """The fitted classifier as plain data: what :class:`FastScorer` needs, nothing from scikit-learn."""
+
+    classes: list[str]
+    char_vocab: list[str]
+    word_vocab: list[str]
+    tags: list[str]
+    char_idf: Any  # (n_char,) float64
+    word_idf: Any  # (n_word,) float64
+    coef: Any  # (n_char + n_word + n_tags, n_classes) float32: SVM coefficients, transposed
+    intercept: Any  # (n_classes,) float64
+    cal_a: Any  # (n_classes,) float64: sigmoid calibrator slopes
+    cal_b: Any  # (n_classes,) float64
+    tag_weight: float = TAG_WEIGHT
 
 
 @dataclass
 class BuiltinModel:
-    """Everything the builtin parser needs, picklable."""
+    """Everything the builtin parser needs; saved as arrays + JSON, never pickled."""
 
-    pipeline: Any
+    weights: Weights
     classes: list[str]
     exact: dict[str, str]
     vocabulary: frozenset[str]
@@ -81,17 +110,68 @@ class BuiltinModel:
     n_examples: int = 0
     lookups: dict[str, list[str]] = field(default_factory=dict)
     lexicon: Lexicon | None = None
+    #: The fitted scikit-learn objects (vectorizers, calibrated SVM) right after training; ``None`` once loaded.
+    sklearn: Any = None
+
+
+def _tag_names(lookups: dict[str, list[str]]) -> list[str]:
+    from nlu.features import LEXICON_PREFIX
+
+    return sorted(name for name in lookups if name.startswith(LEXICON_PREFIX))
 
 
 def fit(examples: list[tuple[str, str]], lookups: dict[str, list[str]] | None = None) -> BuiltinModel:
-    """Train a model on (text, intent) pairs."""
+    """Train a model on (text, intent) pairs (imports scikit-learn)."""
+    from scipy import sparse
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
     t0 = time.perf_counter()
-    lexicon = Lexicon(lookups or {})
+    lookups = dict(lookups or {})
+    lexicon = Lexicon(lookups)
     texts = [normalize(t) for t, _ in examples]
-    featurized = [lexicon.featurize(t) for t in texts]
     labels = [y for _, y in examples]
-    pipeline = build_classifier()
-    pipeline.fit(featurized, labels)
+    char_vec = TfidfVectorizer(analyzer=char_wb_ngrams, sublinear_tf=True, lowercase=False, dtype=np.float64)
+    word_vec = TfidfVectorizer(analyzer=word_ngrams, sublinear_tf=True, lowercase=False, dtype=np.float64)
+    tag_names = _tag_names(lookups)
+    tag_index = {t: i for i, t in enumerate(tag_names)}
+    rows, cols = [], []
+    for r, t in enumerate(texts):
+        for tag in lexicon.tags(t):
+            rows.append(r)
+            cols.append(tag_index[tag])
+    tags = sparse.csr_matrix(
+        (np.full(len(rows), TAG_WEIGHT), (rows, cols)), shape=(len(texts), max(1, len(tag_names)))
+    )
+    x = sparse.hstack([char_vec.fit_transform(texts), word_vec.fit_transform(texts), tags]).tocsr()
+    clf = CalibratedClassifierCV(
+        LinearSVC(C=SVM_C, class_weight="balanced"), method="sigmoid", cv=3, ensemble=False
+    )
+    clf.fit(x, labels)
+    cal = clf.calibrated_classifiers_[0]
+    svm = cal.estimator
+    classes = [str(c) for c in clf.classes_]
+    if [str(c) for c in svm.classes_] != classes:
+        raise RuntimeError("calibrated classifier and SVM disagree on class order")
+    coef = np.asarray(svm.coef_, dtype=np.float64)
+    intercept = np.atleast_1d(np.asarray(svm.intercept_, dtype=np.float64))
+    if len(classes) == 2:  # binary LinearSVC: one decision function for the positive class
+        coef = np.vstack([-coef[0], coef[0]])
+        intercept = np.array([-intercept[0], intercept[0]])
+    weights = Weights(
+        classes=classes,
+        char_vocab=_vocab_list(char_vec.vocabulary_),
+        word_vocab=_vocab_list(word_vec.vocabulary_),
+        tags=tag_names,
+        char_idf=np.asarray(char_vec.idf_, dtype=np.float64),
+        word_idf=np.asarray(word_vec.idf_, dtype=np.float64),
+        coef=np.ascontiguousarray(coef.T, dtype=np.float32),
+        intercept=intercept,
+        cal_a=np.array([c.a_ for c in cal.calibrators], dtype=np.float64),
+        cal_b=np.array([c.b_ for c in cal.calibrators], dtype=np.float64),
+        tag_weight=TAG_WEIGHT,
+    )
     by_text: dict[str, set[str]] = defaultdict(set)
     for t, y in zip(texts, labels, strict=True):
         if 0 < len(t.split()) <= EXACT_MAX_TOKENS:
@@ -99,22 +179,98 @@ def fit(examples: list[tuple[str, str]], lookups: dict[str, list[str]] | None = 
     exact = {t: next(iter(ys)) for t, ys in by_text.items() if len(ys) == 1}
     vocabulary = frozenset(tok for t in texts for tok in t.split())
     return BuiltinModel(
-        pipeline=pipeline,
-        classes=[str(c) for c in pipeline.classes_],
+        weights=weights,
+        classes=classes,
         exact=exact,
         vocabulary=vocabulary,
         train_seconds=time.perf_counter() - t0,
         n_examples=len(examples),
-        lookups=dict(lookups or {}),
+        lookups=lookups,
         lexicon=lexicon,
+        sklearn={"char": char_vec, "word": word_vec, "tags": tag_index, "clf": clf},
+    )
+
+
+def _vocab_list(vocab: dict[str, int]) -> list[str]:
+    out = [""] * len(vocab)
+    for gram, j in vocab.items():
+        out[j] = gram
+    return out
+
+
+def sklearn_predict_proba(model: BuiltinModel, norm: str) -> Any:
+    """scikit-learn's own probabilities for one normalised text (tests and checks only; needs a fresh model)."""
+    from scipy import sparse
+
+    sk = model.sklearn
+    tags = np.zeros((1, max(1, len(sk["tags"]))))
+    for tag in model.lexicon.tags(norm) if model.lexicon else []:
+        tags[0, sk["tags"][tag]] = model.weights.tag_weight
+    x = sparse.hstack([sk["char"].transform([norm]), sk["word"].transform([norm]), sparse.csr_matrix(tags)]).tocsr()
+    return sk["clf"].predict_proba(x)[0]
+
+
+def save_model(model: BuiltinModel, path: Path) -> None:
+    """Write the model as one ``.npz`` of arrays plus a JSON header (no pickle)."""
+    w = model.weights
+    meta = {
+        "format": MODEL_VERSION,
+        "classes": w.classes,
+        "char_vocab": w.char_vocab,
+        "word_vocab": w.word_vocab,
+        "tags": w.tags,
+        "tag_weight": w.tag_weight,
+        "exact": model.exact,
+        "vocabulary": sorted(model.vocabulary),
+        "data_hash": model.data_hash,
+        "train_seconds": model.train_seconds,
+        "n_examples": model.n_examples,
+        "lookups": model.lookups,
+    }
+    blob = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
+    with open(path, "wb") as f:
+        np.savez(
+            f, meta=blob, char_idf=w.char_idf, word_idf=w.word_idf, coef=w.coef, intercept=w.intercept,
+            cal_a=w.cal_a, cal_b=w.cal_b,
+        )
+
+
+def load_model(path: Path) -> BuiltinModel:
+    """Read a model written by :func:`save_model` (numpy only)."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(z["meta"].tobytes().decode("utf-8"))
+        if meta.get("format") != MODEL_VERSION:
+            raise ValueError(f"{path}: model format {meta.get('format')!r}, expected {MODEL_VERSION!r}")
+        weights = Weights(
+            classes=meta["classes"],
+            char_vocab=meta["char_vocab"],
+            word_vocab=meta["word_vocab"],
+            tags=meta["tags"],
+            char_idf=z["char_idf"],
+            word_idf=z["word_idf"],
+            coef=z["coef"],
+            intercept=z["intercept"],
+            cal_a=z["cal_a"],
+            cal_b=z["cal_b"],
+            tag_weight=float(meta["tag_weight"]),
+        )
+    lookups = meta["lookups"]
+    return BuiltinModel(
+        weights=weights,
+        classes=meta["classes"],
+        exact=meta["exact"],
+        vocabulary=frozenset(meta["vocabulary"]),
+        data_hash=meta["data_hash"],
+        train_seconds=meta["train_seconds"],
+        n_examples=meta["n_examples"],
+        lookups=lookups,
+        lexicon=Lexicon(lookups),
     )
 
 
 def data_hash(nlu_dir: Path) -> str:
-    """Hash of the training files (names and bytes), the model version and the scikit-learn version."""
-    import sklearn
-
-    h = hashlib.sha256(f"{MODEL_VERSION}|{sklearn.__version__}".encode())
+    """Hash of the training files (names and bytes) and the model version."""
+    h = hashlib.sha256(f"{MODEL_VERSION}|{CHAR_NGRAMS}|{WORD_NGRAMS}|{TAG_WEIGHT}|{SVM_C}".encode())
     for p in training_files(nlu_dir):
         h.update(str(p.relative_to(nlu_dir)).encode())
         h.update(b"\0")
@@ -124,7 +280,7 @@ def data_hash(nlu_dir: Path) -> str:
 
 
 def model_path(nlu_dir: Path, cache_dir: Path) -> Path:
-    return Path(cache_dir) / f"builtin-{data_hash(nlu_dir)}.joblib"
+    return Path(cache_dir) / f"builtin-{data_hash(nlu_dir)}.npz"
 
 
 def train(nlu_dir: Path) -> BuiltinModel:
@@ -141,79 +297,70 @@ _TRAIN_LOCK = threading.Lock()
 
 def ensure_model(nlu_dir: Path, cache_dir: Path, force: bool = False) -> Path:
     """Train and cache the model when it is missing or stale (or ``force``); return its path."""
-    import joblib
-
     path = model_path(nlu_dir, cache_dir)
     with _TRAIN_LOCK:
         if path.exists() and not force:
             return path
         model = train(nlu_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".joblib")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
         os.close(fd)
         try:
-            joblib.dump(model, tmp)
+            save_model(model, Path(tmp))
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        for old in path.parent.glob("builtin-*.joblib"):
-            if old != path:
-                old.unlink(missing_ok=True)
+        for pattern in ("builtin-*.npz", "builtin-*.joblib"):
+            for old in path.parent.glob(pattern):
+                if old != path:
+                    old.unlink(missing_ok=True)
     return path
 
 
 def load_or_train(nlu_dir: Path, cache_dir: Path) -> BuiltinModel:
     """The cached model for the current data, training it first when needed."""
-    import joblib
-
     path = ensure_model(nlu_dir, cache_dir)
     try:
-        return joblib.load(path)
+        return load_model(path)
     except Exception:  # a corrupt or incompatible cache file: rebuild it
         path = ensure_model(nlu_dir, cache_dir, force=True)
-        return joblib.load(path)
+        return load_model(path)
 
 
 class FastScorer:
-    """Single-message inference for the fitted pipeline, equal to ``pipeline.predict_proba`` but ~20x faster.
+    """Single-message inference with numpy only, equal to the fitted scikit-learn model's ``predict_proba``.
 
     scikit-learn's per-call overhead (input validation, sparse matrix construction, one Python call per class
-    calibrator) costs milliseconds for one short message; here the same arithmetic is done with the fitted
-    vectorizers' own analyzers, vocabularies and idf weights, the SVM's coefficients and the sigmoid calibrators'
-    parameters.  ``tests/nlu`` checks it against ``predict_proba``.
+    calibrator) costs milliseconds for one short message, and importing it costs ~100 MB; here the same arithmetic
+    is done from :class:`Weights`: sublinear TF-IDF per block, L2 norm per block, weighted lexicon indicators,
+    SVM decision values, sigmoid calibration, normalisation.  ``tests/nlu`` checks it against scikit-learn.
     """
 
-    def __init__(self, pipeline: Any) -> None:
-        import numpy as np
+    def __init__(self, weights: Weights) -> None:
+        w = weights
+        n_char = len(w.char_vocab)
+        self._blocks = (
+            (char_wb_ngrams, {g: j for j, g in enumerate(w.char_vocab)}, w.char_idf, 0),
+            (word_ngrams, {g: j for j, g in enumerate(w.word_vocab)}, w.word_idf, n_char),
+        )
+        tag_offset = n_char + len(w.word_vocab)
+        self._tags = {t: tag_offset + i for i, t in enumerate(w.tags)}
+        self._tag_weight = w.tag_weight
+        self._coef = w.coef
+        self._intercept = w.intercept
+        self._a = w.cal_a
+        self._b = w.cal_b
+        self._binary = len(w.classes) == 2
 
-        features = pipeline.named_steps["features"]
-        calibrated = pipeline.named_steps["clf"].calibrated_classifiers_
-        if len(calibrated) != 1 or calibrated[0].method != "sigmoid":
-            raise ValueError("FastScorer needs CalibratedClassifierCV(method='sigmoid', ensemble=False)")
-        cal = calibrated[0]
-        svm = cal.estimator
-        self._parts: list[tuple[Any, dict[str, int], Any, int]] = []
-        offset = 0
-        for _, vec in features.transformer_list:
-            self._parts.append((vec.build_analyzer(), vec.vocabulary_, vec.idf_, offset))
-            offset += len(vec.vocabulary_)
-        self._coef_t = np.ascontiguousarray(svm.coef_.T, dtype=np.float64)  # (n_features, n_classes)
-        self._intercept = np.asarray(svm.intercept_, dtype=np.float64)
-        self._a = np.array([c.a_ for c in cal.calibrators], dtype=np.float64)
-        self._b = np.array([c.b_ for c in cal.calibrators], dtype=np.float64)
-        order = {c: i for i, c in enumerate(pipeline.named_steps["clf"].classes_)}
-        self._class_order = np.array([order[c] for c in svm.classes_])
-        self._np = np
-
-    def predict_proba(self, text: str) -> Any:
-        np = self._np
+    def decision(self, norm: str, tags: list[str] | tuple[str, ...] = ()) -> Any:
         idx: list[int] = []
         vals: list[float] = []
-        for analyzer, vocab, idf, offset in self._parts:
+        for analyzer, vocab, idf, offset in self._blocks:
             counts: dict[int, int] = {}
-            for gram in analyzer(text):
-                j = vocab.get(gram)
+            get = vocab.get
+            for gram in analyzer(norm):
+                j = get(gram)
                 if j is not None:
                     counts[j] = counts.get(j, 0) + 1
             if not counts:
@@ -224,21 +371,32 @@ class FastScorer:
             w /= np.sqrt(np.dot(w, w))
             idx.extend((cols + offset).tolist())
             vals.extend(w.tolist())
-        decision = np.asarray(vals) @ self._coef_t[idx] + self._intercept if idx else self._intercept.copy()
+        for tag in tags:
+            j = self._tags.get(tag)
+            if j is not None:
+                idx.append(j)
+                vals.append(self._tag_weight)
+        if not idx:
+            return self._intercept.copy()
+        return np.asarray(vals) @ self._coef[idx].astype(np.float64) + self._intercept
+
+    def predict_proba(self, norm: str, tags: list[str] | tuple[str, ...] = ()) -> Any:
+        decision = self.decision(norm, tags)
+        if self._binary:
+            p1 = 1.0 / (1.0 + np.exp(self._a[0] * decision[1] + self._b[0]))
+            return np.array([1.0 - p1, p1])
         proba = 1.0 / (1.0 + np.exp(self._a * decision + self._b))
         total = proba.sum()
-        out = np.empty_like(proba)
-        out[self._class_order] = proba / total if total > 0 else 1.0 / len(proba)
-        return out
+        return proba / total if total > 0 else np.full_like(proba, 1.0 / len(proba))
 
 
 class BuiltinParser:
     """The in-process parser: classifier + rules."""
 
-    def __init__(self, model: BuiltinModel, threshold: float = 0.45) -> None:
+    def __init__(self, model: BuiltinModel, threshold: float = 0.5) -> None:
         self.model = model
         self.threshold = threshold
-        self._scorer = FastScorer(model.pipeline)
+        self._scorer = FastScorer(model.weights)
 
     def rank(self, text: str) -> tuple[list[tuple[str, float]], bool]:
         """Intent probabilities (best first) and whether the message contains any known word."""
@@ -247,14 +405,16 @@ class BuiltinParser:
         if not tokens:
             return [("out_of_scope", 0.0), *((c, 0.0) for c in self.model.classes[:2])], False
         tags = self.model.lexicon.tags(norm) if self.model.lexicon else []
-        feats = f"{norm} {' '.join(tags)}" if tags else norm
-        proba = self._scorer.predict_proba(feats)
-        ranking = sorted(zip(self.model.classes, (float(p) for p in proba), strict=True), key=lambda x: -x[1])
+        proba = self._scorer.predict_proba(norm, tags)
+        ranking = sorted(zip(self.model.classes, proba.tolist(), strict=True), key=lambda x: -x[1])
         exact = self.model.exact.get(norm)
         if exact is not None:
             rest = [(c, p * 0.02) for c, p in ranking if c != exact]
             ranking = [(exact, max(0.98, dict(ranking)[exact])), *rest]
-        known = bool(tags) or any(t in self.model.vocabulary for t in tokens)
+        # Numbers ("num", "folionum", digits) are not words: "xyz 123" is not understood, "1" (a menu answer) is.
+        known = bool(tags) or exact is not None or any(
+            t in self.model.vocabulary for t in tokens if t not in _NUMBER_TOKENS and not t.isdigit()
+        )
         return ranking, known
 
     def parse(self, text: str) -> Parse:

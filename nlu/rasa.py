@@ -68,7 +68,7 @@ class RasaParser:
     """Parses with a Rasa server; falls back to ``fallback`` (the builtin parser) when Rasa fails."""
 
     def __init__(
-        self, url: str, timeout: float, fallback: Parser, threshold: float = 0.45, retry_after: float = 30.0
+        self, url: str, timeout: float, fallback: Parser, threshold: float = 0.5, retry_after: float = 30.0
     ) -> None:
         self.url = url.rstrip("/") + "/model/parse"
         self.timeout = timeout

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     # --- NLU --------------------------------------------------------------------------------------
     nlu_engine: Literal["builtin", "rasa"] = "builtin"
     nlu_cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "reporta" / "nlu")
-    nlu_fallback_threshold: float = 0.45
+    nlu_fallback_threshold: float = 0.5
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = 2.0
 
