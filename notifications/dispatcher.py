@@ -150,52 +150,70 @@ class Dispatcher:
                 per_chat_interval={"telegram": 1.0},
             )
         self._sqlite = is_sqlite(session_factory.kw["bind"])
-        self._wake = threading.Event()
+        self._rate_limits = rate_limits
+        self._wakes: list[threading.Event] = []
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # --- the background loop -------------------------------------------------------------------------
     def start(self) -> None:
-        """Run ``run_once`` in a background thread until ``stop``; idle waits end early on ``wake``."""
-        if self._thread is not None:
+        """Run cycles in background threads until ``stop``: one loop per channel, so a slow channel's backlog
+        (Twilio at 10/s) never holds up another's; idle waits end early on ``wake``."""
+        if self._threads:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=f"dispatcher-{self.worker_id}", daemon=True)
-        self._thread.start()
+        self._wakes = []
+        for channel in self._channels():
+            wake = threading.Event()
+            self._wakes.append(wake)
+            t = threading.Thread(target=self._loop, args=(channel, wake), daemon=True,
+                                 name=f"dispatcher-{channel.value}-{self.worker_id}")
+            self._threads.append(t)
+            t.start()
 
     def wake(self) -> None:
         """Something was just enqueued: start a cycle now instead of after the idle interval."""
-        self._wake.set()
+        for wake in list(self._wakes):
+            wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self.wake()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []
 
     def close(self) -> None:
         self.stop()
         self._pool.shutdown(wait=True)
 
-    def _loop(self) -> None:
+    def channel_batch(self, channel: ChannelKind) -> int:
+        """Rows to claim per cycle: about two seconds of sending at the channel's rate limit."""
+        if not self._rate_limits or self._limits is None:
+            return self.batch_size
+        bucket = self._limits.buckets.get(channel.value)
+        return self.batch_size if bucket is None else max(1, min(self.batch_size, int(bucket.rate * 2)))
+
+    def _loop(self, channel: ChannelKind, wake: threading.Event) -> None:
         interval = max(0.01, self.settings.dispatch_interval_seconds)
+        batch = self.channel_batch(channel)
         while not self._stop.is_set():
-            self._wake.clear()
+            wake.clear()
             try:
-                handled = self.run_once(self.batch_size)
+                handled = self.run_once(batch, channels=[channel])
             except Exception:  # the loop must survive a database hiccup; the rows stay claimable
                 log.exception("outbox dispatch cycle failed")
                 handled = 0
                 self._stop.wait(min(5.0, interval * 10))
-            if handled < self.batch_size:
-                self._wake.wait(interval)
+            if handled < batch:
+                wake.wait(interval)
 
     # --- one cycle -------------------------------------------------------------------------------------
-    def run_once(self, limit: int | None = None) -> int:
-        """Claim up to ``limit`` due rows, send them, record outcomes; return how many rows were handled."""
+    def run_once(self, limit: int | None = None, *, channels: list[ChannelKind] | None = None) -> int:
+        """Claim up to ``limit`` due rows (of ``channels``, default all with a sender), send them, record
+        outcomes; return how many rows were handled."""
         limit = limit or self.batch_size
-        jobs, handled = self._claim(limit)
+        jobs, handled = self._claim(limit, channels)
         if jobs:
             self._send_all(jobs)
             self._record(jobs)
@@ -227,8 +245,8 @@ class Dispatcher:
                 log.warning("sender for unknown channel %r ignored", name)
         return out
 
-    def _claim(self, limit: int) -> tuple[list[_Job], int]:
-        channels = self._channels()
+    def _claim(self, limit: int, only: list[ChannelKind] | None = None) -> tuple[list[_Job], int]:
+        channels = [c for c in self._channels() if only is None or c in only]
         if not channels:
             return [], 0
         with self.session_factory() as session, session.begin():
@@ -236,7 +254,8 @@ class Dispatcher:
             due = self._due(now)
             candidates = session.scalars(
                 select(OutboxMessage.identity_id).where(due, OutboxMessage.channel.in_(channels))
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
+                # Replies to people in a conversation go before a backlog of notifications.
+                .order_by(OutboxMessage.urgent.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
             ).all()
             identity_ids = list(dict.fromkeys(candidates))
             if not identity_ids:
@@ -308,7 +327,8 @@ class Dispatcher:
         if channel == ChannelKind.WHATSAPP.value and not message.content_sid and (
             identity.last_inbound_at is None or now - identity.last_inbound_at > WHATSAPP_WINDOW
         ):
-            sid = self.settings.whatsapp_content_templates.get(row.kind)
+            templates = self.settings.whatsapp_content_templates
+            sid = templates.get(row.kind) or templates.get(row.kind.split("_", 1)[0])
             if sid:
                 variables = {str(k): str(v) for k, v in (payload.get("template_variables") or {}).items()}
                 message = replace(message, content_sid=sid, content_variables=variables)
