@@ -33,12 +33,12 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from notifications.dispatcher import Dispatcher  # noqa: E402
-from reporta.messages import OutboundMessage, SendReceipt  # noqa: E402
-from reporta.settings import Settings  # noqa: E402
-from ticketing.db import make_engine, make_session_factory, normalise_url  # noqa: E402
-from ticketing.migrate import upgrade  # noqa: E402
-from ticketing.models import ChannelIdentity, ChannelKind, Citizen, OutboxMessage, OutboxStatus, utcnow  # noqa: E402
+from notifications.dispatcher import Dispatcher
+from reporta.messages import OutboundMessage, SendReceipt
+from reporta.settings import Settings
+from ticketing.db import make_engine, make_session_factory, normalise_url
+from ticketing.migrate import upgrade
+from ticketing.models import ChannelIdentity, ChannelKind, Citizen, OutboxMessage, OutboxStatus, utcnow
 
 
 # --- a minimal provider on loopback (its own process, so it does not share our GIL) --------------------------
