@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from dialogue import state
 from dialogue.escalation import EscalationLexicon
-from dialogue.formatting import date_text, distance_text, location_text, shorten, status_text
+from dialogue.formatting import date_text, distance_text, shorten
 from dialogue.render import Renderer, to_gsm7
 from dialogue.text import (
     CANCEL_WORDS,
@@ -621,8 +621,8 @@ class DialogueEngine:
         if not s.get("location_ok") and not s.get("location_followup"):
             conv.step = "location_detail"
             s["location_followup"] = True
-            self._say(turn, "report_ask_location_detail", place=location_text(s.get("address") or s.get("colonia"),
-                                                                                s.get("landmark"), None, None),
+            place = self._place(turn.channel, s.get("address") or s.get("colonia"), s.get("landmark"), None)
+            self._say(turn, "report_ask_location_detail", place=place,
                       request_location=turn.channel == "telegram")
             return
         policy = self._photo_policy(turn)
@@ -646,6 +646,16 @@ class DialogueEngine:
         conv.step = "confirm"
         self._summary(turn)
 
+    def _status_words(self, channel: str | None, status: TicketStatus | str) -> str:
+        return self.renderer.label(f"status_{TicketStatus(status).value}", channel)
+
+    def _place(self, channel: str | None, address: str | None, landmark: str | None, lat: float | None) -> str:
+        """The place as the citizen reads it: written address and landmark, else "the pin you sent"."""
+        parts = [p for p in (address, landmark) if p]
+        if parts:
+            return ", ".join(parts)
+        return self.renderer.label("place_pin" if lat is not None else "place_none", channel)
+
     def _category_name(self, code: str | None) -> str:
         category = self.catalog.categories.get(code or "")
         return category.name if category else ""
@@ -666,7 +676,7 @@ class DialogueEngine:
         self._say(
             turn, "report_summary",
             category=self._category_name(s["category"]),
-            place=location_text(self._address_text(s), s.get("landmark"), s.get("lat"), s.get("lon")),
+            place=self._place(turn.channel, self._address_text(s), s.get("landmark"), s.get("lat")),
             has_pin=s.get("lat") is not None and bool(self._address_text(s) or s.get("landmark")),
             photos=len(s.get("photos") or []),
             description=shorten(s.get("description"), 60 if turn.channel == "sms" else 200),
@@ -859,7 +869,8 @@ class DialogueEngine:
                 s["duplicate_folio"] = ticket.folio
                 turn.conv.step = "duplicate"
                 self._say(turn, "report_duplicate", folio=ticket.folio, distance=distance_text(metres),
-                          status=status_text(ticket.status), category=self._category_name(ticket.category_code),
+                          status=self._status_words(turn.channel, ticket.status),
+                          category=self._category_name(ticket.category_code),
                           buttons=self._buttons(turn, ("yes", "duplicate_follow"), ("no", "duplicate_new")))
                 return
         self._create(turn, svc)
@@ -877,8 +888,8 @@ class DialogueEngine:
                 svc.attach(ticket, attachment_id, actor=turn.actor, kind="photo")
             state.reset(turn.conv)
             turn.slots = {}
-            self._say(turn, "report_subscribed", folio=ticket.folio, status=status_text(ticket.status),
-                      due=self._due_text(ticket, turn))
+            self._say(turn, "report_subscribed", folio=ticket.folio,
+                      status=self._status_words(turn.channel, ticket.status), due=self._due_text(ticket, turn))
             return True
         if self._is_no(turn):
             s["duplicate_declined"] = True
@@ -943,7 +954,7 @@ class DialogueEngine:
         shown = tickets[:MAX_LISTED_TICKETS]
         self._say(turn, "lookup_list", count=len(tickets),
                   tickets=[{"folio": t.folio, "category": self._category_name(t.category_code),
-                            "status": status_text(t.status)} for t in shown],
+                            "status": self._status_words(turn.channel, t.status)} for t in shown],
                   buttons=[Button(f"{t.folio} {self._category_name(t.category_code)}"[:40], f"folio:{t.folio}")
                            for t in shown])
 
@@ -972,10 +983,10 @@ class DialogueEngine:
             return
         state.reset(turn.conv)
         turn.slots = {}
-        self._say(turn, "lookup_status", **self.ticket_view(ticket, turn.now))
+        self._say(turn, "lookup_status", **self.ticket_view(ticket, turn.now, turn.channel))
 
-    def ticket_view(self, ticket: Ticket, now: datetime) -> dict[str, Any]:
-        """What the status templates show about a ticket, in plain words."""
+    def ticket_view(self, ticket: Ticket, now: datetime, channel: str | None = None) -> dict[str, Any]:
+        """What the status templates show about a ticket, in plain words (for ``channel``'s labels)."""
         category = self.catalog.categories.get(ticket.category_code)
         reason_text = None
         if ticket.reason_code and ticket.reason_code in self.catalog.reasons:
@@ -1000,7 +1011,7 @@ class DialogueEngine:
             "folio": ticket.folio,
             "category": category.name if category else ticket.category_code,
             "status": str(TicketStatus(ticket.status).value),
-            "status_text": status_text(ticket.status),
+            "status_text": self._status_words(channel, ticket.status),
             "is_open": ticket.is_open,
             "reason": reason_text,
             "note": shorten(note, 300) if note else None,
@@ -1009,7 +1020,7 @@ class DialogueEngine:
             "overdue": bool(ticket.is_open and (ticket.revised_due_at or ticket.due_at) < now),
             "revised": ticket.revised_due_at is not None,
             "department": ticket.department.name if ticket.department else "",
-            "place": location_text(ticket.address, ticket.landmark, ticket.lat, ticket.lon),
+            "place": self._place(channel, ticket.address, ticket.landmark, ticket.lat),
         }
 
     def _folio_of(self, ticket: Ticket) -> str | None:
@@ -1038,7 +1049,7 @@ class DialogueEngine:
         elif step == "answer":
             self._say(turn, "survey_question", folio=ticket.folio,
                       category=self._category_name(ticket.category_code),
-                      place=location_text(ticket.address, ticket.landmark, ticket.lat, ticket.lon),
+                      place=self._place(turn.channel, ticket.address, ticket.landmark, ticket.lat),
                       buttons=survey_buttons(self.renderer, turn.channel))
 
     def _ask_rating(self, turn: Turn, folio: str) -> None:
@@ -1135,7 +1146,7 @@ class DialogueEngine:
         """The ticket moved on since the question (staff reopened or closed it): say so and show it."""
         state.reset(turn.conv)
         turn.slots = {}
-        self._say(turn, "lookup_status", **self.ticket_view(ticket, turn.now))
+        self._say(turn, "lookup_status", **self.ticket_view(ticket, turn.now, turn.channel))
         return True
 
     def _relocate_step(self, turn: Turn) -> bool:

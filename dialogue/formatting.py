@@ -1,4 +1,6 @@
-"""Plain es-MX wording of values the templates show: dates, distances, statuses, locations."""
+"""Plain es-MX wording of values the templates show: dates (weekday and month names) and distances.
+
+Words that depend on the situation (statuses, "the pin you sent") are labels in ``labels.j2``."""
 
 from __future__ import annotations
 
@@ -9,14 +11,6 @@ WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "do
 MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
           "noviembre", "diciembre")
 
-STATUS_WORDS = {
-    "received": "recibido",
-    "assigned": "asignado al área responsable",
-    "in_progress": "en proceso",
-    "resolved": "atendido",
-    "not_resolved": "cerrado sin resolver",
-    "closed": "cerrado",
-}
 
 
 def local(moment: datetime, timezone: str) -> datetime:
@@ -47,19 +41,6 @@ def distance_text(metres: float) -> str:
     if metres < 1000:
         return f"{max(1, round(metres / 5) * 5)} m"
     return f"{metres / 1000:.1f} km".replace(".", ",")
-
-
-def status_text(status: str) -> str:
-    return STATUS_WORDS.get(str(status), str(status))
-
-
-def location_text(address: str | None, landmark: str | None, lat: float | None, lon: float | None) -> str:
-    parts = [p for p in (address, landmark) if p]
-    if parts:
-        return ", ".join(parts)
-    if lat is not None and lon is not None:
-        return "la ubicación que enviaste"
-    return "sin ubicación"
 
 
 def shorten(text: str | None, limit: int) -> str:

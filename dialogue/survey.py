@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from dialogue import state
 from dialogue.engine import survey_buttons
-from dialogue.formatting import location_text
 from dialogue.render import Renderer
 from reporta.messages import OutboundMessage
 from ticketing.catalog import Catalog
@@ -48,7 +47,8 @@ def begin_survey(session: Session, identity: ChannelIdentity, ticket: Ticket, re
         "survey_question", channel,
         folio=ticket.folio,
         category=category.name if category else None,
-        place=location_text(ticket.address, ticket.landmark, ticket.lat, ticket.lon),
+        place=", ".join(p for p in (ticket.address, ticket.landmark) if p)
+        or renderer.label("place_pin" if ticket.lat is not None else "place_none", channel),
     )
     return OutboundMessage(channel=channel, external_id=identity.external_id, text=text, buttons=tuple(buttons),
                            kind="survey")
