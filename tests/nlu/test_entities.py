@@ -72,3 +72,21 @@ def test_spans_index_the_original_text_with_accents_and_emoji() -> None:
     for e in extract(text):
         assert text[e.start : e.end] == e.value
     assert spans(text, "landmark") == ["frente a la Iglesia de San José"]
+
+
+def test_long_message_entities_are_capped_and_spans_exact() -> None:
+    import time
+
+    from nlu.entities import extract
+
+    filler = "la verdad ya estamos cansados de esperar y nadie hace nada, " * 90
+    text = "Hay un bache en calle Morelos 120 frente al Oxxo. " + filler + "Mi folio anterior es 1234-5671 gracias"
+    assert len(text) > 5000
+    t0 = time.process_time()
+    ents = extract(text)
+    assert time.process_time() - t0 < 0.05
+    for e in ents:
+        assert text[e.start : e.end] == e.value
+    kinds = {e.type for e in ents}
+    assert {"address", "landmark", "folio"} <= kinds
+    assert [e.value for e in ents if e.type == "folio"] == ["1234-5671"]
