@@ -30,7 +30,7 @@ def database_url(request, tmp_path: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        dbutil.drop_pg_database(url, admin)
+        dbutil.reset_pg_database(url, admin)
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def pg_url(tmp_path: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        dbutil.drop_pg_database(url, admin)
+        dbutil.reset_pg_database(url, admin)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Throw-away databases for tests: a fresh, migrated SQLite file or PostgreSQL database per test.
 
-The schema is migrated once per run into a template (a SQLite file copied per test, a PostgreSQL
-``TEMPLATE`` database cloned per test), so each test gets its own database cheaply.
+The schema is migrated once per run: a SQLite template file is copied per test; PostgreSQL gets one
+throw-away database per run, emptied (TRUNCATE) after each test.
 PostgreSQL comes from ``REPORTA_TEST_DATABASE_URL`` (an admin URL, e.g. the ``postgres`` database);
 with ``CI=true`` a missing or unreachable PostgreSQL is a failure, not a skip.
 """
@@ -65,12 +65,16 @@ def sqlite_database(tmp_dir: Path) -> str:
 
 
 def pg_database() -> tuple[str, str]:
-    """Create a fresh migrated PostgreSQL database; return (url, admin_url)."""
+    """The run's migrated PostgreSQL database (created once per test run); return (url, admin_url).
+
+    Tests share it one after another; ``reset_pg_database`` empties it after each test, which is
+    far cheaper than creating a database per test.
+    """
     global _pg_template
     admin = require_pg()
     with _lock:
         if _pg_template is None:
-            name = f"reporta_tpl_{RUN_ID}"
+            name = f"reporta_run_{RUN_ID}"
             try:
                 _admin_exec(admin, f'DROP DATABASE IF EXISTS "{name}"')
                 _admin_exec(admin, f'CREATE DATABASE "{name}"')
@@ -81,9 +85,34 @@ def pg_database() -> tuple[str, str]:
             url = make_url(admin).set(database=name).render_as_string(hide_password=False)
             upgrade(url)
             _pg_template = name
-    name = f"reporta_t_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    _admin_exec(admin, f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template}"')
-    return make_url(admin).set(database=name).render_as_string(hide_password=False), admin
+    return make_url(admin).set(database=_pg_template).render_as_string(hide_password=False), admin
+
+
+def reset_pg_database(url: str, admin: str) -> None:
+    """Empty every table of the run's database (schema kept); end stray sessions a test left behind."""
+    name = make_url(url).database
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            tables = [r[0] for r in conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            ))]
+            if not tables:
+                return
+            sql = "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+            for attempt in range(3):
+                try:
+                    conn.execute(text("SET lock_timeout = '3s'"))
+                    conn.execute(text(sql))
+                    return
+                except Exception:
+                    if attempt == 2:
+                        raise
+                    conn.execute(text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": name})
+    finally:
+        engine.dispose()
 
 
 def drop_pg_database(url: str, admin: str) -> None:
