@@ -127,7 +127,8 @@ class Turn:
 
     @property
     def photos(self) -> list[int]:
-        return [m.attachment_id for m in self.inbound.media if m.kind == "photo" and m.attachment_id is not None]
+        # Any stored attachment is an image the pipeline accepted (WhatsApp may send a photo as a document).
+        return [m.attachment_id for m in self.inbound.media if m.attachment_id is not None]
 
     @property
     def rejected_photos(self) -> list[str]:
@@ -135,7 +136,7 @@ class Turn:
 
     @property
     def unsupported_kinds(self) -> list[str]:
-        kinds = [m.kind for m in self.inbound.media if m.kind not in USABLE_MEDIA]
+        kinds = [m.kind for m in self.inbound.media if m.kind not in USABLE_MEDIA and m.attachment_id is None]
         if not kinds and self.inbound.raw_kind not in ("text", "location", "photo") and not self.inbound.media:
             kinds = [self.inbound.raw_kind]
         return kinds
@@ -331,6 +332,9 @@ class DialogueEngine:
             conv.mode = ConversationMode.BOT
             self._say(turn, "opted_out")
             log.info("dialogue: citizen %s opted out", citizen.id)
+            return False
+        if citizen.opted_out_at is None and folded in OPT_IN_WORDS and citizen.consent_at is not None:
+            self._say(turn, "opted_in")
             return False
         if citizen.opted_out_at is not None:
             if folded in OPT_IN_WORDS:

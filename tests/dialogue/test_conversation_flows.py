@@ -183,6 +183,8 @@ def test_voice_notes_stickers_and_unusable_photos_get_a_kind_answer(world: World
     assert chat.conversation().step == "photo" and chat.conversation().slots.get("photos") == []
     chat.send(None, photo=True)
     assert chat.conversation().step == "confirm"
+    replies = chat.send(None, media_kind="document")  # a PDF the pipeline did not store
+    assert "documentos" in replies[0].text and chat.conversation().step == "confirm"
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 5000, "🙂🙂🙂", "\x00\x01", "1" * 300])
