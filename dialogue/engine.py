@@ -1175,12 +1175,10 @@ class DialogueEngine:
             where = None
             place = turn.text[:300]
         note = self.renderer.render("relocate_note", None, place=place, map_url=where)
-        update_location = getattr(svc, "update_location", None)
         try:
-            if callable(update_location):
-                update_location(ticket, actor=turn.actor, lat=location.lat if location else None,
-                                lon=location.lon if location else None, address=None if location else place)
             svc.reopen(ticket, actor=turn.actor, public_note=note, attachment_ids=turn.photos)
+            svc.update_location(ticket, actor=turn.actor, lat=location.lat if location else None,
+                                lon=location.lon if location else None, address=place)
         except TicketError:
             return self._survey_stale(turn, ticket)
         state.reset(turn.conv)

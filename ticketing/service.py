@@ -524,6 +524,39 @@ class TicketService:
             at=now,
         )
 
+    def update_location(
+        self,
+        ticket: Ticket,
+        *,
+        actor: str,
+        lat: float | None = None,
+        lon: float | None = None,
+        address: str | None = None,
+        landmark: str | None = None,
+        public_note: str | None = None,
+    ) -> TicketEvent:
+        """Record a better place for a ticket (a pin and/or written address); the previous one stays in the event."""
+        self._require_actor(actor)
+        _check_location(lat, lon)
+        address = (address or "").strip() or None
+        landmark = (landmark or "").strip() or None
+        if lat is None and address is None and landmark is None:
+            raise TicketError("give a pin (lat and lon), an address or a landmark")
+        previous = {"lat": ticket.lat, "lon": ticket.lon, "address": ticket.address, "landmark": ticket.landmark}
+        if lat is not None:
+            ticket.lat, ticket.lon = lat, lon
+        if address is not None:
+            ticket.address = address[:500]
+        if landmark is not None:
+            ticket.landmark = landmark[:500]
+        return self._record(
+            ticket,
+            "location",
+            actor=actor,
+            public_note=public_note,
+            data={"previous": previous, "lat": lat, "lon": lon, "address": address, "landmark": landmark},
+        )
+
     def close(
         self, ticket: Ticket, *, actor: str, confirmation: str, public_note: str | None = None
     ) -> TicketEvent:

@@ -112,7 +112,10 @@ def test_location_request_pin_reopens_with_the_new_place(world: World) -> None:
     assert "reabrimos" in replies[-1].text
     ticket, events = _ticket(world, folio)
     assert ticket.status == TicketStatus.ASSIGNED
-    assert "25.670010" in events[-1].public_note and "-100.300020" in events[-1].public_note
+    reopened = next(e for e in events if e.kind == "reopened")
+    assert "25.670010" in reopened.public_note and "-100.300020" in reopened.public_note
+    assert (ticket.lat, ticket.lon) == (25.67001, -100.30002)
+    assert events[-1].kind == "location" and events[-1].data["previous"]["lat"] != 25.67001
 
 
 def test_location_request_written_address(world: World) -> None:
@@ -121,4 +124,6 @@ def test_location_request_written_address(world: World) -> None:
     _ask(world, chat, folio, begin_location_request)
     chat.send("Es en Juarez esquina con Morelos, frente a la farmacia")
     ticket, events = _ticket(world, folio)
-    assert ticket.status == TicketStatus.ASSIGNED and "Juarez esquina con Morelos" in events[-1].public_note
+    reopened = next(e for e in events if e.kind == "reopened")
+    assert ticket.status == TicketStatus.ASSIGNED and "Juarez esquina con Morelos" in reopened.public_note
+    assert "Juarez esquina con Morelos" in ticket.address

@@ -225,6 +225,19 @@ def test_assign_and_reassign(service, session) -> None:
         service.assign(t, actor="staff:sup", department="obras_publicas")
 
 
+def test_update_location_keeps_the_previous_place_in_the_event(service) -> None:
+    t = _new(service)
+    before = (t.lat, t.lon, t.address)
+    ev = service.update_location(t, actor="citizen:1", lat=25.7, lon=-100.3, address="Hidalgo 12, Centro")
+    assert (t.lat, t.lon, t.address) == (25.7, -100.3, "Hidalgo 12, Centro")
+    assert ev.kind == "location" and (ev.data["previous"]["lat"], ev.data["previous"]["lon"]) == before[:2]
+    with pytest.raises(TicketError, match="both lat and lon"):
+        service.update_location(t, actor="citizen:1", lat=25.7)
+    with pytest.raises(TicketError, match="a pin"):
+        service.update_location(t, actor="citizen:1")
+    assert (t.lat, t.lon) == (25.7, -100.3)
+
+
 def test_attach(service, session) -> None:
     t1, t2 = _new(service), _new(service)
     att = Attachment(kind="photo", sha256="0" * 64, content_type="image/jpeg", size_bytes=10, storage_path="a.jpg")
