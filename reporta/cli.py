@@ -18,7 +18,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for room in (ticketing.cli, nlu.cli, dialogue.cli, bot.cli, notifications.cli):
+
+
+def _ticket_listeners(settings, catalog):
+    """Staff changes made from the CLI notify the citizens, like changes made anywhere else."""
+    from notifications.updates import ticket_listeners
+
+    return ticket_listeners(settings, None, catalog)
+
+
+ticketing.cli.register(app, listeners=_ticket_listeners)
+for room in (nlu.cli, dialogue.cli, bot.cli, notifications.cli):
     room.register(app)
 
 

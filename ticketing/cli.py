@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Any
@@ -67,7 +67,9 @@ def _service() -> Iterator[tuple[Any, Settings, ZoneInfo]]:
     engine = make_engine(settings.database_url)
     try:
         with session_scope(make_session_factory(engine)) as session:
-            yield TicketService(session, catalog, timezone=settings.timezone), settings, ZoneInfo(settings.timezone)
+            listeners = _listener_factory(settings, catalog) if _listener_factory else ()
+            service = TicketService(session, catalog, timezone=settings.timezone, listeners=listeners)
+            yield service, settings, ZoneInfo(settings.timezone)
     except TicketError as exc:
         raise _fail(str(exc)) from None
     except (OperationalError, ProgrammingError) as exc:
@@ -279,7 +281,16 @@ def tickets_assign(
         typer.echo(f"Folio {ticket.folio}: {event.kind} to {ticket.department.code} ({ticket.status.value})")
 
 
-def register(app: typer.Typer) -> None:
+ListenerFactory = Callable[[Settings, Any], Sequence[Callable[..., None]]]
+_listener_factory: ListenerFactory | None = None
+
+
+def register(app: typer.Typer, *, listeners: ListenerFactory | None = None) -> None:
+    """Add ``db``, ``catalog`` and ``tickets``; ``listeners(settings, catalog)`` gives the ticket listeners
+    (the composition root passes the notifications' ones, so a change made here reaches the citizens)."""
+    global _listener_factory
+    if listeners is not None:
+        _listener_factory = listeners
     app.add_typer(db_app, name="db")
     app.add_typer(catalog_app, name="catalog")
     app.add_typer(tickets_app, name="tickets")
