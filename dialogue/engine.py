@@ -34,6 +34,7 @@ from dialogue.formatting import date_text, distance_text, shorten
 from dialogue.render import Renderer, to_gsm7
 from dialogue.text import (
     CANCEL_WORDS,
+    CORRECTION_WORDS,
     HANDOFF_WORDS,
     HELP_WORDS,
     MENU_WORDS,
@@ -41,6 +42,7 @@ from dialogue.text import (
     NO_WORDS,
     OPT_IN_WORDS,
     OPT_OUT_WORDS,
+    ORDINALS,
     SKIP_WORDS,
     UNSURE_WORDS,
     YES_WORDS,
@@ -92,10 +94,37 @@ MAX_LISTED_TICKETS = 5
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+#: A landmark phrase ("frente al oxxo", "a un lado de la primaria"), used when the NLU found a street but no
+#: landmark: the citizen's reference must not be lost from the report.
+_LANDMARK_START = re.compile(
+    r"\b(?:(?:justo\s+|casi\s+)?(?:en\s*frente|frente)\s+(?:a|al|de|del)"
+    r"|(?:a\s+un|al|a)\s+(?:lado|costado)\s+(?:de|del)|junto\s+(?:a|al|de|del)|a\s+la\s+altura\s+(?:de|del)"
+    r"|(?:atr[aá]s|detr[aá]s|cerca|enseguida|afuera|fuera|a\s+espaldas)\s+(?:de|del|al))\s+\S",
+    re.IGNORECASE,
+)
+_LANDMARK_TAIL = re.compile(r"(?:\s+(?:de|del|en|la|el|los|las|sobre|por|y|calle|av|avenida|col|colonia))+\s*$",
+                            re.IGNORECASE)
+_LANDMARK_STOP = re.compile(r"[,.;:!?\n]")
+LANDMARK_MAX_CHARS = 80
+
 
 def clean_text(text: str | None) -> str:
     """The citizen's text without control characters (PostgreSQL refuses NUL in text columns)."""
     return _CONTROL.sub("", text or "").strip()
+
+
+def _landmark_phrase(text: str, entity_starts: Sequence[int]) -> str | None:
+    """ "frente al oxxo" out of "frente al oxxo de la calle morelos 120": up to the next place entity or comma."""
+    m = _LANDMARK_START.search(text)
+    if m is None:
+        return None
+    start = m.start()
+    end = min([len(text), start + LANDMARK_MAX_CHARS, *(s for s in entity_starts if s > start)])
+    stop = _LANDMARK_STOP.search(text, m.end() - 1, end)
+    if stop:
+        end = stop.start()
+    phrase = _LANDMARK_TAIL.sub("", text[start:end]).strip()
+    return phrase if len(phrase) > m.end() - 1 - start else None
 
 
 @dataclass
@@ -305,9 +334,15 @@ class DialogueEngine:
     def _location_parts(self, turn: Turn) -> dict[str, Any]:
         """What the NLU found about a place: address, colonia, landmark and whether it is precise."""
         found: dict[str, str] = {}
+        starts: list[int] = []
         for entity in self.parse(turn).entities:
             if entity.type in ("address", "street", "number", "cross_street", "colonia", "landmark"):
                 found.setdefault(entity.type, entity.value.strip())
+                starts.append(entity.start)
+        if found and not found.get("landmark"):
+            landmark = _landmark_phrase(turn.text[:NLU_MAX_CHARS], starts)
+            if landmark:
+                found["landmark"] = landmark
         address = found.get("address")
         if not address and found.get("street"):
             address = found["street"] + (f" {found['number']}" if found.get("number") else "")
@@ -399,7 +434,7 @@ class DialogueEngine:
             state.reset(conv)
             self._say(turn, "menu", buttons=self._menu_buttons(turn))
             return False
-        if turn.choice is None and (folded in HELP_WORDS or (self._short(turn, 4) and self._intent(turn) == "help")):
+        if turn.choice is None and folded in HELP_WORDS:  # exact words only: "no tengo foto" is not a command
             self._say(turn, "help")
             self._reprompt(turn)
             return False
@@ -432,7 +467,7 @@ class DialogueEngine:
         """Ask again what the current step is waiting for (after help, an unusable photo, a sticker...)."""
         flow = turn.conv.flow
         if flow == "report":
-            self._report_next(turn)
+            self._report_reask(turn)
         elif flow == "survey":
             self._survey_question(turn)
         elif flow == "relocate":
@@ -697,7 +732,7 @@ class DialogueEngine:
     def _report_step(self, turn: Turn) -> bool:
         step, s = turn.conv.step, turn.slots
         if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or self._intent(turn) == "check_status"):
-            return False  # a status question in the middle of a report: answered as a fresh message
+            return self._side_status(turn)  # answered; the unsent report is kept and recalled
         if step == "category":
             return self._step_category(turn)
         if step == "location":
@@ -775,17 +810,106 @@ class DialogueEngine:
             self._absorb(turn, replace_location=False)  # e.g. a pin while we wait for the photo
             self._report_next(turn)
             return True
+        if self._correction(turn):
+            return True
+        declined = turn.choice == "no_photo" or (turn.choice is None and starts_with_one_of(turn.text, NO_PHOTO_WORDS))
+        if not declined and (turn.choice == "yes" or (turn.choice is None and self._is_yes(turn))):
+            # "Sí" to "¿Tienes una foto?": they have one; wait for it (never part of the description).
+            self._say(turn, "report_photo_wait", buttons=self._buttons(turn, ("no_photo", "no_photo")))
+            return True
+        if not declined and turn.choice is None and self._short(turn, 4) and self._intent(turn) == "help":
+            self._say(turn, "help")
+            self._report_reask(turn)
+            return True
         self._absorb(turn, replace_location=False)
-        declined = turn.choice == "no_photo" or starts_with_one_of(turn.text, NO_PHOTO_WORDS)
         if self._photo_policy(turn) == "required" and s.get("photo_state") == "asked":
             s["photo_state"] = "reminded"
             self._say(turn, "report_photo_reminder", buttons=self._buttons(turn, ("no_photo", "no_photo")))
             return True
-        if not declined and turn.text and not s.get("description_extra"):
+        if not declined and turn.choice is None and not self._control_word(turn) and not s.get("description_extra"):
             s["description_extra"] = True
             s["description"] = " ".join(p for p in (s.get("description"), turn.text[:1000]) if p)
         s["photo_state"] = "declined"
         self._report_next(turn)
+        return True
+
+    def _control_word(self, turn: Turn) -> bool:
+        """A short answer (sí, no, ok, 1, gracias...) that is never part of the citizen's description."""
+        folded = turn.folded
+        if not folded or folded.isdigit() or folded in ORDINALS:
+            return True
+        if folded in YES_WORDS or folded in NO_WORDS or folded in SKIP_WORDS or folded in UNSURE_WORDS:
+            return True
+        return self._short(turn, 3) and self._intent(turn) in (
+            "affirm", "deny", "thanks", "greet", "goodbye", "cancel", "help")
+
+    def _correction(self, turn: Turn) -> bool:
+        """A correction in words before the summary ("no, es en la calle Hidalgo", "me equivoqué, es una fuga"):
+        the new place replaces the old one, a different category replaces the category. True when taken."""
+        if turn.choice is not None or not turn.text or not starts_with_one_of(turn.text, CORRECTION_WORDS):
+            return False
+        s = turn.slots
+        if self._location_parts(turn)["any"]:
+            self._absorb(turn, replace_location=True)
+            s["location_followup"] = True
+            self._report_next(turn)
+            return True
+        intent = self._intent(turn)
+        if intent in SERVICE_INTENTS and intent != s.get("category") and intent in self.catalog.categories:
+            s["category"] = intent
+            s["photo_state"] = None
+            self._report_next(turn)
+            return True
+        return False
+
+    def _report_reask(self, turn: Turn) -> None:
+        """The pending question of the report again (after help, a side question, a sticker...)."""
+        s = turn.slots
+        if turn.conv.step == "location_detail":
+            place = self._place(turn.channel, s.get("address") or s.get("colonia"), s.get("landmark"), None)
+            self._say(turn, "report_ask_location_detail", place=place, request_location=turn.channel == "telegram")
+            return
+        if turn.conv.step == "description":
+            self._say(turn, "report_ask_description", category=self._category_name(s.get("category")),
+                      buttons=self._buttons(turn, ("skip", "skip")))
+            return
+        if turn.conv.step == "fix":
+            self._ask_fix(turn)
+            return
+        if turn.conv.step == "duplicate":
+            turn.conv.step = "confirm"
+        self._report_next(turn)
+
+    def _side_status(self, turn: Turn) -> bool:
+        """A status question in the middle of a report: answered, and the unsent report is kept and recalled."""
+        conv = turn.conv
+        flow, step, slots = conv.flow, conv.step, dict(turn.slots)
+        folio = self._folio_in(turn)
+        typed = FOLIO_LIKE.search(turn.text)
+        if folio is None and typed:
+            self._say(turn, "lookup_bad_folio", typed=typed.group(0))
+        elif folio:
+            self._show_ticket(turn, self._service(turn), folio)
+        else:
+            tickets = self._service(turn).open_tickets_for(turn.citizen.id)
+            if not tickets:
+                self._say(turn, "lookup_none")
+            elif len(tickets) == 1:
+                self._show_ticket(turn, self._service(turn), tickets[0].folio)
+            else:
+                shown = tickets[:MAX_LISTED_TICKETS]
+                self._say(turn, "lookup_list", count=len(tickets), side=True,
+                          tickets=[{"folio": t.folio, "category": self._category_name(t.category_code),
+                                    "status": self._status_words(turn.channel, t.status)} for t in shown])
+        state.start_flow(conv, flow, step, slots)
+        turn.slots = slots
+        category = self._category_name(slots.get("category"))
+        if step == "confirm":
+            self._say(turn, "report_pending", category=category, confirm=True,
+                      buttons=self._buttons(turn, ("yes", "confirm"), ("fix", "fix"), ("cancel", "cancel")))
+        else:
+            self._say(turn, "report_pending", category=category, confirm=False)
+            self._report_reask(turn)
         return True
 
     def _step_confirm(self, turn: Turn) -> bool:

@@ -17,7 +17,8 @@ _EDGE_PUNCT = re.compile(r"^[\s.,;:!¡?¿\"'()\-*_#]+|[\s.,;:!¡?¿\"'()\-*_]+$"
 OPT_OUT_WORDS = frozenset({"stop", "baja", "alto", "stopall", "unsubscribe", "darme de baja", "dar de baja"})
 OPT_IN_WORDS = frozenset({"alta", "start", "darme de alta", "unstop"})
 MENU_WORDS = frozenset({"menu", "inicio", "menu principal", "opciones", "empezar", "comenzar"})
-HELP_WORDS = frozenset({"ayuda", "help", "auxilio", "que puedo hacer", "como funciona", "instrucciones"})
+HELP_WORDS = frozenset({"ayuda", "help", "auxilio", "que puedo hacer", "como funciona", "instrucciones",
+                        "necesito ayuda", "ayudame", "ayuda por favor", "como le hago", "como se usa"})
 CANCEL_WORDS = frozenset({"cancelar", "cancela", "cancelalo", "cancelar reporte", "salir", "olvidalo",
                           "ya no", "dejalo", "nada", "cancel"})
 YES_WORDS = frozenset({"si", "sip", "simon", "claro", "ok", "okay", "va", "vale", "dale", "correcto", "asi es",
@@ -29,9 +30,15 @@ UNSURE_WORDS = frozenset({"no se", "nose", "ni idea", "no estoy seguro", "no est
                           "no lo se", "no he visto", "no he pasado"})
 NO_PHOTO_WORDS = frozenset({"no tengo", "no tengo foto", "sin foto", "no puedo", "no", "omitir", "saltar",
                             "siguiente", "no tengo fotos", "no puedo tomar foto", "no traigo", "ahorita no",
-                            "no gracias", "paso", "continuar"})
+                            "no gracias", "paso", "continuar", "despues", "mas tarde", "al rato", "luego te la mando",
+                            "luego la mando", "ahorita no puedo", "no hay foto", "sin fotos", "ninguna", "nel",
+                            "nop", "asi esta bien", "no tengo camara", "no se", "nose", "no se como"})
 SKIP_WORDS = frozenset({"no", "omitir", "saltar", "siguiente", "nada mas", "eso es todo", "ninguno", "ninguna",
                         "no gracias", "asi esta bien", "continuar"})
+#: Words that correct what the bot understood: "no, es en la calle Hidalgo", "me equivoqué, es una fuga".
+CORRECTION_WORDS = frozenset({"no", "me equivoque", "perdon", "mejor", "corrijo", "correccion", "en realidad",
+                              "mas bien", "no es", "es en", "esta en", "error", "equivocado", "me confundi"})
+
 HANDOFF_WORDS = frozenset({"persona", "humano", "agente", "asesor", "operador", "operadora", "hablar con alguien",
                            "una persona", "hablar con una persona", "con una persona"})
 

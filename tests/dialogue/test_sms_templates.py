@@ -82,8 +82,12 @@ CASES: dict[str, list[tuple]] = {
                         "overdue": False, "revised": False, "department": "Dirección de Atención Ciudadana",
                         "place": STREET}, [], 3)],
     "lookup_list": [({"count": 5, "tickets": []},
-                     [Button(f"{FOLIO} Recolección de basura"[:40], "x") for _ in range(5)])],
+                     [Button(f"{FOLIO} Recolección de basura"[:40], "x") for _ in range(5)]),
+                    # In the middle of a report (no options: the report's are kept): the folios only.
+                    ({"count": 5, "side": True, "tickets": [{"folio": FOLIO}] * 5}, [], 1)],
     "lookup_none": [({}, [])],
+    "report_pending": [({"category": "Recolección de basura", "confirm": True}, labels("confirm", "fix", "cancel")),
+                       ({"category": "Recolección de basura", "confirm": False}, [])],
     "lookup_ask_folio": [({}, [])],
     "lookup_not_found": [({"folio": FOLIO}, [])],
     "lookup_bad_folio": [({"typed": "4821-7731"}, [])],
@@ -111,7 +115,7 @@ MAX_SEGMENTS = {
 #: Not rendered for citizens on their own (the note is stored on the ticket; labels are checked via buttons).
 NOT_MESSAGES = {"labels", "relocate_note"}
 #: Never sent on SMS (no photos on SMS), so not measured.
-NOT_ON_SMS = {"report_ask_photo", "report_photo_reminder", "report_photo_received"}
+NOT_ON_SMS = {"report_ask_photo", "report_photo_reminder", "report_photo_received", "report_photo_wait"}
 NOT_OURS = ("status_", "survey_reminder", "sla_")
 
 

@@ -1,0 +1,110 @@
+"""Regressions found by talking to the bot as a citizen (terminal simulator); each drives the real engine, NLU
+parser and ticket service on both databases."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dialogue.conftest import World
+
+REPORT = "hay un bache enorme frente al oxxo de la calle morelos 120 col centro"
+
+
+@pytest.mark.parametrize("decline", ["no tengo foto", "no tengo", "sin foto", "no", "ahorita no", "no puedo",
+                                     "después"])
+def test_photo_declines_are_accepted_at_the_photo_step(world: World, decline: str) -> None:
+    # Seen: "no tengo foto" read as the NLU's `help` → the help text plus "Sigo esperando la foto".
+    chat = world.chat("whatsapp")
+    chat.send(REPORT)
+    assert chat.conversation().step == "photo"
+    replies = chat.send(decline)
+    assert "Puedo hacer esto" not in chat.text and "Sigo esperando" not in chat.text
+    conversation = chat.conversation()
+    assert conversation.step == "confirm" and "Revisa tu reporte" in replies[-1].text
+    assert conversation.slots["description"] == REPORT  # the decline is not part of the report
+
+
+def test_help_is_a_command_only_as_an_exact_word(world: World) -> None:
+    chat = world.chat("whatsapp")
+    chat.send(REPORT)
+    replies = chat.send("ayuda")
+    assert "Puedo hacer esto" in replies[0].text and chat.conversation().step == "photo"
+
+
+@pytest.mark.parametrize("yes", ["si", "sí", "ok", "1"])
+def test_yes_at_the_photo_step_waits_for_the_photo_and_is_not_appended(world: World, yes: str) -> None:
+    # Seen: "si" to "¿Tienes una foto?" became "…col centro si" and the flow went on without the photo.
+    chat = world.chat("whatsapp")
+    chat.send(REPORT)
+    replies = chat.send(yes)
+    conversation = chat.conversation()
+    if yes == "1":  # the numbered option "No tengo foto"
+        assert conversation.step == "confirm"
+    else:
+        assert conversation.step == "photo" and "mándame la foto" in replies[-1].text
+        assert [b.payload for b in replies[-1].buttons] == ["no_photo"]
+        chat.send(None, photo=True)
+        assert chat.conversation().step == "confirm" and "1 foto" in chat.text
+    assert chat.conversation().slots["description"] == REPORT
+
+
+def test_extra_words_at_the_photo_step_are_kept_once(world: World) -> None:
+    chat = world.chat("whatsapp")
+    chat.send(REPORT)
+    chat.send("ya se cayeron dos motos ahí")
+    assert chat.conversation().slots["description"] == REPORT + " ya se cayeron dos motos ahí"
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "sms"])
+def test_landmark_is_kept_in_the_summary_and_on_the_ticket(world: World, channel: str) -> None:
+    # Seen: "Lugar: calle morelos 120, col. centro" — "frente al oxxo" was lost.
+    chat = world.chat(channel)
+    chat.send(REPORT)
+    if channel != "sms":
+        chat.send("no tengo foto")
+    assert "frente al oxxo" in chat.text and "morelos 120" in chat.text
+    chat.send("si")
+    (ticket,) = chat.tickets()
+    assert ticket.landmark == "frente al oxxo" and ticket.address == "calle morelos 120, col. centro"
+
+
+def test_status_question_at_the_confirmation_keeps_the_report(world: World) -> None:
+    # Seen: "¿como va mi reporte?" at the summary silently dropped the unsent report.
+    chat = world.chat("whatsapp")
+    chat.send(REPORT)
+    chat.send("no tengo foto")
+    assert chat.conversation().step == "confirm"
+    replies = chat.send("¿como va mi reporte?")
+    assert "No tienes reportes abiertos" in replies[0].text
+    assert "todavía no se ha enviado" in replies[-1].text and replies[-1].buttons[0].payload == "yes"
+    conversation = chat.conversation()
+    assert (conversation.flow, conversation.step) == ("report", "confirm")
+    replies = chat.send("si")
+    (ticket,) = chat.tickets()
+    assert ticket.folio in replies[-1].text
+
+
+def test_folio_in_the_middle_of_a_report_is_answered_and_the_report_resumes(world: World) -> None:
+    chat = world.chat("sms")
+    chat.send("hay basura tirada en el baldio de calle juarez 500 col centro")
+    chat.send("si")
+    (first,) = chat.tickets()
+    chat.send("la luminaria esta fundida")
+    assert chat.conversation().step == "location"
+    replies = chat.send(f"folio {first.folio}")
+    assert f"Folio {first.folio}" in replies[0].text
+    assert "sigue pendiente" in replies[1].text and "Donde" in replies[-1].text
+    assert chat.conversation().step == "location"
+    chat.send("calle hidalgo 30 col centro")
+    chat.send("si")
+    assert [t.category_code for t in chat.tickets()] == ["illegal_dumping", "streetlight"]
+
+
+def test_corrections_before_the_summary(world: World) -> None:
+    chat = world.chat("whatsapp")
+    chat.send(REPORT)
+    chat.send("no, es en la calle Hidalgo 300")
+    slots = chat.conversation().slots
+    assert slots["address"] == "calle Hidalgo 300" and not slots.get("landmark")
+    chat.send("me equivoqué, es una fuga")
+    assert chat.conversation().slots["category"] == "water_leak"
