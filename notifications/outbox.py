@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,32 +63,42 @@ def enqueue(
     (e.g. ``reply:<inbound message id>:<n>`` so a redelivered webhook never produces a second reply).
     Non-urgent messages wait out quiet hours (the dispatcher decides).
     """
-    if dedupe_key is not None:
-        existing = session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
-        if existing is not None:
-            return existing
-    row = OutboxMessage(
-        identity_id=identity.id,
-        channel=ChannelKind(identity.channel),
-        kind=kind or message.kind,
-        urgent=urgent,
-        body=message.text,
-        payload=message_payload(message),
-        dedupe_key=dedupe_key,
-        ticket_id=ticket_id,
-        in_reply_to_id=in_reply_to_id,
-        status=OutboxStatus.PENDING,
-        next_attempt_at=not_before or utcnow(),
-    )
-    try:
+    values: dict[str, Any] = {
+        "identity_id": identity.id,
+        "channel": ChannelKind(identity.channel),
+        "kind": kind or message.kind,
+        "urgent": urgent,
+        "body": message.text,
+        "payload": message_payload(message),
+        "dedupe_key": dedupe_key,
+        "ticket_id": ticket_id,
+        "in_reply_to_id": in_reply_to_id,
+        "status": OutboxStatus.PENDING,
+        "next_attempt_at": not_before or utcnow(),
+    }
+    if dedupe_key is None:
+        row = OutboxMessage(**values)
         with session.begin_nested():
             session.add(row)
             session.flush()
-    except IntegrityError:
-        if dedupe_key is None:
-            raise
-        existing = session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
-        if existing is None:  # pragma: no cover
-            raise
-        return existing
-    return row
+        return row
+    # One statement when the key is fresh (the common case): INSERT … ON CONFLICT (dedupe_key) DO NOTHING
+    # RETURNING the row; no row back means the key was already used, and the first row is returned.
+    stmt = _insert_ignoring_dedupe(session).values(**values).returning(OutboxMessage)
+    row = session.scalars(stmt).first()
+    if row is not None:
+        return row
+    existing = session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
+    if existing is None:  # pragma: no cover - the conflicting row vanished (only a concurrent delete)
+        raise IntegrityError("outbox insert ignored but no row has the dedupe key", {"dedupe_key": dedupe_key},
+                             Exception("dedupe conflict"))
+    return existing
+
+
+def _insert_ignoring_dedupe(session: Session) -> Insert:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    if dialect == "sqlite":
+        return sqlite.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return insert(OutboxMessage)  # pragma: no cover - other databases: a conflict raises IntegrityError
