@@ -1,36 +1,44 @@
 """The durable, idempotent inbound pipeline: every message is stored before it is processed, processed once,
 in order per citizen, and never lost.
 
-1. ``accept`` (on the webhook's request path): insert a ``Message`` row (direction ``in``, state
-   ``received``, payload = the channel-neutral message). The unique ``(channel, provider_message_id)``
-   makes a redelivered webhook a no-op (``None``).
-2. ``Pipeline.process`` (off the request path, in a small thread pool): download the citizen's media first
-   (no lock held), then in ONE transaction lock the channel identity (``FOR NO KEY UPDATE`` on PostgreSQL;
-   SQLite's ``BEGIN IMMEDIATE`` serialises writers) and handle ALL its still-``received`` messages in id
-   order: store attachments, call the dialogue engine, enqueue each reply in the outbox with
-   ``dedupe_key=reply:<message id>:<n>``, mark the message ``processed``. A crash anywhere rolls the whole
-   turn back and the message is processed again; a message whose handling raises is retried and, after
-   ``max_attempts``, marked ``failed`` with the error (kept for inspection, never deleted).
-3. ``Pipeline.recover`` (at start-up and every few seconds) processes ``received`` rows left behind.
+1. **accept** (the webhook's request path): one ``INSERT … ON CONFLICT (channel, provider_message_id) DO
+   NOTHING RETURNING id`` into ``messages`` (direction ``in``, state ``received``, payload = the
+   channel-neutral message); a redelivered webhook returns no row (``None``). Identity ids are cached per
+   process (a miss goes through ``get_or_create_identity``). Webhooks hand their messages to one
+   **inbox writer** thread (``receive_async`` / ``receive``) that stores everything queued meanwhile in one
+   transaction (group commit) and answers each request only after that commit.
+2. **process** (off the request path): stored message ids go to processing threads (one on SQLite;
+   ``workers`` on PostgreSQL, a citizen always to the same thread). A thread takes what is queued (up to
+   ``batch_size`` messages, several citizens), downloads their media first (no lock held), then in ONE
+   transaction locks those channel identities (``FOR NO KEY UPDATE``, in id order, on PostgreSQL;
+   SQLite's ``BEGIN IMMEDIATE`` serialises writers) and handles ALL their still-``received`` messages in id
+   order, each in a savepoint: store attachments, call the dialogue engine, enqueue each reply in the outbox
+   with ``dedupe_key=reply:<message id>:<n>``, mark the message ``processed``. A crash anywhere rolls the
+   whole batch back and its messages are processed again; a message whose handling raises is rolled back to
+   its savepoint, retried, and after ``max_attempts`` marked ``failed`` with the error (kept for inspection);
+   later messages of that citizen wait behind it, other citizens of the batch go on.
+3. **recover** (at start-up and every few seconds) processes ``received`` rows left behind.
 
 After a commit that enqueued replies, ``on_outbox()`` wakes the outbox dispatcher so replies leave at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Insert, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot.channel import Download
 from bot.media import MediaRejected, StoredFile, add_attachment, store_stream
@@ -44,6 +52,8 @@ from ticketing.models import ChannelIdentity, Direction, InboundState, Message, 
 log = logging.getLogger(__name__)
 
 DOWNLOADABLE = frozenset({"photo", "document"})
+#: Identity ids remembered per process (channel, external id) -> id; cleared when full.
+IDENTITY_CACHE_SIZE = 100_000
 
 
 class Handler(Protocol):
@@ -57,28 +67,77 @@ class MediaSource(Protocol):
     def fetch_media(self, media: Media) -> AbstractContextManager[Download]: ...
 
 
+IdentityCache = dict[tuple[str, str], int]
+
+
+def _insert_message_ignoring_redelivery(session: Session) -> Insert:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(Message).on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+    if dialect == "sqlite":
+        return sqlite.insert(Message).on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+    return insert(Message)  # pragma: no cover - other databases: a redelivery raises IntegrityError
+
+
+def store_inbound(session: Session, inbounds: Sequence[InboundMessage],
+                  identities: IdentityCache | None = None) -> tuple[list[int | None], dict[tuple[str, str], int]]:
+    """Insert ``inbounds`` in the caller's transaction, one statement for all of them.
+
+    Returns the new message id of each (None for a redelivery, also one inside ``inbounds``) and the identity ids
+    found or created, to be added to the cache only after the transaction commits.
+    """
+    cache = identities if identities is not None else {}
+    found: dict[tuple[str, str], int] = {}
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for inbound in inbounds:
+        key = (inbound.channel, inbound.external_id)
+        identity_id = cache.get(key) or found.get(key)
+        if identity_id is None:
+            identity_id = get_or_create_identity(session, inbound.channel, inbound.external_id,
+                                                 phone=inbound.phone_e164, display_name=inbound.display_name).id
+            found[key] = identity_id
+        dedupe = (inbound.channel, inbound.provider_message_id)
+        if dedupe in seen:
+            continue
+        seen.add(dedupe)
+        now = utcnow()
+        rows.append({"direction": Direction.INBOUND, "channel": inbound.channel, "identity_id": identity_id,
+                     "provider_message_id": inbound.provider_message_id, "kind": inbound.raw_kind[:20],
+                     "text": inbound.text, "payload": inbound.to_dict(), "state": InboundState.RECEIVED,
+                     "created_at": now})
+    if not rows:
+        return [None] * len(inbounds), found
+    stmt = _insert_message_ignoring_redelivery(session).values(rows).returning(
+        Message.__table__.c.id, Message.__table__.c.channel, Message.__table__.c.provider_message_id)
+    stored = {(str(getattr(ch, "value", ch)), pid): mid for mid, ch, pid in session.execute(stmt).all()}
+    ids: list[int | None] = []
+    for inbound in inbounds:
+        ids.append(stored.pop((inbound.channel, inbound.provider_message_id), None))
+    return ids, found
+
+
 def accept(session_factory: sessionmaker[Session], inbound: InboundMessage,
-           write_lock: threading.Lock | None = None) -> int | None:
+           write_lock: threading.Lock | None = None, identities: IdentityCache | None = None) -> int | None:
     """Store ``inbound``; return the new message id, or None when it was already stored (a redelivery)."""
-    with write_lock or nullcontext(), session_factory() as session:
-        try:
-            with session.begin():
-                identity = get_or_create_identity(session, inbound.channel, inbound.external_id,
-                                                  phone=inbound.phone_e164, display_name=inbound.display_name)
-                row = Message(direction=Direction.INBOUND, channel=inbound.channel, identity_id=identity.id,
-                              provider_message_id=inbound.provider_message_id, kind=inbound.raw_kind[:20],
-                              text=inbound.text, payload=inbound.to_dict(), state=InboundState.RECEIVED)
-                session.add(row)
-                session.flush()
-                return row.id
-        except IntegrityError:
-            exists = session.scalar(select(Message.id).where(
-                Message.channel == inbound.channel,
-                Message.provider_message_id == inbound.provider_message_id))
-            if exists is None:
-                raise
-            log.info("redelivered %s message ignored (already stored as %s)", inbound.channel, exists)
-            return None
+    return accept_many(session_factory, [inbound], write_lock, identities)[0]
+
+
+def accept_many(session_factory: sessionmaker[Session], inbounds: Sequence[InboundMessage],
+                write_lock: threading.Lock | None = None, identities: IdentityCache | None = None,
+                ) -> list[int | None]:
+    """Store ``inbounds`` in one transaction (group commit); the new message ids, None for redeliveries."""
+    with write_lock or nullcontext(), session_factory() as session, session.begin():
+        ids, found = store_inbound(session, inbounds, identities)
+    if identities is not None and found:
+        if len(identities) + len(found) > IDENTITY_CACHE_SIZE:
+            identities.clear()
+        identities.update(found)
+    for inbound, mid in zip(inbounds, ids, strict=True):
+        if mid is None:
+            log.info("redelivered %s message %s ignored (already stored)", inbound.channel,
+                     inbound.provider_message_id)
+    return ids
 
 
 @dataclass
@@ -88,13 +147,26 @@ class _Prepared:
     files: dict[int, StoredFile | MediaRejected]
 
 
+@dataclass(slots=True)
+class _Ready:
+    """A stored message waiting for a processing thread."""
+
+    message_id: int
+    identity_id: int
+    has_media: bool
+
+
+_STOP = object()
+
+
 class Pipeline:
-    """Processes stored inbound messages in a small thread pool; see the module docstring."""
+    """Stores inbound messages (group commit) and processes them in batches; see the module docstring."""
 
     def __init__(self, session_factory: sessionmaker[Session], handler: Handler, settings: Settings, *,
                  media_sources: Mapping[str, MediaSource] | None = None,
                  on_outbox: Callable[[], None] | None = None, workers: int = 4, max_attempts: int = 3,
-                 recover_interval: float = 5.0, recover_age: float = 3.0) -> None:
+                 recover_interval: float = 5.0, recover_age: float = 3.0, batch_size: int = 32,
+                 accept_batch_size: int = 256) -> None:
         self.session_factory = session_factory
         self.handler = handler
         self.settings = settings
@@ -103,46 +175,201 @@ class Pipeline:
         self.max_attempts = max_attempts
         self.recover_interval = recover_interval
         self.recover_age = recover_age
+        self.batch_size = max(1, batch_size)
+        self.accept_batch_size = max(1, accept_batch_size)
         self.sqlite = is_sqlite(session_factory.kw["bind"])
         # SQLite has one writer: serialising our own writers in-process avoids its sleeping busy handler.
         self.write_lock: threading.Lock | None = threading.Lock() if self.sqlite else None
-        self._pool = ThreadPoolExecutor(max_workers=1 if self.sqlite else workers,
-                                        thread_name_prefix="inbound")
+        self.identities: IdentityCache = {}
+        self.workers = 1 if self.sqlite else max(1, workers)
         self._failures: dict[int, int] = {}
         self._stop = threading.Event()
         self._recover_thread: threading.Thread | None = None
+        self._threads_lock = threading.Lock()
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._inbox_thread: threading.Thread | None = None
+        self._ready: list[queue.SimpleQueue[Any]] = []
+        self._workers: list[threading.Thread] = []
 
     # --- the request path -------------------------------------------------------------------------
 
     def accept(self, inbound: InboundMessage) -> int | None:
-        return accept(self.session_factory, inbound, self.write_lock)
+        """Store one message now, on the caller's thread (tests, the terminal simulator)."""
+        return accept(self.session_factory, inbound, self.write_lock, self.identities)
 
-    def submit(self, message_id: int, *, has_media: bool = True) -> None:
-        """Process ``message_id`` soon, in the pool (never on the request path)."""
-        if not self._stop.is_set():
-            self._pool.submit(self._process_logged, message_id, has_media)
+    def submit(self, message_id: int, *, has_media: bool = True, identity_id: int | None = None) -> None:
+        """Process ``message_id`` soon, in a processing thread (never on the request path)."""
+        if self._stop.is_set():
+            return
+        if identity_id is None:
+            with self.session_factory() as session:
+                identity_id = session.scalar(select(Message.identity_id).where(Message.id == message_id))
+            if identity_id is None:
+                return
+        self._ensure_workers()
+        self._ready[identity_id % len(self._ready)].put(_Ready(message_id, identity_id, has_media))
+
+    def receive_future(self, inbound: InboundMessage) -> Future[int | None]:
+        """Queue ``inbound`` for the inbox writer; the future resolves to its message id (None: a redelivery)
+        once the transaction that stored it has committed. The message is then processed in the background."""
+        future: Future[int | None] = Future()
+        if self._stop.is_set():
+            future.set_exception(RuntimeError("the inbound pipeline is stopped"))
+            return future
+        self._ensure_inbox()
+        self._inbox.put((inbound, future))
+        return future
+
+    async def receive_async(self, inbound: InboundMessage) -> int | None:
+        """What a webhook awaits for each parsed message: stored durably, processed off the request path."""
+        return await asyncio.wrap_future(self.receive_future(inbound))
 
     def receive(self, inbound: InboundMessage) -> int | None:
-        """``accept`` then ``submit``: what a webhook does with each parsed message."""
-        message_id = self.accept(inbound)
-        if message_id is not None:
-            self.submit(message_id, has_media=bool(inbound.media))
-        return message_id
+        """``receive_async`` for synchronous callers (Telegram polling)."""
+        return self.receive_future(inbound).result()
 
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Recover left-behind messages now and every ``recover_interval`` seconds."""
         self._stop.clear()
+        self._ensure_inbox()
+        self._ensure_workers()
         self._recover_thread = threading.Thread(target=self._recover_loop, name="inbound-recover", daemon=True)
         self._recover_thread.start()
 
     def stop(self, wait: bool = True) -> None:
         self._stop.set()
+        with self._threads_lock:
+            inbox, workers = self._inbox_thread, list(self._workers)
+            self._inbox_thread, self._workers = None, []
+            ready, self._ready = self._ready, []
+        if inbox is not None:
+            self._inbox.put(_STOP)
+        for q in ready:
+            q.put(_STOP)
+        timeout = 30 if wait else 0.5
         if self._recover_thread is not None:
             self._recover_thread.join(timeout=10)
             self._recover_thread = None
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        if inbox is not None:
+            inbox.join(timeout=timeout)
+        for t in workers:
+            t.join(timeout=timeout)
+        # Anything still queued for the writer is refused (its webhook answers 5xx and the provider retries).
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                item[1].set_exception(RuntimeError("the inbound pipeline is stopped"))
+
+    def _ensure_inbox(self) -> None:
+        if self._inbox_thread is not None:
+            return
+        with self._threads_lock:
+            if self._inbox_thread is None:
+                self._inbox_thread = threading.Thread(target=self._inbox_loop, name="inbox-writer", daemon=True)
+                self._inbox_thread.start()
+
+    def _ensure_workers(self) -> None:
+        if self._workers:
+            return
+        with self._threads_lock:
+            if self._workers:
+                return
+            self._ready = [queue.SimpleQueue() for _ in range(self.workers)]
+            for i, q in enumerate(self._ready):
+                t = threading.Thread(target=self._worker_loop, args=(q,), name=f"inbound-{i}", daemon=True)
+                self._workers.append(t)
+                t.start()
+
+    def _inbox_loop(self) -> None:
+        """The inbox writer: store everything queued meanwhile in one transaction, then answer each caller."""
+        while True:
+            item = self._inbox.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < self.accept_batch_size:
+                try:
+                    more = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch.append(more)
+            self._store_batch(batch)
+            if stop:
+                return
+
+    def _store_batch(self, batch: list[tuple[InboundMessage, Future[int | None]]]) -> None:
+        inbounds = [inbound for inbound, _ in batch]
+        try:
+            ids = accept_many(self.session_factory, inbounds, self.write_lock, self.identities)
+        except Exception:
+            if len(batch) > 1:  # one bad message must not refuse the others: store them one by one
+                self.identities.clear()
+                for one in batch:
+                    self._store_batch([one])
+                return
+            log.exception("inbound %s message could not be stored", inbounds[0].channel)
+            ids = None
+        for i, (inbound, future) in enumerate(batch):
+            if ids is None:
+                future.set_exception(RuntimeError("the inbound message could not be stored"))
+                continue
+            mid = ids[i]
+            if mid is not None:
+                self.submit(mid, has_media=bool(inbound.media),
+                            identity_id=self.identities.get((inbound.channel, inbound.external_id)))
+            future.set_result(mid)
+
+    def _worker_loop(self, ready: queue.SimpleQueue[Any]) -> None:
+        while True:
+            item = ready.get()
+            if item is _STOP:
+                return
+            batch: list[_Ready] = [item]
+            stop = False
+            while len(batch) < self.batch_size:
+                try:
+                    more = ready.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch.append(more)
+            try:
+                self._process_ready(batch)
+            except Exception:
+                log.exception("processing a batch of %d inbound message(s) failed; they stay queued", len(batch))
+            if stop:
+                return
+
+    def _process_ready(self, batch: list[_Ready]) -> int:
+        order = list(dict.fromkeys(r.identity_id for r in batch))
+        media = {r.identity_id for r in batch if r.has_media}
+        try:
+            return self._process_identities(order, media)
+        except Exception:
+            if len(order) == 1:
+                raise
+            # A database error (deadlock, serialisation) in a batch: each citizen on its own, so one cannot
+            # hold the others back.
+            log.warning("batch of %d citizens failed; processing them one by one", len(order), exc_info=True)
+            done = 0
+            for identity_id in order:
+                try:
+                    done += self._process_identities([identity_id], media & {identity_id})
+                except Exception:
+                    log.exception("processing the inbound messages of identity %s failed; they stay queued",
+                                  identity_id)
+            return done
 
     def _recover_loop(self) -> None:
         first = True
@@ -155,23 +382,25 @@ class Pipeline:
             self._stop.wait(self.recover_interval)
 
     def recover(self, older_than: float | None = None) -> int:
-        """Process ``received`` messages older than ``older_than`` seconds (one call per citizen); return count."""
+        """Process ``received`` messages older than ``older_than`` seconds; return how many."""
         age = self.recover_age if older_than is None else older_than
         cutoff = utcnow() - timedelta(seconds=age)
         with self.session_factory() as session:
             rows = session.execute(
-                select(Message.id, Message.identity_id).where(
+                select(Message.identity_id).where(
                     Message.direction == Direction.INBOUND, Message.state == InboundState.RECEIVED,
-                    Message.created_at <= cutoff).order_by(Message.id).limit(5000)).all()
-        seen: set[int | None] = set()
+                    Message.created_at <= cutoff, Message.identity_id.is_not(None))
+                .order_by(Message.id).limit(5000)).scalars().all()
+        order = list(dict.fromkeys(rows))
         done = 0
-        for message_id, identity_id in rows:
+        for start in range(0, len(order), self.batch_size):
             if self._stop.is_set():
                 break
-            if identity_id in seen:
-                continue
-            seen.add(identity_id)
-            done += self._process_logged(message_id)
+            chunk = order[start:start + self.batch_size]
+            try:
+                done += self._process_ready([_Ready(0, i, True) for i in chunk])
+            except Exception:
+                log.exception("recovering inbound messages failed; they stay queued")
         if done:
             log.info("recovered %d inbound message(s)", done)
         return done
@@ -193,49 +422,72 @@ class Pipeline:
         inside the turn).
         """
         with self.session_factory() as session:
-            row = session.get(Message, message_id)
-            if row is None or row.state != InboundState.RECEIVED or row.identity_id is None:
-                return 0
-            identity_id = row.identity_id
-            pending = session.scalars(self._pending(identity_id)).all() if has_media else []
-            payloads = {m.id: m.payload for m in pending}
-        prepared = {mid: self._download(InboundMessage.from_dict(p)) for mid, p in payloads.items()}
+            row = session.execute(select(Message.state, Message.identity_id).where(Message.id == message_id)).first()
+        if row is None or row.state != InboundState.RECEIVED or row.identity_id is None:
+            return 0
+        return self._process_identities([row.identity_id], {row.identity_id} if has_media else set())
+
+    def _process_identities(self, identity_ids: Sequence[int], media_of: Iterable[int] = ()) -> int:
+        """One transaction: lock ``identity_ids`` and handle all their ``received`` messages, oldest first."""
+        media_of = set(media_of)
+        prepared: dict[int, _Prepared] = {}
+        if media_of:
+            with self.session_factory() as session:
+                pending = session.execute(
+                    self._pending_columns(sorted(media_of))).all()
+            prepared = {mid: self._download(InboundMessage.from_dict(p)) for mid, p in pending
+                        if (p or {}).get("media")}
 
         enqueued = 0
         handled = 0
         with self.write_lock or nullcontext(), self.session_factory() as session, session.begin():
-            identity = session.get(ChannelIdentity, identity_id,
-                                   with_for_update=None if self.sqlite else {"key_share": True})
-            if identity is None:  # pragma: no cover - FK guarantees it
-                return 0
-            for msg in session.scalars(self._pending(identity_id)).all():
-                inbound = InboundMessage.from_dict(msg.payload)
-                prep = prepared.get(msg.id) or self._download(inbound)
-                try:
-                    with session.begin_nested():
-                        enqueued += self._handle_one(session, msg, inbound, identity, prep)
-                    handled += 1
-                    self._failures.pop(msg.id, None)
-                except Exception as exc:
-                    attempts = self._failures.get(msg.id, 0) + 1
-                    self._failures[msg.id] = attempts
-                    if attempts >= self.max_attempts:
-                        msg.state = InboundState.FAILED
-                        msg.error = f"{type(exc).__name__}: {exc}"[:4000]
-                        msg.processed_at = utcnow()
+            stmt = (select(ChannelIdentity).where(ChannelIdentity.id.in_(identity_ids))
+                    .options(joinedload(ChannelIdentity.citizen, innerjoin=True)).order_by(ChannelIdentity.id))
+            if not self.sqlite:  # in id order: two batches never wait for each other in a cycle
+                stmt = stmt.with_for_update(key_share=True, of=ChannelIdentity)
+            identities = {i.id: i for i in session.scalars(stmt).unique().all()}
+            by_identity: dict[int, list[Message]] = {}
+            for msg in session.scalars(self._pending(list(identities))).all():
+                by_identity.setdefault(msg.identity_id or 0, []).append(msg)
+            for identity_id in identity_ids:
+                identity = identities.get(identity_id)
+                for msg in by_identity.get(identity_id, ()) if identity is not None else ():
+                    inbound = InboundMessage.from_dict(msg.payload)
+                    prep = prepared.get(msg.id) or self._download(inbound)
+                    try:
+                        with session.begin_nested():
+                            enqueued += self._handle_one(session, msg, inbound, identity, prep)
+                        handled += 1
                         self._failures.pop(msg.id, None)
-                        log.exception("inbound message %s failed %d times; marked failed", msg.id, attempts)
-                    else:
-                        log.warning("inbound message %s failed (attempt %d): %s", msg.id, attempts,
-                                    type(exc).__name__)
-                    break  # keep the citizen's order: later messages wait for this one
+                    except Exception as exc:
+                        self._failed(msg, exc)
+                        break  # keep the citizen's order: later messages wait for this one
         if enqueued:
             self.on_outbox()
         return handled
 
-    def _pending(self, identity_id: int):
-        return (select(Message).where(Message.identity_id == identity_id, Message.direction == Direction.INBOUND,
+    def _failed(self, msg: Message, exc: Exception) -> bool:
+        """Count a failed attempt; mark the message failed after ``max_attempts`` (returns True then)."""
+        attempts = self._failures.get(msg.id, 0) + 1
+        self._failures[msg.id] = attempts
+        if attempts >= self.max_attempts:
+            msg.state = InboundState.FAILED
+            msg.error = f"{type(exc).__name__}: {exc}"[:4000]
+            msg.processed_at = utcnow()
+            self._failures.pop(msg.id, None)
+            log.error("inbound message %s failed %d times; marked failed", msg.id, attempts, exc_info=exc)
+            return True
+        log.warning("inbound message %s failed (attempt %d): %s", msg.id, attempts, type(exc).__name__)
+        return False
+
+    def _pending(self, identity_ids: Sequence[int]):
+        return (select(Message).where(Message.identity_id.in_(identity_ids), Message.direction == Direction.INBOUND,
                                       Message.state == InboundState.RECEIVED).order_by(Message.id))
+
+    def _pending_columns(self, identity_ids: Sequence[int]):
+        return (select(Message.id, Message.payload).where(
+            Message.identity_id.in_(identity_ids), Message.direction == Direction.INBOUND,
+            Message.state == InboundState.RECEIVED).order_by(Message.id))
 
     def _handle_one(self, session: Session, msg: Message, inbound: InboundMessage, identity: ChannelIdentity,
                     prep: _Prepared) -> int:

@@ -97,7 +97,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
             log.warning("telegram webhook: malformed update (%s)", exc)
             return Response("malformed update", status_code=400)
         for inbound in messages:
-            message_id = await run_in_threadpool(rt().pipeline.receive, inbound)
+            message_id = await rt().pipeline.receive_async(inbound)
             log.info("telegram update %s %s", inbound.provider_message_id,
                      f"stored as message {message_id}" if message_id else "was a redelivery")
         callback = payload.get("callback_query") if isinstance(payload, dict) else None
@@ -135,7 +135,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
             log.warning("twilio webhook: malformed message (%s)", exc)
             return Response("malformed message", status_code=400)
         for inbound in messages:
-            message_id = await run_in_threadpool(rt().pipeline.receive, inbound)
+            message_id = await rt().pipeline.receive_async(inbound)
             log.info("twilio %s %s %s", inbound.channel, inbound.provider_message_id,
                      f"stored as message {message_id}" if message_id else "was a redelivery")
         return _twiml()
