@@ -31,12 +31,12 @@ from sqlalchemy.orm import Session
 from dialogue import state
 from dialogue.escalation import EscalationLexicon
 from dialogue.formatting import date_text, distance_text, shorten
-from dialogue.render import Renderer, to_gsm7
+from dialogue.render import Renderer, sms_segments, to_gsm7
 from dialogue.text import (
     CANCEL_WORDS,
-    CORRECTION_WORDS,
     HANDOFF_WORDS,
     HELP_WORDS,
+    LAUGHTER,
     MENU_WORDS,
     NO_PHOTO_WORDS,
     NO_WORDS,
@@ -47,6 +47,7 @@ from dialogue.text import (
     UNSURE_WORDS,
     YES_WORDS,
     fold,
+    is_correction,
     option_index,
     starts_with_one_of,
 )
@@ -89,6 +90,8 @@ CANDIDATE_MIN_CONFIDENCE = 0.12
 #: A category understood below this, with another category close behind, is confirmed with numbered options.
 SURE_CONFIDENCE = 0.6
 MAX_CANDIDATES = 3
+#: Word beginnings of "I want to report something" when the NLU reads it as help or out of scope.
+REPORT_WORDS = ("report", "queja", "denunci")
 MAX_LISTED_TICKETS = 5
 
 
@@ -534,6 +537,9 @@ class DialogueEngine:
         if intent in ("affirm", "deny", "cancel"):
             self._say(turn, "menu", buttons=self._menu_buttons(turn))
             return
+        if not candidates and any(word.startswith(REPORT_WORDS) for word in turn.folded.split()):
+            self._start_report(turn, category=None, description="")  # "quiero reportar algo", "tengo una queja"
+            return
         if intent == "help":
             self._say(turn, "help")
             return
@@ -543,9 +549,6 @@ class DialogueEngine:
             return
         if candidates:
             self._start_report(turn, category=None, description=turn.text, candidates=candidates)
-            return
-        if any(word.startswith("report") for word in turn.folded.split()):  # "quiero reportar algo"
-            self._start_report(turn, category=None, description="")
             return
         if (turn.conv.misunderstood_count or 0) + 1 >= MISUNDERSTOOD_LIMIT:
             self._start_handoff(turn, "not_understood")
@@ -712,15 +715,24 @@ class DialogueEngine:
 
     def _summary(self, turn: Turn) -> None:
         s = turn.slots
-        self._say(
-            turn, "report_summary",
-            category=self._category_name(s["category"]),
-            place=self._place(turn.channel, self._address_text(s), s.get("landmark"), s.get("lat")),
-            has_pin=s.get("lat") is not None and bool(self._address_text(s) or s.get("landmark")),
-            photos=len(s.get("photos") or []),
-            description=shorten(s.get("description"), 60 if turn.channel == "sms" else 200),
-            buttons=self._buttons(turn, ("yes", "confirm"), ("fix", "fix"), ("cancel", "cancel")),
-        )
+        buttons = self._buttons(turn, ("yes", "confirm"), ("fix", "fix"), ("cancel", "cancel"))
+        context = {
+            "category": self._category_name(s["category"]),
+            "place": self._place(turn.channel, self._address_text(s), s.get("landmark"), s.get("lat")),
+            "has_pin": s.get("lat") is not None and bool(self._address_text(s) or s.get("landmark")),
+            "photos": len(s.get("photos") or []),
+        }
+        description = shorten(s.get("description"), 200)
+        if turn.channel == "sms":
+            # One segment when possible: the citizen's words are echoed shorter (or not at all) before the place.
+            options = sum(len(f"{i}. {b.title}") + 1 for i, b in enumerate(buttons, start=1)) + 1
+            for size in (60, 40, 0):
+                description = shorten(s.get("description"), size) if size else None
+                text = self.renderer.render("report_summary", "sms", **{**self._context(), **context},
+                                            description=description)
+                if sms_segments(text) == 1 and len(text) + options <= 160:
+                    break
+        self._say(turn, "report_summary", description=description, buttons=buttons, **context)
 
     @staticmethod
     def _address_text(s: dict[str, Any]) -> str | None:
@@ -735,7 +747,17 @@ class DialogueEngine:
             return self._side_status(turn)  # answered; the unsent report is kept and recalled
         if step == "category":
             return self._step_category(turn)
+        if step in ("location", "location_detail") and self._correction(turn):
+            return True
         if step == "location":
+            if turn.text and not turn.inbound.location and self._not_a_place(turn):
+                self._absorb(turn, replace_location=False)  # a photo sent with "no sé" is kept
+                if starts_with_one_of(turn.text, UNSURE_WORDS) or self._intent(turn) == "deny":
+                    self._say(turn, "report_location_unsure", can_pin=turn.channel != "sms",
+                              request_location=turn.channel == "telegram")
+                else:
+                    self._misunderstood(turn)
+                return True
             self._absorb(turn, replace_location=False, raw_text_as_location=True)
             if not self._has_location(s):
                 self._misunderstood(turn)
@@ -744,7 +766,9 @@ class DialogueEngine:
             return True
         if step == "location_detail":
             before = self._address_text(s)
-            if turn.text and not self._location_parts(turn)["any"]:
+            if turn.text and self._not_a_place(turn):
+                self._absorb(turn, replace_location=False)  # "no sé": we go on with what we have
+            elif turn.text and not self._location_parts(turn)["any"]:
                 s["address"] = ", ".join(p for p in (before, turn.text[:200]) if p)
                 self._absorb(turn, replace_location=False)
             else:
@@ -833,6 +857,18 @@ class DialogueEngine:
         self._report_next(turn)
         return True
 
+    def _not_a_place(self, turn: Turn) -> bool:
+        """ "no sé", "ok", "jajaja", "gracias", emojis: not a written place (no place words, no digit)."""
+        if self._location_parts(turn)["any"] or any(ch.isdigit() for ch in turn.text):
+            return False
+        folded = turn.folded
+        if not any(ch.isalpha() for ch in folded) or LAUGHTER.match(folded.replace(" ", "")):
+            return True
+        if starts_with_one_of(turn.text, UNSURE_WORDS):
+            return True
+        return self._control_word(turn) or (self._short(turn, 4) and self._intent(turn) in (
+            "affirm", "deny", "thanks", "greet", "goodbye", "help"))
+
     def _control_word(self, turn: Turn) -> bool:
         """A short answer (sí, no, ok, 1, gracias...) that is never part of the citizen's description."""
         folded = turn.folded
@@ -846,7 +882,7 @@ class DialogueEngine:
     def _correction(self, turn: Turn) -> bool:
         """A correction in words before the summary ("no, es en la calle Hidalgo", "me equivoqué, es una fuga"):
         the new place replaces the old one, a different category replaces the category. True when taken."""
-        if turn.choice is not None or not turn.text or not starts_with_one_of(turn.text, CORRECTION_WORDS):
+        if turn.choice is not None or not turn.text or not is_correction(turn.text):
             return False
         s = turn.slots
         if self._location_parts(turn)["any"]:
@@ -856,11 +892,17 @@ class DialogueEngine:
             return True
         intent = self._intent(turn)
         if intent in SERVICE_INTENTS and intent != s.get("category") and intent in self.catalog.categories:
-            s["category"] = intent
-            s["photo_state"] = None
+            self._change_category(turn, intent)
             self._report_next(turn)
             return True
         return False
+
+    def _change_category(self, turn: Turn, code: str) -> None:
+        """A new category; a declined photo is not asked again unless the new category requires one."""
+        s = turn.slots
+        s["category"] = code
+        if s.get("photo_state") != "declined" or self._photo_policy(turn) == "required":
+            s["photo_state"] = None
 
     def _report_reask(self, turn: Turn) -> None:
         """The pending question of the report again (after help, a side question, a sticker...)."""
@@ -930,8 +972,7 @@ class DialogueEngine:
                 self._report_next(turn)
                 return True
             if intent in SERVICE_INTENTS and intent != s.get("category") and intent in self.catalog.categories:
-                s["category"] = intent
-                s["photo_state"] = None
+                self._change_category(turn, intent)
                 self._report_next(turn)
                 return True
         if self._is_yes(turn):

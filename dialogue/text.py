@@ -35,9 +35,13 @@ NO_PHOTO_WORDS = frozenset({"no tengo", "no tengo foto", "sin foto", "no puedo",
                             "nop", "asi esta bien", "no tengo camara", "no se", "nose", "no se como"})
 SKIP_WORDS = frozenset({"no", "omitir", "saltar", "siguiente", "nada mas", "eso es todo", "ninguno", "ninguna",
                         "no gracias", "asi esta bien", "continuar"})
-#: Words that correct what the bot understood: "no, es en la calle Hidalgo", "me equivoqué, es una fuga".
-CORRECTION_WORDS = frozenset({"no", "me equivoque", "perdon", "mejor", "corrijo", "correccion", "en realidad",
-                              "mas bien", "no es", "es en", "esta en", "error", "equivocado", "me confundi"})
+#: The start of a correction of what the bot understood: "no, es en la calle Hidalgo", "me equivoqué, es una fuga".
+CORRECTION_START = re.compile(
+    r"^(?:no\s*,?\s*(?:es|esta|era|fue)\b|me\s+equivoque|me\s+confundi|perdon\b|mejor\b|corrijo|correccion|"
+    r"en\s+realidad|mas\s+bien|error\b|equivocad[oa]|es\s+en\b|esta\s+en\b)"
+)
+#: "no sé": the citizen does not know (the place, the answer); never taken as a place or a description.
+LAUGHTER = re.compile(r"^(?:j[aeiou]){2,}j?$|^(?:[aeiou]?j){2,}[aeiou]?$|^(?:ha){2,}h?$")
 
 HANDOFF_WORDS = frozenset({"persona", "humano", "agente", "asesor", "operador", "operadora", "hablar con alguien",
                            "una persona", "hablar con una persona", "con una persona"})
@@ -66,6 +70,10 @@ def fold(text: str | None) -> str:
 
 def is_one_of(text: str | None, words: frozenset[str]) -> bool:
     return fold(text) in words
+
+
+def is_correction(text: str | None) -> bool:
+    return bool(CORRECTION_START.match(fold(text)))
 
 
 def starts_with_one_of(text: str | None, words: frozenset[str]) -> bool:

@@ -108,3 +108,55 @@ def test_corrections_before_the_summary(world: World) -> None:
     assert slots["address"] == "calle Hidalgo 300" and not slots.get("landmark")
     chat.send("me equivoqué, es una fuga")
     assert chat.conversation().slots["category"] == "water_leak"
+
+
+@pytest.mark.parametrize("text", ["quiero reportar algo", "quiero hacer un reporte", "reportar"])
+def test_wanting_to_report_starts_a_report(world: World, text: str) -> None:
+    # Seen: "quiero reportar algo" (NLU: out_of_scope) answered "Eso no lo puedo atender por aquí".
+    chat = world.chat("whatsapp")
+    replies = chat.send(text)
+    assert "no lo puedo atender" not in chat.text
+    assert chat.conversation().step == "category" and len(replies[-1].buttons) == len(world.catalog.categories)
+
+
+def test_not_knowing_the_place_is_not_taken_as_the_place(world: World) -> None:
+    # Seen: "no se" at "¿Dónde está?" stored as the address ("Lugar: no se, cerca de la iglesia").
+    chat = world.chat("sms")
+    chat.send("hay un bache aqui en la esquina")
+    replies = chat.send("no se")
+    assert "referencia" in replies[-1].text and chat.conversation().step == "location"
+    replies = chat.send("jajaja")
+    assert "no te entendi" in replies[0].text.lower() and chat.conversation().step == "location"
+    chat.send("frente a la primaria benito juarez col centro")
+    slots = chat.conversation().slots
+    assert not slots.get("address") and slots["landmark"] == "frente a la primaria benito juarez"
+    assert chat.conversation().step == "confirm"
+
+
+def test_not_knowing_at_the_follow_up_keeps_what_was_said(world: World) -> None:
+    chat = world.chat("whatsapp")
+    chat.send("hay un bache en la calle")
+    chat.send("por mi casa")
+    assert chat.conversation().step == "location_detail"
+    chat.send("no se")
+    slots = chat.conversation().slots
+    assert slots["address"] == "por mi casa" and chat.conversation().step == "photo"
+
+
+def test_category_corrected_at_the_summary_does_not_ask_a_declined_photo_again(world: World) -> None:
+    chat = world.chat("whatsapp")
+    chat.send("se fundio la luminaria de la calle zaragoza 45 col del valle")
+    chat.send("no tengo foto")
+    replies = chat.send("me equivoqué, es un semáforo")
+    assert chat.conversation().step == "confirm" and "Semáforo" in replies[-1].text
+
+
+def test_sms_summary_fits_one_segment_by_shortening_the_echoed_words(world: World) -> None:
+    from bot.render_options import format_options
+    from dialogue.render import sms_segments
+
+    chat = world.chat("sms")
+    replies = chat.send("hay un coladera sin tapa en calle 16 de septiembre col centro, ya se cayo un niño")
+    assert chat.conversation().step == "confirm"
+    full = format_options(replies[-1].text, replies[-1].buttons, "sms")
+    assert sms_segments(full) == 1 and "16 de septiembre" in full

@@ -55,6 +55,7 @@ CASES: dict[str, list[tuple]] = {
                             ({"candidates": False}, category_buttons())],
     "report_ask_location": [({"category": "Vehículo abandonado", "can_pin": False}, [])],
     "report_ask_location_detail": [({"place": "por mi casa"}, [])],
+    "report_location_unsure": [({"can_pin": False}, [])],
     "report_ask_description": [({"category": "Recolección de basura"}, labels("skip"))],
     "report_summary": [({"category": "Recolección de basura", "place": STREET, "has_pin": False, "photos": 0,
                          "description": "El camión no ha pasado desde el lunes y ya huele muy..."},
