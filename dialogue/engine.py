@@ -580,6 +580,7 @@ class DialogueEngine:
 
     def _start_handoff(self, turn: Turn, reason: str) -> None:
         conv = turn.conv
+        unsent_report = conv.flow == "report"  # the draft is not kept: say so rather than lose it silently
         state.reset(conv)
         turn.slots = {}
         conv.mode = ConversationMode.HANDOFF
@@ -587,7 +588,7 @@ class DialogueEngine:
         conv.handoff_requested_at = turn.now
         conv.handoff_staff_id = None
         turn.misunderstood = False
-        self._say(turn, "handoff_started", reason=reason)
+        self._say(turn, "handoff_started", reason=reason, unsent_report=unsent_report)
         log.info("dialogue: conversation %s handed to staff (%s)", conv.id, reason)
 
     # --- report flow ------------------------------------------------------------------------------
@@ -813,6 +814,8 @@ class DialogueEngine:
         if intent == "check_status" or self._folio_in(turn):
             return False  # a different request: handled as a fresh message
         if took and not turn.text:
+            if turn.photos:
+                self._say(turn, "report_photo_received", count=len(s.get("photos") or []))
             self._ask_category(turn, all_categories=bool(s.get("category_all")))
             return True
         if (turn.conv.misunderstood_count or 0) + 1 >= MISUNDERSTOOD_LIMIT:

@@ -160,3 +160,28 @@ def test_sms_summary_fits_one_segment_by_shortening_the_echoed_words(world: Worl
     assert chat.conversation().step == "confirm"
     full = format_options(replies[-1].text, replies[-1].buttons, "sms")
     assert sms_segments(full) == 1 and "16 de septiembre" in full
+
+
+def test_handoff_in_the_middle_of_a_report_says_it_was_not_sent(world: World) -> None:
+    # Seen: two misunderstood messages at the summary handed the conversation over and the draft vanished unsaid.
+    chat = world.chat("whatsapp")
+    chat.send("hay un bache en calle juarez 10 col centro")
+    chat.send("no tengo")
+    chat.send("asdkjh")
+    replies = chat.send("qwpoe")
+    assert chat.conversation().handoff_reason == "not_understood"
+    assert "todavía no se envió" in replies[-1].text and chat.tickets() == []
+
+
+def test_photo_at_the_category_step_is_acknowledged(world: World) -> None:
+    chat = world.chat("telegram")
+    chat.send(None, location=(25.68, -100.31))
+    replies = chat.send(None, photo=True)
+    assert "recibí la foto" in replies[0].text and chat.conversation().step == "category"
+
+
+def test_folio_with_a_wrong_check_digit_says_a_number_may_be_swapped(world: World) -> None:
+    chat = world.chat("sms")
+    for typed in ("folio 1234 5678", "12345678"):
+        replies = chat.send(typed)
+        assert "no es un folio valido" in replies[-1].text and "cambiado" in replies[-1].text
