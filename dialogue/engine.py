@@ -434,8 +434,9 @@ class DialogueEngine:
             self._cancel(turn)
             return False
         if turn.choice is None and folded in MENU_WORDS:
+            dropped_report = conv.flow == "report"
             state.reset(conv)
-            self._say(turn, "menu", buttons=self._menu_buttons(turn))
+            self._say(turn, "menu", buttons=self._menu_buttons(turn), dropped_report=dropped_report)
             return False
         if turn.choice is None and folded in HELP_WORDS:  # exact words only: "no tengo foto" is not a command
             self._say(turn, "help")
@@ -901,9 +902,14 @@ class DialogueEngine:
         return False
 
     def _change_category(self, turn: Turn, code: str) -> None:
-        """A new category; a declined photo is not asked again unless the new category requires one."""
+        """A new category; a declined photo is not asked again unless the new category requires one. The
+        citizen's correction joins the description ("hay un bache. me equivoqué, es una fuga")."""
         s = turn.slots
         s["category"] = code
+        if turn.text and turn.choice is None:
+            before = (s.get("description") or "").rstrip()
+            joiner = " " if not before or before[-1] in ".!?" else ". "
+            s["description"] = (before + joiner + turn.text).strip()[:DESCRIPTION_MAX_CHARS]
         if s.get("photo_state") != "declined" or self._photo_policy(turn) == "required":
             s["photo_state"] = None
 

@@ -185,3 +185,22 @@ def test_folio_with_a_wrong_check_digit_says_a_number_may_be_swapped(world: Worl
     for typed in ("folio 1234 5678", "12345678"):
         replies = chat.send(typed)
         assert "no es un folio valido" in replies[-1].text and "cambiado" in replies[-1].text
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "sms"])
+def test_menu_in_the_middle_of_a_report_says_it_was_not_sent(world: World, channel: str) -> None:
+    chat = world.chat(channel)
+    chat.send("hay un bache en calle juarez 10 col centro")
+    replies = chat.send("menú")
+    assert "Tu reporte no se envi" in replies[-1].text and replies[-1].buttons[0].payload == "menu:report"
+    assert chat.conversation().flow is None
+
+
+def test_category_corrected_in_words_keeps_the_correction_in_the_description(world: World) -> None:
+    # Seen: a water-leak ticket whose only description was "hay un bache".
+    chat = world.chat("whatsapp")
+    chat.send("hay un bache")
+    chat.send("me equivoqué, es una fuga")
+    slots = chat.conversation().slots
+    assert slots["category"] == "water_leak" and chat.conversation().step == "location"
+    assert slots["description"] == "hay un bache. me equivoqué, es una fuga"

@@ -37,7 +37,7 @@ MENU = labels("menu_report", "menu_status", "menu_handoff")
 # name -> list of (context, buttons[, max segments for that case]) cases.
 CASES: dict[str, list[tuple]] = {
     "welcome": [({}, [])],
-    "menu": [({"greeting": True}, MENU), ({}, MENU)],
+    "menu": [({"greeting": True}, MENU), ({}, MENU), ({"dropped_report": True}, MENU)],
     "help": [({}, [])],
     "opted_out": [({}, [])],
     "opted_in": [({}, [])],
