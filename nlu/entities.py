@@ -63,12 +63,22 @@ _STOP = (
     r"esta|estan|lleva|tiene|desde|hace|casi|a|al|del|numero|num|no|colonia|col|fracc|fraccionamiento|sector|"
     r"barrio|donde|cuando|se|le|lo|la|las|los|el|un|una|sobre|mismo|misma|todo|toda|muy|mas|tambien|favor|"
     r"porfa|x|q|me|nos|mi|su|sus|tienen|hasta|atras|detras|lado|ahi|alli|aqui|aca|este|esta|esa|ese|como|"
-    r"son|es|fue|era|pasa|paso|solo|manden|mandar|vengan|urge|gracias|saludos|hola|buenas|buenos)"
+    r"son|es|fue|era|pasa|paso|solo|manden|mandar|vengan|urge|gracias|saludos|hola|buenas|buenos|"
+    r"int|interior|depto|dpto|departamento|local|lote|lt|manzana|mz|mza|cp|c\.p)"
 )
-_NAME_WORD = rf"(?!{_STOP}\b)[a-zñ0-9][a-zñ0-9'.]*"
-_NAME = rf"{_NAME_WORD}(?:\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?{_NAME_WORD}){{0,3}}"
+# A house number: digits, optionally a letter ("12-B", "12B", "12 B") and an interior ("300 int 4", "depto 3").
+_HOUSE = (
+    r"\d{1,5}(?:\s?-\s?[a-z]\b|[a-z]\b|\s[b-d]\b(?!\s*(?:de|del)\b))?"
+    r"(?:\s*,?\s*(?:int\.?|interior|depto\.?|dpto\.?|departamento|local|lote|lt\.?)\s*#?\s*[a-z]?\d{1,4}[a-z]?\b)?"
+)
+_WORD_CHARS = r"[a-zñ0-9][a-zñ0-9'.]*"
+_NAME_WORD = rf"(?!{_STOP}\b){_WORD_CHARS}"
+# Words after the first may not be a bare number: "calle Morelos 120" is street "calle Morelos" + number "120";
+# a leading number stays in the name ("5 de Mayo", "calle 10", "16 de Septiembre").
+_NEXT_WORD = rf"(?!{_STOP}\b)(?!\d+(?:\s?-\s?[a-z]|[a-z])?\b)(?!s/n\b){_WORD_CHARS}"
+_NAME = rf"{_NAME_WORD}(?:\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?{_NEXT_WORD}){{0,3}}"
 _NUMBER = (
-    r"(?:#\s*|no\.\s*|num\.?\s*|numero\s+|n[°º]\s*)?(\d{1,5}(?:\s?[a-d]\b)?)"
+    rf"(?:#\s*|no\.\s*|num\.?\s*|numero\s+|n[°º]\s*)?({_HOUSE}|s/n\b)"
     r"(?!\s*(?:dias|dia|horas|hrs|semanas|meses|anos|min|minutos|metros|mts|cuadras|carros|perros|veces)\b)"
 )
 
@@ -78,6 +88,31 @@ _NUMBER_AFTER_RE = re.compile(rf"\s*,?\s*{_NUMBER}")
 _CORNER_RE = re.compile(
     rf"\s*,?\s*(?:esquina|esq\.?)\s*(?:con|c/|y)?\s+(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<x>{_NAME})"
 )
+# Yucatán-style crossings of numbered streets: "calle 60 x 47", "calle 60 por 47".
+_CROSS_NUMBER_RE = re.compile(
+    r"\s*,?\s*(?:x|por)\s+(?:calle\s+)?(?P<x>\d{1,3}[a-z]?)\b(?!\s*(?:dias|dia|horas|semanas|meses))"
+)
+# "... y Zaragoza" right after a street: a cross street only when it looks like a street name (see _street_like).
+_AND_RE = re.compile(
+    rf"\s*,?\s+(?:y|e|con)\s+(?:(?:la|el)\s+)?(?P<x>(?P<typed>{_STREET_TYPE}\s+)?{_NAME_WORD}"
+    rf"(?:\s+(?:de\s+)?{_NEXT_WORD}){{0,2}})"
+)
+# A bare intersection "Hidalgo y Zaragoza" (no "esquina", no street type): see _bare_corner_ok.
+_SHORT_NAME = rf"{_NAME_WORD}(?:\s+(?:de\s+)?{_NEXT_WORD}){{0,2}}"
+_BARE_CORNER_RE = re.compile(
+    rf"(?:\b(?P<prep>en|sobre|por|de|del|hasta|cruce\s+de|cruzando|calles|altura\s+de)\s+|^|(?<=[,;:(\n]))\s*"
+    rf"(?:(?:la|el)\s+)?(?P<a>{_SHORT_NAME})\s+(?:y|e|con)\s+(?:(?:la|el)\s+)?(?P<b>{_SHORT_NAME})"
+)
+#: Street names common all over Mexico (folded): lowercase "hidalgo y zaragoza" is an intersection on their strength.
+_COMMON_STREETS = (
+    "hidalgo morelos juarez zaragoza allende madero reforma independencia revolucion guerrero aldama matamoros "
+    "victoria abasolo obregon carranza zapata bravo galeana mina iturbide degollado ocampo lerdo cuauhtemoc "
+    "insurgentes constitucion colon corregidora xicotencatl escutia pino negrete arteaga escobedo comonfort "
+    "rayon villa cardenas benito miguel vicente ignacio venustiano emiliano francisco alvaro lazaro nicolas "
+    "josefa leona javier mariano jose ninos heroes libertad progreso periferico nacional central juventud "
+    "ferrocarril universidad tecnologico suarez ortiz dominguez"
+)
+COMMON_STREETS = frozenset(_COMMON_STREETS.split())
 _BETWEEN_RE = re.compile(
     rf"\b(?:entre|entra)\s+(?:(?:la|las|el|calles?)\s+)?(?:{_STREET_TYPE}\s+)?(?P<a>{_NAME})\s+y\s+(?:(?:la|el)\s+)?"
     rf"(?:{_STREET_TYPE}\s+)?(?P<b>{_NAME})"
@@ -91,12 +126,12 @@ _GLUED_CORNER_RE = re.compile(
 )
 _COLONIA_RE = re.compile(
     r"\b(?:colonia|col\.?|fraccionamiento|fracc?\.?|barrio|unidad\s+habitacional|infonavit|residencial|sector)\s+"
-    rf"(?P<c>(?:(?:el|la|los|las|san|santa)\s+)?{_NAME})"
+    rf"(?P<c>(?:(?:el|la|los|las|san|santa|del|de\s+la|de\s+los|de\s+las)\s+)?{_NAME})"
 )
 _RELATION = (
     r"(?:(?:justo\s+|casi\s+|exactamente\s+)?(?:en\s*frente|frente)\s+(?:a|al|de|del)"
     r"|(?:a\s+un|al|a)\s+(?:lado|costado)\s+(?:de|del)"
-    r"|junto\s+(?:a|al|de|del)"
+    r"|junto\s+(?:a|al|de|del)|a\s+la\s+altura\s+(?:de|del)"
     r"|(?:atras|detras|a\s+espaldas|a\s+la\s+espalda|alrededor|afuera|fuera|dentro|cerca|enseguida|despues|"
     r"antes|adelante|a\s+la\s+vuelta|a\s+media\s+cuadra|a\s+una\s+cuadra|a\s+dos\s+cuadras)\s+(?:de|del|al)"
     r"|rumbo\s+(?:a|al)|por\s+(?:el|la)\s+(?=(?:oxxo|seven|7|primaria|secundaria|kinder|iglesia|parroquia|mercado|"
@@ -119,6 +154,36 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 def _ent(text: str, kind: str, start: int, end: int) -> Entity:
     start, end = _trim(text, start, end)
     return Entity(type=kind, value=text[start:end], start=start, end=end)
+
+
+def _street_like(text: str, f: str, start: int, end: int, *, caps_ok: bool) -> bool:
+    """Does ``text[start:end]`` look like a street name? A well-known name ("Hidalgo"), a date name ("5 de Mayo"),
+    or (``caps_ok``) a capitalised word ("Pinos"; not an all-caps one, which says nothing in an all-caps message)."""
+    first = f[start:end].split()[0] if f[start:end].split() else ""
+    if first in COMMON_STREETS or (first.isdigit() and " de " in f[start:end]):
+        return True
+    word = text[start : start + len(first)]
+    return caps_ok and word[:1].isupper() and not (len(word) > 1 and word.isupper())
+
+
+_WORD_RE = re.compile(r"\S+")
+
+
+def _name_end(text: str, f: str, start: int, end: int) -> int:
+    """End of a bare street name: after the first word, only words that look like more of a name are kept
+    ("Benito Juárez", "5 de Mayo", "Díaz Ordaz"), so "Morelos y Guerrero cuidado" stops at "Guerrero"."""
+    words = list(_WORD_RE.finditer(f, start, end))
+    stop = words[0].end() if words else end
+    after_de = False
+    for w in words[1:]:
+        word, orig = w.group(), text[w.start() : w.end()]
+        if word == "de":
+            after_de = True
+            continue
+        if not (after_de or word in COMMON_STREETS or (orig[:1].isupper() and not orig.isupper())):
+            break
+        stop, after_de = w.end(), False
+    return stop
 
 
 def extract_folios(text: str, folded: str | None = None) -> list[Entity]:
@@ -152,9 +217,17 @@ def extract_places(text: str, folded: str | None = None) -> list[Entity]:
             parts.append(_ent(text, "number", m.start(1), m.end(1)))
             end = m.end(1)
         m = _CORNER_RE.match(f, end)
+        if not m and street and re.fullmatch(rf"{_STREET_TYPE}\s+\d{{1,3}}[a-z]?", f[street[0] : street[1]]):
+            m = _CROSS_NUMBER_RE.match(f, end)
         if m:
             parts.append(_ent(text, "cross_street", m.start("x"), m.end("x")))
             end = m.end("x")
+        else:
+            m = _AND_RE.match(f, end)
+            if m and street and (m.group("typed") or _street_like(text, f, m.start("x"), m.end("x"), caps_ok=True)):
+                x_end = m.end("x") if m.group("typed") else _name_end(text, f, m.start("x"), m.end("x"))
+                parts.append(_ent(text, "cross_street", m.start("x"), x_end))
+                end = x_end
         if street and len(parts) == 1 and not _STREET_TYPED_RE.match(f, street[0]):
             return
         out.append(_ent(text, "address", start, end))
@@ -198,6 +271,27 @@ def extract_places(text: str, folded: str | None = None) -> list[Entity]:
         span = m.span("s")
         if not _overlaps(span, taken):
             add_address(span, span[0])
+    # Bare intersections: "Hidalgo y Zaragoza", "en hidalgo y zaragoza". Both names must look like streets: well
+    # known or date names, or capitalised when a place preposition ("en", "sobre", "de"...) comes before them.
+    pos = 0
+    while (m := _BARE_CORNER_RE.search(f, pos)) is not None:
+        pos = m.end()
+        start = m.start("a")
+        caps_ok = m.group("prep") is not None
+        if _overlaps((start, m.end("b")), taken) or not all(
+            _street_like(text, f, m.start(g), m.end(g), caps_ok=caps_ok) for g in ("a", "b")
+        ):
+            pos = start + 1  # "la lámpara de Hidalgo y Zaragoza": retry from the next word
+            continue
+        a_end = _name_end(text, f, *m.span("a"))
+        if a_end != m.end("a"):  # "a" must run up to the "y": otherwise it is not a name followed by a crossing
+            pos = start + 1
+            continue
+        b_end = _name_end(text, f, *m.span("b"))
+        out.append(_ent(text, "address", start, b_end))
+        out.append(_ent(text, "cross_street", start, a_end))
+        out.append(_ent(text, "cross_street", m.start("b"), b_end))
+        taken.append((start, b_end))
     return out
 
 

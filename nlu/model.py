@@ -38,6 +38,8 @@ from nlu.normalize import normalize
 MODEL_VERSION = "5"
 #: Messages of at most this many normalised tokens may be answered from the exact-match table.
 EXACT_MAX_TOKENS = 4
+#: Length of the prefix a word must share with a training word to count as known (see ``BuiltinParser``).
+KNOWN_PREFIX = 5
 RANKING_SIZE = 5
 CHAR_NGRAMS = (2, 5)
 WORD_NGRAMS = (1, 2)
@@ -397,6 +399,16 @@ class BuiltinParser:
         self.model = model
         self.threshold = threshold
         self._scorer = FastScorer(model.weights)
+        # A word counts as known when it shares its first KNOWN_PREFIX letters with a training word of at least
+        # that length: "exactamente" (exacto), "confirmar" (confirmo), "agent" (agente) are words, "qwpeoiru" is not.
+        self._prefixes = frozenset(
+            w[:KNOWN_PREFIX] for w in model.vocabulary if len(w) >= KNOWN_PREFIX and w.isalpha()
+        )
+
+    def _known_word(self, tok: str) -> bool:
+        if tok in _NUMBER_TOKENS or tok.isdigit():
+            return False
+        return tok in self.model.vocabulary or (len(tok) >= KNOWN_PREFIX and tok[:KNOWN_PREFIX] in self._prefixes)
 
     def rank(self, text: str) -> tuple[list[tuple[str, float]], bool]:
         """Intent probabilities (best first) and whether the message contains any known word."""
@@ -412,9 +424,7 @@ class BuiltinParser:
             rest = [(c, p * 0.02) for c, p in ranking if c != exact]
             ranking = [(exact, max(0.98, dict(ranking)[exact])), *rest]
         # Numbers ("num", "folionum", digits) are not words: "xyz 123" is not understood, "1" (a menu answer) is.
-        known = bool(tags) or exact is not None or any(
-            t in self.model.vocabulary for t in tokens if t not in _NUMBER_TOKENS and not t.isdigit()
-        )
+        known = bool(tags) or exact is not None or any(self._known_word(t) for t in tokens)
         return ranking, known
 
     def parse(self, text: str) -> Parse:

@@ -90,3 +90,69 @@ def test_long_message_entities_are_capped_and_spans_exact() -> None:
     kinds = {e.type for e in ents}
     assert {"address", "landmark", "folio"} <= kinds
     assert [e.value for e in ents if e.type == "folio"] == ["1234-5671"]
+
+
+# Round 3: house numbers are not part of the street name; interiors, letters, bare intersections, colonias.
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("calle Morelos 120", {"address": ["calle Morelos 120"], "street": ["calle Morelos"], "number": ["120"]}),
+        (
+            "Av. Juárez #45 col. Centro",
+            {"address": ["Av. Juárez #45"], "street": ["Av. Juárez"], "number": ["45"], "colonia": ["Centro"]},
+        ),
+        ("Hidalgo y Zaragoza", {"address": ["Hidalgo y Zaragoza"], "cross_street": ["Hidalgo", "Zaragoza"]}),
+        (
+            "esquina de Madero con Allende",
+            {"address": ["esquina de Madero con Allende"], "cross_street": ["Madero", "Allende"]},
+        ),
+        (
+            "entre Reforma y 5 de Mayo",
+            {"address": ["entre Reforma y 5 de Mayo"], "cross_street": ["Reforma", "5 de Mayo"]},
+        ),
+        ("frente al Oxxo de la Morelos", {"landmark": ["frente al Oxxo de la Morelos"], "address": []}),
+        ("a un lado de la primaria Benito Juárez", {"landmark": ["a un lado de la primaria Benito Juárez"]}),
+        ("en la colonia Las Flores", {"colonia": ["Las Flores"], "address": []}),
+        ("por el parque de la Col. Del Valle", {"landmark": ["por el parque"], "colonia": ["Del Valle"]}),
+        (
+            "Privada de los Pinos 12-B",
+            {"address": ["Privada de los Pinos 12-B"], "street": ["Privada de los Pinos"], "number": ["12-B"]},
+        ),
+        (
+            "Blvd. Díaz Ordaz 300 int 4",
+            {"address": ["Blvd. Díaz Ordaz 300 int 4"], "street": ["Blvd. Díaz Ordaz"], "number": ["300 int 4"]},
+        ),
+        (
+            "calle morelos 120 col centro",
+            {"address": ["calle morelos 120"], "street": ["calle morelos"], "number": ["120"], "colonia": ["centro"]},
+        ),
+        (
+            "CALLE MORELOS 120 COL. CENTRO",
+            {"street": ["CALLE MORELOS"], "number": ["120"], "colonia": ["CENTRO"]},
+        ),
+        ("bache en hidalgo y zaragoza", {"cross_street": ["hidalgo", "zaragoza"]}),
+        ("la lámpara de Hidalgo y Zaragoza no prende", {"address": ["Hidalgo y Zaragoza"]}),
+        ("vivo en av 16 de septiembre 45", {"street": ["av 16 de septiembre"], "number": ["45"]}),
+        ("fuga en la calle 10 num 25", {"street": ["calle 10"], "number": ["25"]}),
+        ("calle 60 x 47 centro", {"street": ["calle 60"], "cross_street": ["47"]}),
+        ("el semáforo de Av. Revolución y Calle 10", {"street": ["Av. Revolución"], "cross_street": ["Calle 10"]}),
+        ("bachesote en la Morelos y Guerrero cuidado", {"cross_street": ["Morelos", "Guerrero"]}),
+        ("sobre Av. Tecnológico 1450, a la altura de la gasolinera", {"number": ["1450"],
+                                                                      "landmark": ["a la altura de la gasolinera"]}),
+    ],
+)
+def test_address_spans(text: str, expected: dict[str, list[str]]) -> None:
+    ents = extract(text)
+    for e in ents:
+        assert text[e.start : e.end] == e.value
+    for kind, values in expected.items():
+        assert spans(text, kind) == values, (kind, [(e.type, e.value) for e in ents])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Juan y María vinieron ayer", "PERROS Y GATOS EN LA CALLE", "hay luz y agua en la casa", "bache en pinos y cedros",
+     "la luminaria lleva 3 días apagada y 2 noches", "lo de la basura y el drenaje"],
+)
+def test_no_false_intersections(text: str) -> None:
+    assert spans(text, "cross_street") == [] and spans(text, "number") == []

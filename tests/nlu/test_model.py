@@ -167,6 +167,18 @@ def test_held_out_dev_set(parser) -> None:
     assert short2.n >= 50 and short2.accuracy >= 0.9, short2.to_text()
 
 
+def test_held_out_dev3(parser) -> None:
+    """Round-3 held-out set (never trained on): overall, service reports, very short messages, English."""
+    from tests.nlu.heldout import read_tagged, subsets
+
+    parts = subsets(read_tagged(DATA / "dev3.yml"))
+    assert len(parts["overall"]) >= 200 and len(parts["short"]) >= 60 and len(parts["english"]) >= 20
+    floors = {"overall": 0.93, "service": 0.94, "short": 0.93, "english": 0.9}
+    for name, floor in floors.items():
+        report = evaluate(parser.parse, parts[name])
+        assert report.accuracy >= floor, (name, report.to_text())
+
+
 def test_threshold_controls_understood() -> None:
     model = fit([("hay un bache", "pothole"), ("foco fundido", "streetlight"), ("hola", "greet")] * 5)
     strict = BuiltinParser(model, threshold=0.99).parse("bache en la calle")
