@@ -179,6 +179,28 @@ def test_held_out_dev3(parser) -> None:
         assert report.accuracy >= floor, (name, report.to_text())
 
 
+def test_held_out_dev4(parser) -> None:
+    """Round-4 held-out set (formal/bureaucratic wording, idioms, indirect descriptions, English; never trained on)."""
+    from tests.nlu.heldout import read_tagged, subsets
+
+    parts = subsets(read_tagged(DATA / "dev4.yml"))
+    assert len(parts["overall"]) >= 120 and len(parts["english"]) >= 20
+    floors = {"overall": 0.95, "service": 0.95, "english": 0.9}
+    for name, floor in floors.items():
+        report = evaluate(parser.parse, parts[name])
+        assert report.accuracy >= floor, (name, report.to_text())
+
+
+def test_service_intents_use_a_lower_threshold() -> None:
+    from nlu.model import SERVICE_THRESHOLD_MARGIN
+
+    model = fit([("hay un bache", "pothole"), ("foco fundido", "streetlight"), ("hola", "greet")] * 5)
+    parser = BuiltinParser(model, threshold=0.5)
+    assert parser.threshold_for("pothole") == pytest.approx(0.5 - SERVICE_THRESHOLD_MARGIN)
+    assert parser.threshold_for("greet") == 0.5 and parser.threshold_for("affirm") == 0.5
+    assert BuiltinParser(model, threshold=0.05).threshold_for("pothole") == 0.0
+
+
 def test_threshold_controls_understood() -> None:
     model = fit([("hay un bache", "pothole"), ("foco fundido", "streetlight"), ("hola", "greet")] * 5)
     strict = BuiltinParser(model, threshold=0.99).parse("bache en la calle")
