@@ -29,6 +29,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
@@ -42,7 +43,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot.channel import Download
 from bot.media import MediaRejected, StoredFile, add_attachment, store_stream
-from notifications.outbox import enqueue
+from notifications.outbox import enqueue_replies
 from reporta.messages import InboundMessage, Media, OutboundMessage
 from reporta.settings import Settings
 from ticketing.citizens import get_or_create_identity
@@ -190,6 +191,7 @@ class Pipeline:
         self._inbox_thread: threading.Thread | None = None
         self._ready: list[queue.SimpleQueue[Any]] = []
         self._workers: list[threading.Thread] = []
+        self._queued: Counter[int] = Counter()  # identity id -> messages waiting in this process's queues
 
     # --- the request path -------------------------------------------------------------------------
 
@@ -207,6 +209,8 @@ class Pipeline:
             if identity_id is None:
                 return
         self._ensure_workers()
+        with self._threads_lock:
+            self._queued[identity_id] += 1
         self._ready[identity_id % len(self._ready)].put(_Ready(message_id, identity_id, has_media))
 
     def receive_future(self, inbound: InboundMessage) -> Future[int | None]:
@@ -348,14 +352,20 @@ class Pipeline:
                 self._process_ready(batch)
             except Exception:
                 log.exception("processing a batch of %d inbound message(s) failed; they stay queued", len(batch))
+            finally:
+                with self._threads_lock:
+                    self._queued.subtract(r.identity_id for r in batch)
+                    for r in batch:
+                        if self._queued.get(r.identity_id, 0) <= 0:
+                            self._queued.pop(r.identity_id, None)
             if stop:
                 return
 
-    def _process_ready(self, batch: list[_Ready]) -> int:
+    def _process_ready(self, batch: list[_Ready], *, skip_locked: bool = False) -> int:
         order = list(dict.fromkeys(r.identity_id for r in batch))
         media = {r.identity_id for r in batch if r.has_media}
         try:
-            return self._process_identities(order, media)
+            return self._process_identities(order, media, skip_locked=skip_locked)
         except Exception:
             if len(order) == 1:
                 raise
@@ -365,7 +375,7 @@ class Pipeline:
             done = 0
             for identity_id in order:
                 try:
-                    done += self._process_identities([identity_id], media & {identity_id})
+                    done += self._process_identities([identity_id], media & {identity_id}, skip_locked=skip_locked)
                 except Exception:
                     log.exception("processing the inbound messages of identity %s failed; they stay queued",
                                   identity_id)
@@ -391,14 +401,17 @@ class Pipeline:
                     Message.direction == Direction.INBOUND, Message.state == InboundState.RECEIVED,
                     Message.created_at <= cutoff, Message.identity_id.is_not(None))
                 .order_by(Message.id).limit(5000)).scalars().all()
-        order = list(dict.fromkeys(rows))
+        # Citizens already queued in this process are left to its processing threads; on PostgreSQL, citizens
+        # another process is handling (identity locked) are skipped too: a later pass finds what is left.
+        with self._threads_lock:
+            order = [i for i in dict.fromkeys(rows) if i not in self._queued]
         done = 0
         for start in range(0, len(order), self.batch_size):
             if self._stop.is_set():
                 break
             chunk = order[start:start + self.batch_size]
             try:
-                done += self._process_ready([_Ready(0, i, True) for i in chunk])
+                done += self._process_ready([_Ready(0, i, True) for i in chunk], skip_locked=True)
             except Exception:
                 log.exception("recovering inbound messages failed; they stay queued")
         if done:
@@ -427,8 +440,11 @@ class Pipeline:
             return 0
         return self._process_identities([row.identity_id], {row.identity_id} if has_media else set())
 
-    def _process_identities(self, identity_ids: Sequence[int], media_of: Iterable[int] = ()) -> int:
-        """One transaction: lock ``identity_ids`` and handle all their ``received`` messages, oldest first."""
+    def _process_identities(self, identity_ids: Sequence[int], media_of: Iterable[int] = (), *,
+                            skip_locked: bool = False) -> int:
+        """One transaction: lock ``identity_ids`` and handle all their ``received`` messages, oldest first.
+
+        ``skip_locked`` (recovery) leaves out citizens whose identity another transaction holds."""
         media_of = set(media_of)
         prepared: dict[int, _Prepared] = {}
         if media_of:
@@ -444,7 +460,7 @@ class Pipeline:
             stmt = (select(ChannelIdentity).where(ChannelIdentity.id.in_(identity_ids))
                     .options(joinedload(ChannelIdentity.citizen, innerjoin=True)).order_by(ChannelIdentity.id))
             if not self.sqlite:  # in id order: two batches never wait for each other in a cycle
-                stmt = stmt.with_for_update(key_share=True, of=ChannelIdentity)
+                stmt = stmt.with_for_update(key_share=True, of=ChannelIdentity, skip_locked=skip_locked)
             identities = {i.id: i for i in session.scalars(stmt).unique().all()}
             by_identity: dict[int, list[Message]] = {}
             for msg in session.scalars(self._pending(list(identities))).all():
@@ -511,8 +527,7 @@ class Pipeline:
             if problems:
                 msg.error = "media refused: " + ", ".join(problems)
         replies = self.handler.handle(session, msg, inbound, identity) or []
-        for i, reply in enumerate(replies):
-            enqueue(session, identity, reply, dedupe_key=f"reply:{msg.id}:{i}", in_reply_to_id=msg.id)
+        enqueue_replies(session, identity, replies, in_reply_to_id=msg.id)
         msg.state = InboundState.PROCESSED
         msg.processed_at = utcnow()
         session.flush()

@@ -5,6 +5,7 @@ The dispatcher (``notifications.dispatcher``) claims and sends these rows; nothi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -95,10 +96,33 @@ def enqueue(
     return existing
 
 
-def _insert_ignoring_dedupe(session: Session) -> Insert:
+def enqueue_replies(session: Session, identity: ChannelIdentity, messages: Sequence[OutboundMessage], *,
+                    in_reply_to_id: int, kind: str | None = None) -> int:
+    """The replies to one inbound message, in the caller's transaction, in one statement; return how many were new.
+
+    The same as ``enqueue(..., dedupe_key=f"reply:{in_reply_to_id}:{n}", in_reply_to_id=in_reply_to_id)`` for
+    each message in order (urgent, due now), without building ORM objects: a key already used is left alone, so
+    processing an inbound message again never produces a second reply.
+    """
+    if not messages:
+        return 0
+    now = utcnow()
+    channel = ChannelKind(identity.channel)
+    rows = [{
+        "identity_id": identity.id, "channel": channel, "kind": kind or m.kind, "urgent": True, "body": m.text,
+        "payload": message_payload(m), "dedupe_key": f"reply:{in_reply_to_id}:{n}", "ticket_id": None,
+        "in_reply_to_id": in_reply_to_id, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now,
+        "created_at": now,
+    } for n, m in enumerate(messages)]
+    stmt = _insert_ignoring_dedupe(session, OutboxMessage.__table__).values(rows).returning(
+        OutboxMessage.__table__.c.id)
+    return len(session.execute(stmt).all())
+
+
+def _insert_ignoring_dedupe(session: Session, target: Any = OutboxMessage) -> Insert:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        return postgresql.insert(target).on_conflict_do_nothing(index_elements=["dedupe_key"])
     if dialect == "sqlite":
-        return sqlite.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return insert(OutboxMessage)  # pragma: no cover - other databases: a conflict raises IntegrityError
+        return sqlite.insert(target).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return insert(target)  # pragma: no cover - other databases: a conflict raises IntegrityError
