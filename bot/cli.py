@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(None, "--port", help="Port (default REPORTA_PORT)."),
         telegram_polling: bool = typer.Option(False, "--telegram-polling",
                                               help="Development: fetch Telegram updates with getUpdates."),
+        workers: int = typer.Option(1, "--workers", min=1,
+                                    help="Server processes (PostgreSQL only); each runs the whole app."),
     ) -> None:
         """Serve the provider webhooks; runs the scheduler and outbox dispatcher unless disabled."""
         import uvicorn
@@ -45,6 +47,16 @@ def register(app: typer.Typer) -> None:
         if is_sqlite(settings.database_url):
             upgrade(settings.database_url)
         ensure_model(settings)
+        if workers > 1:
+            # Every process takes any message: the inbox, conversations and outbox are claimed with row locks.
+            if is_sqlite(settings.database_url):
+                raise typer.BadParameter("--workers > 1 needs PostgreSQL (SQLite has a single writer)")
+            if telegram_polling:
+                raise typer.BadParameter("--telegram-polling runs in one process: use --workers 1")
+            typer.echo(f"reporta serve: {workers} processes; http://{host or settings.host}:{port or settings.port}")
+            uvicorn.run("reporta.app:create_app", factory=True, workers=workers, host=host or settings.host,
+                        port=port or settings.port, log_level=settings.log_level.lower(), proxy_headers=True)
+            return
         runtime = Runtime.from_settings(settings, migrate=False)
         on = ", ".join(sorted(runtime.senders))
         typer.echo(f"reporta serve: channels on: {on}; http://{host or settings.host}:{port or settings.port}")

@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import inspect
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +24,9 @@ from reporta.messages import Sender
 from reporta.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: The interpreter's thread switch interval in a serving process (seconds); see ``start_background``.
+SWITCH_INTERVAL = 0.001
 
 
 def _optional(module: str) -> Any | None:
@@ -59,7 +63,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool | None = None, channels: bool = True,
                       simulator: Sender | None = None, senders: dict[str, Sender] | None = None,
-                      handler: Any = None, pipeline_workers: int = 4,
+                      handler: Any = None, pipeline_workers: int = 2,
                       dispatcher_options: dict[str, Any] | None = None) -> Runtime:
         """Build the runtime. ``migrate`` defaults to True on SQLite (PostgreSQL is migrated by deployment);
         ``senders`` replaces the channels' senders (the terminal simulator prints everything);
@@ -146,6 +150,11 @@ class Runtime:
 
     def start_background(self, *, scheduler: bool | None = None) -> None:
         """Start the inbound pipeline's recovery loop and, when enabled, the scheduler + outbox dispatcher."""
+        # The event loop, the inbox writer, the processing threads and the dispatcher share one GIL, and every
+        # database call releases it: with the default 5 ms switch interval a thread coming back from the
+        # database waits up to 5 ms for a busy thread to let go (measured: 133 → 162 msg/s on SQLite at 1 ms).
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         self.pipeline.start()
         if scheduler if scheduler is not None else self.settings.scheduler_enabled:
             worker_mod = _optional("notifications.worker")
