@@ -1,0 +1,130 @@
+"""The inbox writer (group commit) and batched processing: idempotent on both databases, per-citizen order kept,
+one citizen's failing message never holds the others of its batch back."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.pipeline import accept_many
+from notifications.outbox import enqueue, enqueue_replies
+from reporta.messages import InboundMessage, OutboundMessage
+from reporta.runtime import Runtime
+from reporta.settings import Settings
+from tests.channels.conftest import wait_until
+from ticketing.models import ChannelIdentity, InboundState, Message, OutboxMessage
+
+
+def text(pid: str, body: str, chat: str) -> InboundMessage:
+    return InboundMessage(channel="telegram", external_id=chat, provider_message_id=pid, text=body)
+
+
+@pytest.fixture
+def runtime(channel_settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.from_settings(channel_settings, migrate=False, dispatcher_options={"rate_limits": False})
+    yield rt
+    rt.close()
+
+
+def count(rt: Runtime, model, *where) -> int:
+    with rt.session_factory() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_group_insert_ignores_redeliveries_in_and_across_batches(runtime: Runtime) -> None:
+    p = runtime.pipeline
+    first = accept_many(p.session_factory, [text("a", "hola", "1"), text("b", "hola", "2"), text("a", "hola", "1")],
+                        p.write_lock, p.identities)
+    assert first[0] is not None and first[1] is not None and first[2] is None  # a redelivery inside the batch
+    again = accept_many(p.session_factory, [text("b", "hola", "2"), text("c", "gracias", "1")], p.write_lock,
+                        p.identities)
+    assert again[0] is None and again[1] is not None
+    assert p.accept(text("c", "gracias", "1")) is None
+    assert count(runtime, Message) == 3
+    assert count(runtime, ChannelIdentity) == 2  # found again through the cache, never created twice
+
+
+def test_reply_inserts_are_idempotent(runtime: Runtime) -> None:
+    mid = runtime.pipeline.accept(text("x", "hola", "9"))
+    replies = [OutboundMessage(channel="telegram", external_id="9", text=t) for t in ("uno", "dos")]
+    with runtime.session_factory() as s, s.begin():
+        identity = s.scalars(select(ChannelIdentity)).one()
+        assert enqueue_replies(s, identity, replies, in_reply_to_id=mid) == 2
+        assert enqueue_replies(s, identity, replies, in_reply_to_id=mid) == 0
+        row = enqueue(s, identity, replies[0], dedupe_key=f"reply:{mid}:0", in_reply_to_id=mid)
+        assert row.body == "uno"  # the first row, not a new one
+        fresh = enqueue(s, identity, replies[1], dedupe_key="event:1:1")
+        assert enqueue(s, identity, replies[0], dedupe_key="event:1:1").id == fresh.id
+    assert count(runtime, OutboxMessage) == 3
+
+
+def test_concurrent_webhooks_are_stored_once_and_processed_in_order_per_citizen(runtime: Runtime) -> None:
+    p = runtime.pipeline
+    p.batch_size = 8
+    bodies = ["hola", "quiero reportar un bache", "en Hidalgo 120", "no tengo foto", "sí", "gracias"]
+    chats = [str(700 + i) for i in range(6)]
+    posts = [text(f"m{c}-{i}", b, c) for i, b in enumerate(bodies) for c in chats]
+    ids: list[int | None] = [None] * len(posts)
+
+    def post(i: int) -> None:
+        ids[i] = p.receive(posts[i])
+        p.receive(posts[i])  # the provider redelivers every message
+
+    # Each citizen's messages are posted in order (one thread per citizen), citizens concurrently.
+    def citizen(c: str) -> None:
+        for i, inbound in enumerate(posts):
+            if inbound.external_id == c:
+                post(i)
+
+    threads = [threading.Thread(target=citizen, args=(c,)) for c in chats]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_until(lambda: count(runtime, Message, Message.state == InboundState.RECEIVED) == 0, timeout=60)
+    assert all(ids) and len(set(ids)) == len(posts)
+    with runtime.session_factory() as s:
+        rows = s.execute(select(Message.id, Message.identity_id, Message.state, Message.processed_at)
+                         .order_by(Message.id)).all()
+        assert len(rows) == len(posts)
+        assert {r.state for r in rows} == {InboundState.PROCESSED}
+        for identity_id in {r.identity_id for r in rows}:
+            mine = [r for r in rows if r.identity_id == identity_id]
+            assert [r.processed_at for r in mine] == sorted(r.processed_at for r in mine)
+            firsts = [s.scalar(select(func.min(OutboxMessage.id)).where(OutboxMessage.in_reply_to_id == r.id))
+                      for r in mine]
+            assert None not in firsts and firsts == sorted(firsts)
+        keys = s.scalars(select(OutboxMessage.dedupe_key)).all()
+        assert len(keys) == len(set(keys))
+
+
+class FailsFor:
+    """The real dialogue engine, raising for one chat: a poison message in a batch of citizens."""
+
+    def __init__(self, engine, chat: str) -> None:
+        self.engine, self.chat = engine, chat
+
+    def handle(self, session, message, inbound, identity):
+        replies = self.engine.handle(session, message, inbound, identity)
+        if inbound.external_id == self.chat:
+            raise RuntimeError("poison")
+        return replies
+
+
+def test_a_failing_citizen_does_not_hold_back_the_others_of_its_batch(runtime: Runtime) -> None:
+    p = runtime.pipeline
+    p.handler = FailsFor(runtime.dialogue, "13")
+    ids = [p.accept(text(f"f{i}", "hola", chat)) for i, chat in enumerate(["12", "13", "14", "13"])]
+    with runtime.session_factory() as s:
+        identities = list(dict.fromkeys(s.get(Message, i).identity_id for i in ids))
+    for attempt in range(p.max_attempts):
+        handled = p._process_identities(identities)
+        assert handled == (2 if attempt == 0 else 0)
+    with runtime.session_factory() as s:
+        states = [s.get(Message, i).state for i in ids]
+    # the poison message is kept as failed after max_attempts; the one behind it waits (order is kept)
+    assert states == [InboundState.PROCESSED, InboundState.FAILED, InboundState.PROCESSED, InboundState.RECEIVED]
+    assert count(runtime, OutboxMessage, OutboxMessage.in_reply_to_id == ids[1]) == 0
