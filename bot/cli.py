@@ -16,8 +16,9 @@ class SimChannel(StrEnum):
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry URLs with the bot token
+    from reporta.logs import configure_logging
+
+    configure_logging(level)
 
 
 def register(app: typer.Typer) -> None:

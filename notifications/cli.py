@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 
@@ -18,11 +17,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the scheduler and the outbox dispatcher in this process (safe to run several against PostgreSQL)."""
         from notifications.worker import Worker
+        from reporta.logs import configure_logging
         from reporta.runtime import Runtime
         from reporta.settings import get_settings
 
         settings = get_settings()
-        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(settings.log_level)
         runtime = Runtime.from_settings(settings)
         w = Worker(runtime)
         try:
