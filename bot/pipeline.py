@@ -166,7 +166,7 @@ class Pipeline:
     def __init__(self, session_factory: sessionmaker[Session], handler: Handler, settings: Settings, *,
                  media_sources: Mapping[str, MediaSource] | None = None,
                  on_outbox: Callable[[], None] | None = None, workers: int = 4, max_attempts: int = 3,
-                 recover_interval: float = 5.0, recover_age: float = 3.0, batch_size: int = 32,
+                 recover_interval: float = 5.0, recover_age: float = 3.0, batch_size: int = 8,
                  accept_batch_size: int = 256) -> None:
         self.session_factory = session_factory
         self.handler = handler
