@@ -4,7 +4,8 @@ Regexes run on :func:`nlu.normalize.fold` of the message (same length as the ori
 every span is a span of the original text and every value is the original text, trimmed.
 
 * ``folio``: 8 digits typed as ``12345678``, ``1234-5678``, ``1234 5678`` or ``folio 1234-5678``; accepted only when
-  the 8th digit is the Damm check digit of the first 7 (the ticket store's format); value ``NNNN-NNNN``.
+  the 8th digit is the Damm check digit of the first 7 (``ticketing.folio``, the store's format); value
+  ``NNNN-NNNN``.
 * ``address``: a street with a house number and/or cross streets ("calle Morelos 123", "Juárez esquina con
   Hidalgo", "entre Zaragoza y Allende"); inside it ``street``, ``number`` and ``cross_street``.
 * ``colonia``: "col. Centro", "colonia Las Flores", "fracc. Los Pinos".
@@ -18,35 +19,9 @@ from collections.abc import Iterable
 
 from nlu.api import Entity
 from nlu.normalize import fold
+from ticketing.folio import is_valid_folio  # the format is the ticket store's (a pure module, no database)
 
 # --- folios -----------------------------------------------------------------------------------------------------
-
-_DAMM = (
-    (0, 3, 1, 7, 5, 9, 8, 6, 4, 2),
-    (7, 0, 9, 2, 1, 5, 4, 8, 6, 3),
-    (4, 2, 0, 6, 8, 7, 1, 3, 5, 9),
-    (1, 7, 5, 0, 9, 8, 3, 4, 2, 6),
-    (6, 1, 2, 3, 0, 4, 5, 9, 7, 8),
-    (3, 6, 7, 4, 2, 0, 9, 5, 8, 1),
-    (5, 8, 6, 9, 7, 2, 0, 1, 3, 4),
-    (8, 9, 4, 5, 3, 6, 2, 0, 1, 7),
-    (9, 4, 3, 8, 6, 1, 7, 2, 0, 5),
-    (2, 5, 8, 1, 4, 3, 6, 7, 9, 0),
-)
-
-
-def damm_check_digit(digits: str) -> int:
-    """The Damm check digit of a string of decimal digits."""
-    interim = 0
-    for ch in digits:
-        interim = _DAMM[interim][ord(ch) - 48]
-    return interim
-
-
-def is_valid_folio(digits: str) -> bool:
-    """True for 8 digits whose last digit is the Damm check digit of the first 7."""
-    return len(digits) == 8 and digits.isdigit() and damm_check_digit(digits) == 0
-
 
 _FOLIO_RE = re.compile(r"(?<![\d\-])(?:folio\s*(?:no\.?|num(?:ero)?\.?|#)?\s*:?\s*)?(\d{4})[\s\-.]?(\d{4})(?![\d\-])")
 

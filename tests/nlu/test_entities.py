@@ -1,7 +1,8 @@
 import pytest
 
 from nlu.api import Entity
-from nlu.entities import damm_check_digit, extract, is_valid_folio
+from nlu.entities import extract
+from ticketing.folio import damm_check_digit, is_valid_folio
 
 
 def spans(text: str, kind: str) -> list[str]:
