@@ -1,32 +1,49 @@
-"""Webhook benchmark: inbound messages per second through the full path — Twilio signature check, durable
-store, NLU, dialogue engine, outbox enqueue — on SQLite and PostgreSQL, with p50/p99 latency and a count of
-lost and duplicated messages.
+"""Webhook benchmark: inbound messages through the full path — Twilio signature check, durable store, NLU,
+dialogue engine, outbox — on SQLite or PostgreSQL, in one or several server processes.
 
-The app runs in its own process (uvicorn, as ``reporta serve`` does) so the load generator does not share its
-interpreter; the outbox dispatcher is off (sending is the notifications benchmark's subject). Latency is from
-the moment the client starts the POST to the moment the message is committed as processed with its replies
-in the outbox. 5 % of the posts are redelivered (same MessageSid) to check idempotency under load.
+Two phases, each on a fresh database and a freshly started server (the real app under uvicorn, as
+``reporta serve`` runs it, in its own process(es)):
 
-    .venv/bin/python benchmarks/webhook_bench.py --db sqlite --messages 3000
-    .venv/bin/python benchmarks/webhook_bench.py --db postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+1. **capacity**: ``--messages`` signed posts as fast as ``--concurrency`` connections allow (closed loop).
+   Reports the accept rate (posts answered per second) and the processing capacity: messages processed with
+   their replies in the outbox per second, from the first post to the last message processed.
+2. **latency**: an open-loop load at ``--rate`` messages/s for ``--duration`` seconds (each post is sent at
+   its scheduled time whatever happened to the previous ones; latency counts from the scheduled time, so a
+   slow server cannot hide queueing). Reports p50/p99 from the POST to the message processed with its
+   replies enqueued (``messages.processed_at``, set in the processing transaction just before its commit) and,
+   with ``--dispatch``, to the fake Twilio API having accepted the first reply (``outbox.sent_at``; dispatcher
+   on, rate limits off, the fake in its own process).
+
+Both count lost messages (posted and answered 200 but not processed, or not answered 200) and duplicates
+(a second ``messages`` row for one MessageSid, a second reply for one message and reply number, more sends
+accepted by the provider than outbox rows sent). 5 % of the posts are redelivered (same MessageSid): half at
+once, half a little later. The load generator is a small asyncio HTTP/1.1 client with pre-signed requests,
+so it takes little of the machine's CPU away from the server.
+
+    .venv/bin/python benchmarks/webhook_bench.py --db sqlite
+    .venv/bin/python benchmarks/webhook_bench.py --db postgresql+psycopg://postgres@127.0.0.1:5432/postgres --workers 2
+    .venv/bin/python benchmarks/webhook_bench.py --db sqlite --phase latency --rate 300 --duration 15 --dispatch
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
-import statistics
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
-import httpx
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
@@ -36,19 +53,22 @@ sys.path.insert(0, str(ROOT))
 
 from ticketing.db import make_engine, normalise_url  # noqa: E402
 from ticketing.migrate import upgrade  # noqa: E402
-from ticketing.models import Direction, InboundState, Message, OutboxMessage  # noqa: E402
+from ticketing.models import Direction, InboundState, Message, OutboxMessage, OutboxStatus  # noqa: E402
 
 SID = "AC" + "b" * 32
 TOKEN = "bench-auth-token"
 PUBLIC = "https://reporta.bench.example"
+PATH = "/webhooks/twilio"
 TEXTS = ["hay un bache enorme en Hidalgo 120 col. Centro", "no pasó la basura en la colonia Mitras",
          "la luminaria de la esquina de Juárez y Morelos no prende", "hola", "quiero saber de mi reporte",
          "hay una fuga de agua frente a la escuela en Zaragoza 300", "gracias"]
 
 
+# --- databases ------------------------------------------------------------------------------------------------
+
 def fresh_database(db: str, workdir: Path) -> str:
     if db == "sqlite":
-        url = f"sqlite:///{workdir / 'bench.db'}"
+        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
     else:
         admin = normalise_url(db)
         name = f"reporta_bench_{uuid.uuid4().hex[:8]}"
@@ -70,126 +90,315 @@ def drop_database(db: str, url: str) -> None:
     eng.dispose()
 
 
-def serve(port: int) -> None:
-    """The server process: the real app over the real runtime (dispatcher off)."""
-    import uvicorn
+# --- the server and the fake provider (child processes) ------------------------------------------------------
 
+def app_factory():  # uvicorn --factory target, one call per worker process
     from reporta.app import create_app
     from reporta.runtime import Runtime
     from reporta.settings import Settings
 
-    settings = Settings()
-    runtime = Runtime.from_settings(settings, migrate=False)
-    uvicorn.run(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    runtime = Runtime.from_settings(Settings(), migrate=False, dispatcher_options={"rate_limits": False})
+    return create_app(runtime)
 
 
-async def load(base: str, n: int, concurrency: int, citizens: int) -> tuple[dict[str, float], int, int]:
+def serve(port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run("benchmarks.webhook_bench:app_factory", factory=True, host="127.0.0.1", port=port,
+                workers=workers, log_level="warning", access_log=False)
+
+
+def fake_twilio(out: str) -> None:
+    """Run the fake Twilio API until SIGTERM; print its base URL, then write how many sends it accepted."""
+    from tests.fakes.twilio_api import FakeTwilio
+
+    fake = FakeTwilio(account_sid=SID, auth_token=TOKEN).start()
+    stop = {"now": False}
+
+    def on_term(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    print(fake.base_url, flush=True)
+    while not stop["now"]:
+        time.sleep(0.1)
+    accepted = [r for r in fake.calls("Messages.json") if r.status == 201]
+    Path(out).write_text(json.dumps({"accepted": len(accepted)}))
+    fake.stop()
+
+
+# --- the load generator ---------------------------------------------------------------------------------------
+
+@dataclass
+class Post:
+    sid: str
+    request: bytes
+
+
+@dataclass
+class LoadResult:
+    started: dict[str, float] = field(default_factory=dict)  # first scheduled/started time per MessageSid
+    ok: set[str] = field(default_factory=set)  # answered 200 at least once
+    errors: int = 0
+    redeliveries: int = 0
+    posted_for: float = 0.0
+    lag_p99: float = 0.0  # how late the generator sent posts (open loop), seconds
+
+
+def build_posts(n: int, citizens: int, port: int, seed: int = 7) -> list[Post]:
     validator = RequestValidator(TOKEN)
-    url = PUBLIC + "/webhooks/twilio"
+    url = PUBLIC + PATH
+    rng = random.Random(seed)
     phones = [f"+5281{1000_0000 + i:08d}" for i in range(citizens)]
-    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    rng = random.Random(7)
-    posts = []
+    posts: list[Post] = []
+    late: list[tuple[int, Post]] = []
     for i in range(n):
         form = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": SID, "From": rng.choice(phones),
                 "To": "+528100000000", "Body": rng.choice(TEXTS), "NumMedia": "0", "ApiVersion": "2010-04-01"}
-        posts.append(form)
-        if i % 20 == 0:
-            posts.append(dict(form))  # a redelivery
-    for form in posts:
-        queue.put_nowait(form)
-    started: dict[str, float] = {}
-    errors = 0
-    async with httpx.AsyncClient(base_url=base, timeout=30,
-                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+        body = urlencode(form).encode()
+        head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+                f"X-Twilio-Signature: {validator.compute_signature(url, form)}\r\n\r\n").encode()
+        post = Post(form["MessageSid"], head + body)
+        posts.append(post)
+        if i % 20 == 10:
+            posts.append(Post(post.sid, post.request))  # redelivered at once (a provider timeout)
+        elif i % 20 == 0:
+            late.append((i + 50, Post(post.sid, post.request)))  # redelivered a little later
+    for pos, post in sorted(late, key=lambda x: x[0], reverse=True):
+        posts.insert(min(pos, len(posts)), post)
+    return posts
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def request(self, raw: bytes) -> int:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+
+async def load(port: int, posts: list[Post], concurrency: int, rate: float | None) -> LoadResult:
+    """Closed loop (``rate`` None: each connection posts as soon as its previous answer came) or open loop."""
+    result = LoadResult()
+    conns: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(concurrency):
+        conns.put_nowait(Connection(*await asyncio.open_connection("127.0.0.1", port)))
+    seen: set[str] = set()
+    lags: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def one(post: Post, scheduled: float) -> None:
+        if post.sid in seen:
+            result.redeliveries += 1
+        else:
+            seen.add(post.sid)
+            result.started[post.sid] = scheduled
+        conn = await conns.get()
+        try:
+            status = await conn.request(post.request)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            status = 0
+            conn = Connection(*await asyncio.open_connection("127.0.0.1", port))
+        conns.put_nowait(conn)
+        if status == 200:
+            result.ok.add(post.sid)
+        else:
+            result.errors += 1
+
+    t0 = time.time()
+    m0 = loop.time()
+    if rate is None:
+        queue: asyncio.Queue[Post] = asyncio.Queue()
+        for p in posts:
+            queue.put_nowait(p)
+
         async def worker() -> None:
-            nonlocal errors
             while not queue.empty():
-                form = queue.get_nowait()
-                sig = validator.compute_signature(url, form)
-                started.setdefault(form["MessageSid"], time.time())
-                r = await client.post("/webhooks/twilio", data=form, headers={"X-Twilio-Signature": sig})
-                if r.status_code != 200:
-                    errors += 1
+                p = queue.get_nowait()
+                await one(p, time.time())
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return started, errors, len(posts) - n
+    else:
+        tasks = []
+        for i, p in enumerate(posts):
+            due = m0 + i / rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lags.append(loop.time() - due)
+            tasks.append(asyncio.create_task(one(p, t0 + i / rate)))
+        await asyncio.gather(*tasks)
+    result.posted_for = time.time() - t0
+    while not conns.empty():
+        conns.get_nowait().writer.close()
+    if lags:
+        lags.sort()
+        result.lag_p99 = lags[int(len(lags) * 0.99)]
+    return result
+
+
+# --- one phase --------------------------------------------------------------------------------------------------
+
+def ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))] * 1000
+
+
+def run_phase(args: argparse.Namespace, phase: str, workdir: Path) -> str:
+    url = fresh_database(args.db, workdir)
+    port = 18000 + random.randint(0, 1999)
+    dispatch = args.dispatch and phase == "latency"
+    env = dict(os.environ, REPORTA_DATABASE_URL=url, REPORTA_VAR_DIR=str(workdir / "var"),
+               REPORTA_TWILIO_ACCOUNT_SID=SID, REPORTA_TWILIO_AUTH_TOKEN=TOKEN, REPORTA_PUBLIC_URL=PUBLIC,
+               REPORTA_TWILIO_SMS_NUMBER="+528100000000", REPORTA_TWILIO_API_BASE_URL="http://127.0.0.1:9",
+               REPORTA_SCHEDULER_ENABLED="false", REPORTA_LOG_LEVEL="WARNING",
+               REPORTA_DISPATCH_INTERVAL_SECONDS="0.05", PYTHONPATH=str(ROOT))
+    fake = None
+    fake_out = workdir / f"fake-{port}.json"
+    if dispatch:
+        fake = subprocess.Popen([sys.executable, __file__, "--fake-twilio", str(fake_out)], cwd=str(ROOT),
+                                stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        env.update(REPORTA_TWILIO_API_BASE_URL=fake.stdout.readline().strip(), REPORTA_SCHEDULER_ENABLED="true")
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)],
+                              env=env, cwd=str(ROOT))
+    engine = make_engine(url)
+    try:
+        wait_for_server(port, server, args.workers)
+        if phase == "capacity":
+            posts = build_posts(args.messages, args.citizens, port)
+            res = asyncio.run(load(port, posts, args.concurrency, None))
+        else:
+            posts = build_posts(int(args.rate * args.duration), args.citizens, port)
+            # the redeliveries are extra posts: keep the offered rate of distinct messages at --rate
+            offered = args.rate * len(posts) / int(args.rate * args.duration)
+            res = asyncio.run(load(port, posts, args.concurrency, offered))
+        deadline = time.time() + 120
+        while True:
+            with engine.connect() as c:
+                waiting = c.execute(select(func.count()).select_from(Message.__table__).where(
+                    Message.state == InboundState.RECEIVED)).scalar()
+                unsent = c.execute(select(func.count()).select_from(OutboxMessage.__table__).where(
+                    OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))).scalar() if dispatch else 0
+            if (not waiting and not unsent) or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        with engine.connect() as c:
+            rows = c.execute(select(Message.id, Message.provider_message_id, Message.state, Message.processed_at)
+                             .where(Message.direction == Direction.INBOUND)).all()
+            replies = c.execute(select(OutboxMessage.in_reply_to_id, OutboxMessage.dedupe_key, OutboxMessage.created_at,
+                                       OutboxMessage.sent_at, OutboxMessage.status)
+                                .where(OutboxMessage.in_reply_to_id.is_not(None))).all()
+            sent_rows = c.execute(select(func.count()).select_from(OutboxMessage.__table__).where(
+                OutboxMessage.sent_at.is_not(None))).scalar()
+    finally:
+        engine.dispose()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        if fake is not None:
+            fake.terminate()
+            fake.wait(timeout=10)
+        drop_database(args.db, url)
+
+    per_sid = Counter(sid for _, sid, _, _ in rows)
+    processed = {sid: at for _, sid, state, at in rows if str(getattr(state, "value", state)) == "processed"}
+    id_to_sid = {mid: sid for mid, sid, _, _ in rows}
+    lost = len(set(res.started) - set(processed)) + len(set(res.started) - res.ok)
+    dup_keys = sum(n - 1 for n in Counter(k for _, k, _, _, _ in replies).values())
+    duplicated = sum(n - 1 for n in per_sid.values()) + dup_keys
+    if dispatch and fake_out.exists():
+        duplicated += max(0, json.loads(fake_out.read_text())["accepted"] - sent_rows)
+    to_enqueued = [ts(at) - res.started[sid] for sid, at in processed.items() if sid in res.started and at]
+    first_sent: dict[int, float] = {}
+    for mid, _key, _created, sent_at, _status in replies:
+        if sent_at is not None:
+            first_sent[mid] = min(first_sent.get(mid, float("inf")), ts(sent_at))
+    to_provider = [t - res.started[id_to_sid[mid]] for mid, t in first_sent.items()
+                   if id_to_sid.get(mid) in res.started]
+    kind = "sqlite" if args.db == "sqlite" else "postgresql"
+    head = f"{kind}, {args.workers} process{'es' if args.workers > 1 else ''}"
+    n = len(res.started)
+    if phase == "capacity":
+        end = max(ts(at) for at in processed.values())
+        t0 = min(res.started.values())
+        return (f"{head} capacity: {n} messages (+{res.redeliveries} redeliveries), {args.concurrency} connections: "
+                f"accepted {len(res.started) / res.posted_for:.0f} posts/s, "
+                f"processed {len(processed) / (end - t0):.0f} msg/s (last processed {end - t0:.1f}s after the first "
+                f"post); lost {lost}, duplicated {duplicated}, HTTP errors {res.errors}")
+    line = (f"{head} latency at {args.rate:.0f} msg/s for {args.duration:.0f}s: {n} messages (+{res.redeliveries} "
+            f"redeliveries): POST→reply enqueued p50 {pct(to_enqueued, 0.5):.0f} ms, p99 {pct(to_enqueued, 0.99):.0f} "
+            f"ms, max {pct(to_enqueued, 1.0):.0f} ms")
+    if dispatch:
+        line += (f"; POST→provider got the first reply p50 {pct(to_provider, 0.5):.0f} ms, p99 "
+                 f"{pct(to_provider, 0.99):.0f} ms ({len(to_provider)} messages answered)")
+    line += (f"; lost {lost}, duplicated {duplicated}, HTTP errors {res.errors} (generator lag p99 "
+             f"{res.lag_p99 * 1000:.0f} ms)")
+    return line
+
+
+def wait_for_server(port: int, server: subprocess.Popen, workers: int) -> None:
+    import httpx
+
+    deadline = time.time() + 180
+    ok = 0
+    while ok < workers * 3:  # several answers: with N workers, each has likely started
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                ok += 1
+                continue
+        except httpx.HTTPError:
+            pass
+        if time.time() > deadline or server.poll() is not None:
+            raise SystemExit("server did not start")
+        time.sleep(0.2)
+    time.sleep(1.0 * workers)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL admin URL")
-    ap.add_argument("--messages", type=int, default=3000)
-    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--phase", choices=["capacity", "latency", "both"], default="both")
+    ap.add_argument("--messages", type=int, default=3000, help="capacity phase: messages posted")
+    ap.add_argument("--concurrency", type=int, default=64, help="connections to the server")
+    ap.add_argument("--rate", type=float, default=300.0, help="latency phase: offered messages per second")
+    ap.add_argument("--duration", type=float, default=15.0, help="latency phase: seconds of load")
     ap.add_argument("--citizens", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL)")
+    ap.add_argument("--dispatch", action="store_true",
+                    help="latency phase: dispatcher on, replies sent to a fake Twilio API (rate limits off)")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--fake-twilio", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.workers)
         return
-
+    if args.fake_twilio:
+        fake_twilio(args.fake_twilio)
+        return
+    if args.workers > 1 and args.db == "sqlite":
+        raise SystemExit("several server processes need PostgreSQL")
     workdir = Path(tempfile.mkdtemp(prefix="reporta-bench-"))
-    url = fresh_database(args.db, workdir)
-    port = 18000 + random.randint(0, 1999)
-    env = dict(os.environ, REPORTA_DATABASE_URL=url, REPORTA_VAR_DIR=str(workdir / "var"),
-               REPORTA_TWILIO_ACCOUNT_SID=SID, REPORTA_TWILIO_AUTH_TOKEN=TOKEN, REPORTA_PUBLIC_URL=PUBLIC,
-               REPORTA_TWILIO_SMS_NUMBER="+528100000000", REPORTA_TWILIO_API_BASE_URL="http://127.0.0.1:9",
-               REPORTA_SCHEDULER_ENABLED="false", REPORTA_LOG_LEVEL="WARNING")
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, cwd=str(ROOT))
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline or server.poll() is not None:
-                raise SystemExit("server did not start")
-            time.sleep(0.2)
-        t0 = time.time()
-        started, errors, redeliveries = asyncio.run(load(base, args.messages, args.concurrency, args.citizens))
-        posted_for = time.time() - t0
-        engine = make_engine(url)
-        pending_deadline = time.time() + 60
-        while True:
-            with engine.connect() as c:
-                waiting = c.execute(select(func.count()).select_from(Message.__table__).where(
-                    Message.state == InboundState.RECEIVED)).scalar()
-            if not waiting or time.time() > pending_deadline:
-                break
-            time.sleep(0.2)
-        with engine.connect() as c:
-            rows = c.execute(select(Message.provider_message_id, Message.state, Message.processed_at).where(
-                Message.direction == Direction.INBOUND)).all()
-            dup_replies = c.execute(select(func.count()).select_from(
-                select(OutboxMessage.in_reply_to_id, OutboxMessage.dedupe_key).group_by(
-                    OutboxMessage.in_reply_to_id, OutboxMessage.dedupe_key).having(func.count() > 1).subquery())
-            ).scalar()
-        engine.dispose()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        drop_database(args.db, url)
-
-    by_sid: dict[str, int] = {}
-    for sid, _state, _at in rows:
-        by_sid[sid] = by_sid.get(sid, 0) + 1
-    processed = [(sid, at) for sid, state, at in rows if state == InboundState.PROCESSED.value or
-                 state == InboundState.PROCESSED]
-    lost = len(set(started) - {sid for sid, _ in processed})
-    duplicated = sum(n - 1 for n in by_sid.values()) + (dup_replies or 0)
-    lat = sorted((at.replace(tzinfo=UTC).timestamp() if at.tzinfo is None else at.timestamp())
-                 - started[sid] for sid, at in processed)
-    end = max((at.replace(tzinfo=UTC).timestamp() if at.tzinfo is None else at.timestamp()) for _, at in processed)
-    rate = len(processed) / (end - t0)
-    p50 = statistics.median(lat) * 1000
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-    kind = "sqlite" if args.db == "sqlite" else "postgresql"
-    print(f"{kind}: {len(started)} messages (+{redeliveries} redeliveries), concurrency {args.concurrency}: "
-          f"{rate:.0f} msg/s processed (posting took {posted_for:.1f}s), latency p50 {p50:.0f} ms, "
-          f"p99 {p99:.0f} ms, lost {lost}, duplicated {duplicated}, HTTP errors {errors}")
+    phases = ["capacity", "latency"] if args.phase == "both" else [args.phase]
+    for phase in phases:
+        print(run_phase(args, phase, workdir), flush=True)
 
 
 if __name__ == "__main__":
