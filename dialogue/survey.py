@@ -16,11 +16,16 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from dialogue import state
-from dialogue.engine import survey_buttons
 from dialogue.render import Renderer
-from reporta.messages import OutboundMessage
+from reporta.messages import Button, OutboundMessage
 from ticketing.catalog import Catalog
 from ticketing.models import ChannelIdentity, ChannelKind, ConversationMode, Ticket, utcnow
+
+
+def survey_buttons(renderer: Renderer, channel: str) -> list[Button]:
+    """Sí / No / No sé, as the survey question offers them (and ``dialogue.flows.survey`` re-offers them)."""
+    return [Button(renderer.label("yes", channel), "survey:yes"), Button(renderer.label("no", channel), "survey:no"),
+            Button(renderer.label("unsure", channel), "survey:unsure")]
 
 
 def _set_expectation(session: Session, identity: ChannelIdentity, flow: str, step: str, ticket: Ticket,

@@ -1,0 +1,392 @@
+"""The report flow's answers, from the first words to the ticket. Every message is *absorbed* first (photos, a
+pin, a written place), then the next question is asked (``dialogue.flows.report_questions``). Corrections in
+words replace the place or the category; a status question on the way is answered and the report kept; at the
+summary, Sí runs the duplicate check (pins only) and creates the ticket, Corregir offers what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from dialogue.flows import handoff, status
+from dialogue.flows.report_questions import (
+    SUMMARY_OPTIONS,
+    ask_category,
+    ask_description,
+    ask_fix,
+    ask_next,
+    ask_photo,
+    misunderstood,
+    no_photo_button,
+    photo_policy,
+    reask,
+)
+from dialogue.formatting import distance_text
+from dialogue.places import address_text, has_location, is_not_a_place, location_parts
+from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, is_correction, starts_with_one_of
+from dialogue.turn import Turn
+from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word, is_no, is_short, is_yes
+from nlu.api import SERVICE_INTENTS, Parse
+from ticketing.catalog import Catalog
+
+log = logging.getLogger("reporta.dialogue")
+
+#: Characters of the citizen's description kept on a ticket (a 5,000-character rant is kept whole up to this).
+DESCRIPTION_MAX_CHARS = 4000
+#: Below this, the NLU's best service category is not offered as a candidate.
+CANDIDATE_MIN_CONFIDENCE = 0.12
+#: A category understood below this, with another category close behind, is confirmed with numbered options.
+SURE_CONFIDENCE = 0.6
+MAX_CANDIDATES = 3
+
+
+def start(turn: Turn, *, category: str | None, description: str, candidates: Sequence[str] = ()) -> None:
+    categories = turn.services.catalog.categories
+    turn.start_flow("report", None, {
+        "category": category if category in categories else None,
+        "candidates": [c for c in candidates if c in categories],
+        "description": (description or "")[:DESCRIPTION_MAX_CHARS],
+        "photos": [],
+    })
+    absorb(turn, replace_location=False)
+    ask_next(turn)
+
+
+def category_candidates(catalog: Catalog, parse: Parse) -> list[str]:
+    """The service categories the NLU hesitates between (best first), when a category is on top."""
+    found = [name for name, conf in parse.ranking if name in SERVICE_INTENTS
+             and conf >= CANDIDATE_MIN_CONFIDENCE and name in catalog.categories]
+    if not parse.ranking or parse.ranking[0][0] not in SERVICE_INTENTS:
+        return []
+    return found[:MAX_CANDIDATES]
+
+
+def absorb(turn: Turn, *, replace_location: bool, raw_text_as_location: bool = False) -> bool:
+    """Take from the message what fills report slots: photos, a pin, a written place. True if any."""
+    s = turn.slots
+    took = False
+    for attachment_id in turn.photos:
+        if attachment_id not in s.setdefault("photos", []):
+            s["photos"] = [*s["photos"], attachment_id]
+            took = True
+    location = turn.inbound.location
+    if location is not None:
+        if replace_location:
+            s.update(address=None, landmark=None, colonia=None)
+        s["lat"], s["lon"] = location.lat, location.lon
+        if location.address and not s.get("landmark"):
+            s["landmark"] = location.address[:300]
+        s["location_ok"] = True
+        took = True
+    elif turn.text:
+        parts = location_parts(turn)
+        if parts["any"]:
+            if replace_location:
+                s.update(address=None, landmark=None, colonia=None, lat=None, lon=None, location_ok=False)
+            for key in ("address", "colonia", "landmark"):
+                if parts[key]:
+                    s[key] = parts[key][:300]
+            if parts["precise"] or s.get("lat") is not None:
+                s["location_ok"] = True
+            took = True
+        elif raw_text_as_location:
+            s["address"] = turn.text[:300]
+            took = True
+            if any(ch.isdigit() for ch in turn.text):
+                s["location_ok"] = True
+    return took
+
+
+def step(turn: Turn) -> bool:
+    """Let the report take the message; False when it is not an answer to the pending question."""
+    step = turn.conv.step
+    if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status"):
+        return _status_aside(turn)  # answered; the unsent report is kept and recalled
+    if step in ("location", "location_detail") and _correction(turn):
+        return True
+    handler = _STEPS.get(step or "")
+    return handler(turn) if handler else False
+
+
+def _step_category(turn: Turn) -> bool:
+    s = turn.slots
+    if turn.choice == "cat:other":
+        ask_category(turn, all_categories=True)
+        return True
+    if turn.choice and turn.choice.startswith("cat:") and turn.choice[4:] in turn.services.catalog.categories:
+        s["category"] = turn.choice[4:]
+        absorb(turn, replace_location=False)
+        ask_next(turn)
+        return True
+    understood = intent(turn)
+    took = absorb(turn, replace_location=False)
+    if understood in SERVICE_INTENTS and understood in turn.services.catalog.categories:
+        s["category"] = understood
+        if not s.get("description"):
+            s["description"] = turn.text[:DESCRIPTION_MAX_CHARS]
+        ask_next(turn)
+        return True
+    if understood == "check_status" or folio_in(turn):
+        return False  # a different request: handled as a fresh message
+    if took and not turn.text:
+        if turn.photos:
+            turn.say("report_photo_received", count=len(s.get("photos") or []))
+        ask_category(turn, all_categories=bool(s.get("category_all")))
+        return True
+    if not handoff.count_misunderstood(turn):
+        turn.say("not_understood_step")
+        ask_category(turn, all_categories=True)
+    return True
+
+
+def _step_location(turn: Turn) -> bool:
+    if turn.text and not turn.inbound.location and is_not_a_place(turn):
+        absorb(turn, replace_location=False)  # a photo sent with "no sé" is kept
+        if starts_with_one_of(turn.text, UNSURE_WORDS) or intent(turn) == "deny":
+            turn.say("report_location_unsure", can_pin=turn.channel != "sms",
+                     request_location=turn.channel == "telegram")
+        else:
+            misunderstood(turn)
+        return True
+    absorb(turn, replace_location=False, raw_text_as_location=True)
+    if not has_location(turn.slots):
+        misunderstood(turn)
+        return True
+    ask_next(turn)
+    return True
+
+
+def _step_location_detail(turn: Turn) -> bool:
+    s = turn.slots
+    before = address_text(s)
+    if turn.text and is_not_a_place(turn):
+        absorb(turn, replace_location=False)  # "no sé": we go on with what we have
+    elif turn.text and not location_parts(turn)["any"]:
+        s["address"] = ", ".join(p for p in (before, turn.text[:200]) if p)
+        absorb(turn, replace_location=False)
+    else:
+        absorb(turn, replace_location=False)
+    s["location_ok"] = True
+    ask_next(turn)
+    return True
+
+
+def _step_photo(turn: Turn) -> bool:
+    s = turn.slots
+    if turn.photos:
+        absorb(turn, replace_location=False)
+        turn.say("report_photo_received", count=len(s["photos"]))
+        ask_next(turn)
+        return True
+    if not turn.text and turn.choice is None:
+        absorb(turn, replace_location=False)  # e.g. a pin while we wait for the photo
+        ask_next(turn)
+        return True
+    if _correction(turn):
+        return True
+    declined = turn.choice == "no_photo" or (turn.choice is None and starts_with_one_of(turn.text, NO_PHOTO_WORDS))
+    if not declined and (turn.choice == "yes" or (turn.choice is None and is_yes(turn))):
+        # "Sí" to "¿Tienes una foto?": they have one; wait for it (never part of the description).
+        turn.say("report_photo_wait", buttons=no_photo_button(turn))
+        return True
+    if not declined and turn.choice is None and is_short(turn, 4) and intent(turn) == "help":
+        turn.say("help")
+        reask(turn)
+        return True
+    absorb(turn, replace_location=False)
+    if photo_policy(turn) == "required" and s.get("photo_state") == "asked":
+        s["photo_state"] = "reminded"
+        turn.say("report_photo_reminder", buttons=no_photo_button(turn))
+        return True
+    if not declined and turn.choice is None and not is_control_word(turn) and not s.get("description_extra"):
+        s["description_extra"] = True
+        s["description"] = " ".join(p for p in (s.get("description"), turn.text[:1000]) if p)
+    s["photo_state"] = "declined"
+    ask_next(turn)
+    return True
+
+
+def _step_description(turn: Turn) -> bool:
+    s = turn.slots
+    absorb(turn, replace_location=False)
+    if turn.text and turn.choice != "skip" and not starts_with_one_of(turn.text, SKIP_WORDS):
+        s["description"] = turn.text[:DESCRIPTION_MAX_CHARS]
+    ask_next(turn)
+    return True
+
+
+def _correction(turn: Turn) -> bool:
+    """A correction in words before the summary ("no, es en la calle Hidalgo", "me equivoqué, es una fuga"):
+    the new place replaces the old one, a different category replaces the category. True when taken."""
+    if turn.choice is not None or not turn.text or not is_correction(turn.text):
+        return False
+    return _replaced_place_or_category(turn)
+
+
+def _replaced_place_or_category(turn: Turn) -> bool:
+    """A new place in words replaces the location; a different category in words replaces the category."""
+    if location_parts(turn)["any"]:
+        absorb(turn, replace_location=True)
+        turn.slots["location_followup"] = True
+        ask_next(turn)
+        return True
+    understood = intent(turn)
+    if (understood in SERVICE_INTENTS and understood != turn.slots.get("category")
+            and understood in turn.services.catalog.categories):
+        _change_category(turn, understood)
+        ask_next(turn)
+        return True
+    return False
+
+
+def _change_category(turn: Turn, code: str) -> None:
+    """A new category; a declined photo is not asked again unless the new category requires one. The
+    citizen's correction joins the description ("hay un bache. me equivoqué, es una fuga")."""
+    s = turn.slots
+    s["category"] = code
+    if turn.text and turn.choice is None:
+        before = (s.get("description") or "").rstrip()
+        joiner = " " if not before or before[-1] in ".!?" else ". "
+        s["description"] = (before + joiner + turn.text).strip()[:DESCRIPTION_MAX_CHARS]
+    if s.get("photo_state") != "declined" or photo_policy(turn) == "required":
+        s["photo_state"] = None
+
+
+def _status_aside(turn: Turn) -> bool:
+    """A status question in the middle of a report: answered, and the unsent report is kept and recalled."""
+    conv = turn.conv
+    flow, step, slots = conv.flow, conv.step, dict(turn.slots)
+    status.answer(turn, folio_in(turn), aside=True)
+    turn.start_flow(flow, step, slots)
+    category = turn.services.category_name(slots.get("category"))
+    if step == "confirm":
+        turn.say("report_pending", category=category, confirm=True, buttons=turn.buttons(*SUMMARY_OPTIONS))
+    else:
+        turn.say("report_pending", category=category, confirm=False)
+        reask(turn)
+    return True
+
+
+def _step_confirm(turn: Turn) -> bool:
+    if turn.photos or turn.inbound.location:
+        absorb(turn, replace_location=True)
+        ask_next(turn)
+        return True
+    if turn.choice is None and turn.text and _replaced_place_or_category(turn):
+        return True
+    if is_yes(turn):
+        _submit(turn)
+        return True
+    if is_no(turn) or turn.choice == "fix":
+        turn.conv.step = "fix"
+        ask_fix(turn)
+        return True
+    misunderstood(turn)
+    return True
+
+
+def _step_fix(turn: Turn) -> bool:
+    s = turn.slots
+    choice = turn.choice
+    if choice == "fix:category":
+        s.update(category=None, candidates=[], photo_state=None)
+        turn.conv.step = "category"
+        ask_category(turn, all_categories=True)
+        return True
+    if choice == "fix:location":
+        s.update(address=None, landmark=None, colonia=None, lat=None, lon=None, location_ok=False,
+                 location_followup=False)
+        ask_next(turn)
+        return True
+    if choice == "fix:photo":
+        s.update(photos=[], photo_state="asked")
+        turn.conv.step = "photo"
+        ask_photo(turn)
+        return True
+    if choice == "fix:description":
+        s.update(description="", description_asked=True)
+        turn.conv.step = "description"
+        ask_description(turn)
+        return True
+    # Free text: a correction ("es en la calle Hidalgo", "es una fuga") or a yes after all.
+    turn.conv.step = "confirm"
+    return _step_confirm(turn)
+
+
+def _submit(turn: Turn) -> None:
+    """Confirmed: with a pin, offer a nearby open report of the same category first; else create the ticket."""
+    s = turn.slots
+    if s.get("lat") is not None and not s.get("duplicate_declined"):
+        found = turn.tickets().find_duplicates(s["category"], s["lat"], s["lon"], limit=1)
+        if found:
+            ticket, metres = found[0]
+            s["duplicate_folio"] = ticket.folio
+            turn.conv.step = "duplicate"
+            turn.say("report_duplicate", folio=ticket.folio, distance=distance_text(metres),
+                     status=turn.services.status_words(turn.channel, ticket.status),
+                     category=turn.services.category_name(ticket.category_code),
+                     buttons=turn.buttons(("yes", "duplicate_follow"), ("no", "duplicate_new")))
+            return
+    _create(turn)
+
+
+def _step_duplicate(turn: Turn) -> bool:
+    s = turn.slots
+    if is_yes(turn):
+        svc = turn.tickets()
+        ticket = svc.get(s["duplicate_folio"])
+        svc.subscribe(ticket, turn.identity, actor=turn.actor)
+        for attachment_id in s.get("photos") or []:
+            svc.attach(ticket, attachment_id, actor=turn.actor, kind="photo")
+        turn.end_flow()
+        turn.say("report_subscribed", folio=ticket.folio,
+                 status=turn.services.status_words(turn.channel, ticket.status), due=turn.due_text(ticket))
+        return True
+    if is_no(turn):
+        s["duplicate_declined"] = True
+        _create(turn)
+        return True
+    misunderstood(turn)
+    return True
+
+
+def _create(turn: Turn) -> None:
+    s = turn.slots
+    category = turn.services.catalog.category(s["category"])
+    description = (s.get("description") or "").strip() or category.name
+    ticket = turn.tickets().create(
+        category=category.code,
+        description=description,
+        channel=turn.channel,
+        actor=turn.actor,
+        lat=s.get("lat"),
+        lon=s.get("lon"),
+        address=address_text(s),
+        landmark=s.get("landmark"),
+        reporter_identity=turn.identity,
+        attachment_ids=list(s.get("photos") or []),
+    )
+    turn.end_flow()
+    turn.say(
+        "report_created",
+        folio=ticket.folio,
+        category=category.name,
+        department=ticket.department.name,
+        due=turn.due_text(ticket),
+        urgent=category.urgent,
+        referral=category.referral.explanation if category.referral else None,
+    )
+    log.info("dialogue: conversation %s created ticket %s", turn.conv.id, ticket.folio)
+
+
+_STEPS = {
+    "category": _step_category,
+    "location": _step_location,
+    "location_detail": _step_location_detail,
+    "photo": _step_photo,
+    "description": _step_description,
+    "confirm": _step_confirm,
+    "fix": _step_fix,
+    "duplicate": _step_duplicate,
+}

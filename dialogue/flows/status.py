@@ -1,0 +1,126 @@
+"""The status flow: a folio anywhere in a message (Damm-checked) or "¿cómo va mi reporte?" → the ticket in plain
+words (status, reason, last public note, committed date, what happens next); without a folio, the citizen's open
+reports (none → ask for a folio; one → shown; several → options).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialogue.formatting import date_text, shorten
+from dialogue.turn import Services, Turn
+from dialogue.understanding import FOLIO_LIKE, folio_in
+from reporta.messages import Button
+from ticketing.errors import TicketNotFound
+from ticketing.models import Ticket, TicketStatus
+
+MAX_LISTED_TICKETS = 5
+
+
+def answer(turn: Turn, folio: str | None, *, aside: bool = False) -> None:
+    """Answer a status question: ``folio``, else something typed like a folio with a wrong check digit, else the
+    citizen's open reports. ``aside``: asked in the middle of a report (no options: the report's stay valid)."""
+    if folio is None:
+        typed = FOLIO_LIKE.search(turn.text)
+        if typed:
+            turn.start_flow("status", "folio")
+            turn.say("lookup_bad_folio", typed=typed.group(0))
+            return
+        tickets = turn.tickets().open_tickets_for(turn.citizen.id)
+        if not tickets:
+            turn.start_flow("status", "folio")
+            turn.say("lookup_none")
+            return
+        if len(tickets) > 1:
+            turn.start_flow("status", "choose")
+            shown = tickets[:MAX_LISTED_TICKETS]
+            category = turn.services.category_name
+            buttons = [] if aside else [Button(f"{t.folio} {category(t.category_code)}"[:40], f"folio:{t.folio}")
+                                        for t in shown]
+            turn.say("lookup_list", count=len(tickets), side=aside, buttons=buttons,
+                     tickets=[{"folio": t.folio, "category": category(t.category_code),
+                               "status": turn.services.status_words(turn.channel, t.status)} for t in shown])
+            return
+        folio = tickets[0].folio
+    show(turn, folio)
+
+
+def step(turn: Turn) -> bool:
+    """The answer to "which report?" (an option or a folio); False when the message is something else."""
+    folio = None
+    if turn.choice and turn.choice.startswith("folio:"):
+        folio = turn.choice[6:]
+    elif turn.text:
+        folio = folio_in(turn)
+    if folio:
+        show(turn, folio)
+        return True
+    typed = FOLIO_LIKE.search(turn.text)
+    if typed:
+        turn.say("lookup_bad_folio", typed=typed.group(0))
+        return True
+    return False
+
+
+def reask(turn: Turn) -> None:
+    turn.say("lookup_ask_folio")
+
+
+def show(turn: Turn, folio: str) -> None:
+    try:
+        ticket = turn.tickets().get(folio)
+    except TicketNotFound:
+        turn.start_flow("status", "folio")
+        turn.say("lookup_not_found", folio=folio)
+        return
+    turn.end_flow()
+    turn.say("lookup_status", **ticket_view(turn.services, ticket, turn.now, turn.channel))
+
+
+def ticket_view(services: Services, ticket: Ticket, now: datetime, channel: str | None = None) -> dict[str, Any]:
+    """What the status templates show about a ticket, in plain words (for ``channel``'s labels)."""
+    catalog = services.catalog
+    category = catalog.categories.get(ticket.category_code)
+    reason_text = None
+    if ticket.reason_code and ticket.reason_code in catalog.reasons:
+        duplicate_of = None
+        if ticket.duplicate_of_id:
+            duplicate_of = _folio_of_original(ticket)
+        reason_text = catalog.reasons[ticket.reason_code].explain(
+            referred_to=ticket.referred_to or (category.referral.agency if category and category.referral
+                                               else None),
+            agency_contact=category.referral.contact if category and category.referral else None,
+            scheduled_for=date_text(ticket.scheduled_for, services.settings.timezone) if ticket.scheduled_for
+            else None,
+            duplicate_of=duplicate_of,
+        )
+    note = None
+    for event in reversed(ticket.events or []):
+        if event.public_note:
+            note = event.public_note
+            break
+    return {
+        "folio": ticket.folio,
+        "category": category.name if category else ticket.category_code,
+        "status": str(TicketStatus(ticket.status).value),
+        "status_text": services.status_words(channel, ticket.status),
+        "is_open": ticket.is_open,
+        "reason": reason_text,
+        "note": shorten(note, 300) if note else None,
+        "due": services.due_text(ticket, now),
+        "overdue": bool(ticket.is_open and (ticket.revised_due_at or ticket.due_at) < now),
+        "revised": ticket.revised_due_at is not None,
+        "department": ticket.department.name if ticket.department else "",
+        "place": services.place(channel, ticket.address, ticket.landmark, ticket.lat),
+    }
+
+
+def _folio_of_original(ticket: Ticket) -> str | None:
+    session = Session.object_session(ticket)
+    if session is None or ticket.duplicate_of_id is None:
+        return None
+    return session.scalars(select(Ticket.folio).where(Ticket.id == ticket.duplicate_of_id)).first()

@@ -1,0 +1,95 @@
+"""What a citizen's message says, as the flows ask it: the NLU's reading (cached per turn), the option picked,
+yes / no, a folio, and whether a short answer is only a control word (sí, ok, 1, gracias).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from dialogue.text import NO_WORDS, ORDINALS, SKIP_WORDS, UNSURE_WORDS, YES_WORDS, option_index, starts_with_one_of
+from dialogue.turn import Turn
+from nlu.api import FALLBACK_INTENT, Parse
+from ticketing.folio import normalise_folio
+
+log = logging.getLogger("reporta.dialogue")
+
+#: Something typed like a folio (8 digits, maybe split 4-4): checked with the Damm digit before use.
+FOLIO_LIKE = re.compile(r"(?<!\d)\d{4}[\s\-.]?\d{4}(?!\d)")
+#: Characters of a message the NLU sees (the whole text is still kept as the report's description).
+NLU_MAX_CHARS = 1000
+
+
+def parse(turn: Turn) -> Parse:
+    """The NLU's reading of the text (cached per turn); a parser failure reads as "not understood"."""
+    if turn.parse_cache is None:
+        text = turn.text[:NLU_MAX_CHARS]
+        if not text:
+            turn.parse_cache = Parse(text="", intent=FALLBACK_INTENT, confidence=0.0, ranking=[], entities=[],
+                                     understood=False)
+        else:
+            try:
+                turn.parse_cache = turn.services.parser.parse(text)
+            except Exception:
+                log.exception("dialogue: the NLU failed; treating the message as not understood")
+                turn.parse_cache = Parse(text=text, intent=FALLBACK_INTENT, confidence=0.0, ranking=[],
+                                         entities=[], understood=False)
+    return turn.parse_cache
+
+
+def intent(turn: Turn) -> str | None:
+    """The NLU's intent when it understood the message."""
+    reading = parse(turn)
+    return reading.intent if reading.understood else None
+
+
+def read_choice(turn: Turn) -> None:
+    """Set ``turn.choice`` from the offered options ("2", "dos", the title, a pressed button) or a button of an
+    older message."""
+    offered = turn.slots.get("options") or []
+    index = option_index(turn.text, turn.inbound.button_payload, offered)
+    if index is not None:
+        turn.choice = offered[index][0]
+    elif turn.inbound.button_payload:
+        turn.choice = turn.inbound.button_payload  # a button from an older message
+
+
+def is_short(turn: Turn, max_words: int = 5) -> bool:
+    return 0 < len(turn.folded.split()) <= max_words
+
+
+def is_yes(turn: Turn) -> bool:
+    if turn.choice is not None:
+        return turn.choice == "yes"
+    if starts_with_one_of(turn.text, YES_WORDS) and not starts_with_one_of(turn.text, NO_WORDS):
+        return True
+    return is_short(turn) and intent(turn) == "affirm"
+
+
+def is_no(turn: Turn) -> bool:
+    if turn.choice is not None:
+        return turn.choice == "no"
+    if starts_with_one_of(turn.text, NO_WORDS):
+        return True
+    return is_short(turn) and intent(turn) == "deny"
+
+
+def folio_in(turn: Turn) -> str | None:
+    """A valid folio (Damm-checked) anywhere in the message."""
+    for entity in parse(turn).entities:
+        if entity.type == "folio":
+            folio = normalise_folio(entity.value)
+            if folio:
+                return folio
+    return normalise_folio(turn.text) if turn.text else None
+
+
+def is_control_word(turn: Turn) -> bool:
+    """A short answer (sí, no, ok, 1, gracias...) that is never part of the citizen's description."""
+    folded = turn.folded
+    if not folded or folded.isdigit() or folded in ORDINALS:
+        return True
+    if folded in YES_WORDS or folded in NO_WORDS or folded in SKIP_WORDS or folded in UNSURE_WORDS:
+        return True
+    return is_short(turn, 3) and intent(turn) in (
+        "affirm", "deny", "thanks", "greet", "goodbye", "cancel", "help")
