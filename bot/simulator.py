@@ -1,9 +1,15 @@
 """The terminal simulator (``reporta chat``): talk to the real pipeline, dialogue engine and store from a shell.
 
-Messages go in as channel ``simulator`` (identity ``sim-<user>``) through the same ``accept`` → ``process`` →
-outbox → dispatcher path as a webhook; replies are printed the way the mimicked channel would show them
-(``--channel telegram|whatsapp|sms``: buttons, numbered options, GSM-7 folding and segment count for SMS).
-Commands: ``/ubicacion LAT LON`` shares a pin, ``/foto PATH`` sends a photo, ``/salir`` ends.
+``--channel telegram|whatsapp|sms`` makes the conversation behave exactly like that channel for the dialogue:
+the identity is ``sim-<user>`` (WhatsApp) or ``sim-<user>:<channel>`` on channel ``simulator``
+(``dialogue.simulated``), and the dialogue writes for the mimicked channel — its template variants (SMS: the
+GSM-7 ones, no photo step), its options (numbered by ``bot/render_options.py`` on WhatsApp/SMS, buttons on
+Telegram) — while every message, reply or later update, stays a ``simulator`` outbox row: only a simulator sender
+ever delivers it, so nothing reaches Telegram or Twilio, not even through the dispatcher of ``reporta serve``.
+Replies are printed the way the channel shows them (SMS: character and segment count).
+
+Commands: ``/ubicacion LAT LON`` shares a pin, ``/foto PATH`` sends a photo (not on SMS, which takes neither),
+``/boton N`` presses the N-th button of the last message (Telegram), ``/salir`` ends.
 """
 
 from __future__ import annotations
@@ -13,15 +19,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bot.channel import Download
+from bot.channel import Download, capabilities
 from bot.senders import SimulatorSender
 from dialogue.render import sms_segments, to_gsm7
+from dialogue.simulated import SIMULATOR, simulator_external_id
 from reporta.messages import InboundMessage, Location, Media, OutboundMessage
 from reporta.runtime import Runtime
 from reporta.settings import Settings
 from ticketing.models import utcnow
 
-HELP = "Escribe como ciudadano. Comandos: /ubicacion LAT LON, /foto RUTA, /salir"
+HELP = "Escribe como ciudadano. Comandos: /ubicacion LAT LON, /foto RUTA, /boton N, /salir"
 
 
 class LocalFiles:
@@ -39,39 +46,59 @@ class Simulator:
                  out: Callable[[str], None] = print) -> None:
         self.mimic = mimic
         self.out = out
-        self.external_id = f"sim-{user}"
+        self.external_id = simulator_external_id(user, mimic)
+        self.capabilities = capabilities(mimic)
+        self.last_buttons: tuple = ()
         self.sender = SimulatorSender(sink=self._show, mimic=mimic)
         # Only the simulator's sender: rows for real channels stay for the server's dispatcher.
-        self.runtime = Runtime.from_settings(settings, channels=False, senders={"simulator": self.sender},
+        self.runtime = Runtime.from_settings(settings, channels=False, senders={SIMULATOR: self.sender},
                                              dispatcher_options={"rate_limits": False})
-        self.runtime.pipeline.media_sources["simulator"] = LocalFiles()
+        self.runtime.pipeline.media_sources[SIMULATOR] = LocalFiles()
 
     def _show(self, message: OutboundMessage, rendered: str) -> None:
+        prompt = "bot>"
+        if message.external_id == self.external_id:
+            self.last_buttons = message.buttons
+        else:  # another simulated citizen's update (same database)
+            prompt = f"bot ({message.external_id})>"
         if self.mimic == "sms":
             rendered = to_gsm7(rendered)
-            self.out(f"bot> {rendered}\n     [{len(rendered)} caracteres, {sms_segments(rendered)} SMS]")
+            self.out(f"{prompt} {rendered}\n     [{len(rendered)} caracteres, {sms_segments(rendered)} SMS]")
         else:
-            self.out(f"bot> {rendered}")
+            self.out(f"{prompt} {rendered}")
 
     def inbound(self, line: str) -> InboundMessage | None:
         """A typed line → the message the citizen sends (None for /salir); raises ValueError on bad commands."""
         line = line.strip()
-        common = {"channel": "simulator", "external_id": self.external_id,
+        common = {"channel": SIMULATOR, "external_id": self.external_id,
                   "provider_message_id": f"sim-{uuid.uuid4().hex}", "received_at": utcnow(), "display_name": None}
         if line in ("/salir", "/exit", "/quit"):
             return None
         if line.startswith("/ubicacion"):
+            if not self.capabilities.receives_location:
+                raise ValueError(f"En {self.mimic} no se puede compartir una ubicación; escribe la dirección")
             parts = line.split()
             if len(parts) != 3:
                 raise ValueError("Uso: /ubicacion LAT LON (por ejemplo /ubicacion 25.6866 -100.3161)")
-            lat, lon = float(parts[1]), float(parts[2])
+            try:
+                lat, lon = float(parts[1]), float(parts[2])
+            except ValueError:
+                raise ValueError("Uso: /ubicacion LAT LON (por ejemplo /ubicacion 25.6866 -100.3161)") from None
             return InboundMessage(**common, location=Location(lat, lon), raw_kind="location")
         if line.startswith("/foto"):
+            if not self.capabilities.media:
+                raise ValueError(f"En {self.mimic} no se pueden enviar fotos")
             path = Path(line[len("/foto"):].strip()).expanduser()
             if not path.is_file():
                 raise ValueError(f"No encuentro el archivo {path}")
             return InboundMessage(**common, raw_kind="photo", media=(
                 Media(kind="photo", url=str(path), size_bytes=path.stat().st_size),))
+        if line.startswith("/boton"):
+            number = line[len("/boton"):].strip()
+            if not number.isdigit() or not 1 <= int(number) <= len(self.last_buttons):
+                raise ValueError(f"Uso: /boton N (N del 1 al {len(self.last_buttons)}, del último mensaje)")
+            button = self.last_buttons[int(number) - 1]
+            return InboundMessage(**common, text=button.title, button_payload=button.payload, raw_kind="text")
         return InboundMessage(**common, text=line, raw_kind="text")
 
     def send(self, line: str) -> bool:
@@ -94,7 +121,10 @@ class Simulator:
 
 
 def run(settings: Settings, mimic: str, user: str) -> None:
-    sim = Simulator(settings, mimic=mimic, user=user)
+    try:
+        sim = Simulator(settings, mimic=mimic, user=user)
+    except ValueError as exc:
+        raise SystemExit(f"reporta chat: {exc}") from None
     print(f"Reporta — simulador ({mimic}). {HELP}")
     try:
         while True:

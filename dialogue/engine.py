@@ -21,6 +21,7 @@ from dialogue import state
 from dialogue.escalation import EscalationLexicon
 from dialogue.flows import control, free_intent, handoff, report, status, survey
 from dialogue.render import Renderer
+from dialogue.simulated import dialogue_channel
 from dialogue.turn import Services, Turn, clean_text
 from dialogue.understanding import read_choice
 from nlu.api import Parser
@@ -74,8 +75,9 @@ class DialogueEngine:
         if now.tzinfo is None:
             now = now.replace(tzinfo=utcnow().tzinfo)
         turn = Turn(
-            services=self._services(), session=session, conv=conv, identity=identity, citizen=identity.citizen,
-            inbound=inbound, message=message, now=now, text=clean_text(inbound.text), slots=state.slots(conv),
+            services=self._services(), channel=dialogue_channel(inbound.channel, inbound.external_id),
+            session=session, conv=conv, identity=identity, citizen=identity.citizen, inbound=inbound,
+            message=message, now=now, text=clean_text(inbound.text), slots=state.slots(conv),
         )
         try:
             with session.begin_nested():

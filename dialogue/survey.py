@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from dialogue import state
 from dialogue.render import Renderer
+from dialogue.simulated import dialogue_channel
 from reporta.messages import Button, OutboundMessage
 from ticketing.catalog import Catalog
 from ticketing.models import ChannelIdentity, ChannelKind, ConversationMode, Ticket, utcnow
@@ -45,7 +46,7 @@ def begin_survey(session: Session, identity: ChannelIdentity, ticket: Ticket, re
     ``catalog`` (optional) names the category in the question.
     """
     category = catalog.categories.get(ticket.category_code) if catalog is not None else None
-    channel = ChannelKind(identity.channel).value
+    channel = dialogue_channel(ChannelKind(identity.channel).value, identity.external_id)
     buttons = survey_buttons(renderer, channel)
     _set_expectation(session, identity, "survey", "answer", ticket, [[b.payload, b.title] for b in buttons])
     text = renderer.render(
@@ -55,15 +56,15 @@ def begin_survey(session: Session, identity: ChannelIdentity, ticket: Ticket, re
         place=", ".join(p for p in (ticket.address, ticket.landmark) if p)
         or renderer.label("place_pin" if ticket.lat is not None else "place_none", channel),
     )
-    return OutboundMessage(channel=channel, external_id=identity.external_id, text=text, buttons=tuple(buttons),
-                           kind="survey")
+    return OutboundMessage(channel=ChannelKind(identity.channel).value, external_id=identity.external_id, text=text,
+                           buttons=tuple(buttons), kind="survey")
 
 
 def begin_location_request(session: Session, identity: ChannelIdentity, ticket: Ticket,
                            renderer: Renderer) -> OutboundMessage:
     """Ask for a better location of a ticket closed as could_not_locate; the answer reopens it."""
-    channel = ChannelKind(identity.channel).value
+    channel = dialogue_channel(ChannelKind(identity.channel).value, identity.external_id)
     _set_expectation(session, identity, "relocate", "location", ticket, [])
     text = renderer.render("relocate_ask", channel, folio=ticket.folio)
-    return OutboundMessage(channel=channel, external_id=identity.external_id, text=text,
+    return OutboundMessage(channel=ChannelKind(identity.channel).value, external_id=identity.external_id, text=text,
                            request_location=channel == "telegram", kind="location_request")

@@ -87,6 +87,7 @@ class Turn:
     """Everything about the message being handled, and the replies collected so far."""
 
     services: Services
+    channel: str  # the channel the dialogue writes for (a simulator conversation: the one it mimics)
     session: Session
     conv: Conversation
     identity: ChannelIdentity
@@ -106,10 +107,6 @@ class Turn:
     ticket_service: TicketService | None = None
 
     # --- the message ------------------------------------------------------------------------------
-
-    @property
-    def channel(self) -> str:
-        return self.inbound.channel
 
     @property
     def folded(self) -> str:
@@ -166,7 +163,7 @@ class Turn:
             buttons = [Button(to_gsm7(b.title), b.payload) for b in buttons]
         self.replies.append(
             OutboundMessage(
-                channel=self.channel,
+                channel=self.inbound.channel,  # where it is delivered (a simulator conversation stays there)
                 external_id=self.inbound.external_id,
                 text=text,
                 buttons=tuple(buttons),

@@ -24,6 +24,7 @@ from dialogue.flows.report_questions import (
 )
 from dialogue.formatting import distance_text
 from dialogue.places import address_text, has_location, is_not_a_place, location_parts
+from dialogue.simulated import is_simulated
 from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, is_correction, starts_with_one_of
 from dialogue.turn import Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word, is_no, is_short, is_yes
@@ -39,6 +40,8 @@ CANDIDATE_MIN_CONFIDENCE = 0.12
 #: A category understood below this, with another category close behind, is confirmed with numbered options.
 SURE_CONFIDENCE = 0.6
 MAX_CANDIDATES = 3
+#: Nearby reports looked at for a duplicate (the nearest of the same kind, simulated or real, is offered).
+DUPLICATE_LOOKUP = 5
 
 
 def start(turn: Turn, *, category: str | None, description: str, candidates: Sequence[str] = ()) -> None:
@@ -318,7 +321,10 @@ def _submit(turn: Turn) -> None:
     """Confirmed: with a pin, offer a nearby open report of the same category first; else create the ticket."""
     s = turn.slots
     if s.get("lat") is not None and not s.get("duplicate_declined"):
-        found = turn.tickets().find_duplicates(s["category"], s["lat"], s["lon"], limit=1)
+        simulated = is_simulated(turn.inbound.channel)
+        found = [(ticket, metres) for ticket, metres
+                 in turn.tickets().find_duplicates(s["category"], s["lat"], s["lon"], limit=DUPLICATE_LOOKUP)
+                 if is_simulated(ticket.channel) == simulated][:1]  # simulator and real reports never mix
         if found:
             ticket, metres = found[0]
             s["duplicate_folio"] = ticket.folio
@@ -358,7 +364,7 @@ def _create(turn: Turn) -> None:
     ticket = turn.tickets().create(
         category=category.code,
         description=description,
-        channel=turn.channel,
+        channel=turn.inbound.channel,  # a simulator conversation's ticket stays a simulator ticket
         actor=turn.actor,
         lat=s.get("lat"),
         lon=s.get("lon"),
