@@ -3,10 +3,10 @@
 ``DialogueEngine.handle`` runs inside the caller's transaction (the inbound pipeline commits). It loads the
 identity's ``Conversation`` row, builds the ``Turn`` and hands it, in order of precedence, to the flows in
 ``dialogue.flows``: opt-out → opted-out silence → handoff silence → first contact → idle restart → unsupported
-media → escalation lexicon → cancel/menu/help → handoff request → the current flow's step → free intent (new
-report, status, greeting, ...). Odd input never raises: anything but a database error is logged and answered with
-the ``error_generic`` template, and the turn's partial changes are rolled back to a savepoint. Database errors
-propagate so the pipeline retries the message.
+media → escalation lexicon → cancel/menu/help → handoff request → a button of an older message → the current
+flow's step → free intent (new report, status, greeting, ...). Odd input never raises: anything but a database
+error is logged and answered with the ``error_generic`` template, and the turn's partial changes are rolled back
+to a savepoint. Database errors propagate so the pipeline retries the message.
 """
 
 from __future__ import annotations
@@ -118,6 +118,8 @@ class DialogueEngine:
             return
         if turn.choice == "menu:handoff" or (turn.choice is None and handoff.wants_person(turn)):
             handoff.start(turn, "requested")
+            return
+        if control.old_button(turn):
             return
         step = {"report": self._report_step, "status": self._status_step, "survey": self._survey_step,
                 "relocate": self._relocate_step}.get(turn.conv.flow or "")

@@ -103,6 +103,7 @@ class Turn:
     silent: bool = False  # nothing is answered, saved or touched (opted out, handed to staff)
     first_contact: bool = False
     choice: str | None = None  # payload of the option the citizen picked, if any
+    stale_choice: bool = False  # the choice is a button of an older message, not one of the offered options
     parse_cache: Parse | None = None
     ticket_service: TicketService | None = None
 

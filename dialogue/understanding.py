@@ -52,6 +52,7 @@ def read_choice(turn: Turn) -> None:
         turn.choice = offered[index][0]
     elif turn.inbound.button_payload:
         turn.choice = turn.inbound.button_payload  # a button from an older message
+        turn.stale_choice = True
 
 
 def is_short(turn: Turn, max_words: int = 5) -> bool:

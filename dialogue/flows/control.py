@@ -120,10 +120,23 @@ def command(turn: Turn) -> bool:
     return False
 
 
+def old_button(turn: Turn) -> bool:
+    """A button pressed from an older message while a flow waits for something else: said so, and the pending
+    question offered again (not counted as misunderstood). Without a flow, old menu buttons work as usual."""
+    if not turn.stale_choice or not turn.conv.flow:
+        return False
+    turn.say("old_button")
+    reprompt(turn)
+    return True
+
+
 def cancel(turn: Turn) -> None:
     had_flow = turn.conv.flow in CANCELLABLE_FLOWS
     was_report = turn.conv.flow == "report"
     turn.end_flow()
+    if turn.channel == "sms":  # every SMS costs: one message, the menu's options appended
+        turn.say_menu("cancelled", had_flow=had_flow, was_report=was_report)
+        return
     turn.say("cancelled", had_flow=had_flow, was_report=was_report)
     turn.say_menu()
 

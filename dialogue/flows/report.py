@@ -262,13 +262,18 @@ def _status_aside(turn: Turn) -> bool:
     flow, step, slots = conv.flow, conv.step, dict(turn.slots)
     status.answer(turn, folio_in(turn), aside=True)
     turn.start_flow(flow, step, slots)
-    category = turn.services.category_name(slots.get("category"))
     if step == "confirm":
-        turn.say("report_pending", category=category, confirm=True, buttons=turn.buttons(*SUMMARY_OPTIONS))
+        _ask_to_send(turn)
     else:
-        turn.say("report_pending", category=category, confirm=False)
+        turn.say("report_pending", category=turn.services.category_name(slots.get("category")), confirm=False)
         reask(turn)
     return True
+
+
+def _ask_to_send(turn: Turn, *, greeting: bool = False) -> None:
+    """ "Tu reporte de … todavía no se ha enviado. ¿Lo envío?" with the summary's options (not the whole summary)."""
+    turn.say("report_pending", category=turn.services.category_name(turn.slots.get("category")), confirm=True,
+             buttons=turn.buttons(*SUMMARY_OPTIONS), **({"greeting": True} if greeting else {}))
 
 
 def _step_confirm(turn: Turn) -> bool:
@@ -284,6 +289,10 @@ def _step_confirm(turn: Turn) -> bool:
     if is_no(turn) or turn.choice == "fix":
         turn.conv.step = "fix"
         ask_fix(turn)
+        return True
+    if turn.choice is None and is_short(turn) and intent(turn) == "greet":
+        # "hola" at the summary: greeted back and asked again in one line, not "no te entendí" + the summary.
+        _ask_to_send(turn, greeting=True)
         return True
     misunderstood(turn)
     return True

@@ -204,3 +204,54 @@ def test_category_corrected_in_words_keeps_the_correction_in_the_description(wor
     slots = chat.conversation().slots
     assert slots["category"] == "water_leak" and chat.conversation().step == "location"
     assert slots["description"] == "hay un bache. me equivoqué, es una fuga"
+
+
+def test_cancel_on_sms_is_one_message_with_the_menu(world: World) -> None:
+    # Seen: "cancelar" on SMS cost two messages (the confirmation, then the menu).
+    chat = world.chat("sms")
+    chat.send(REPORT)
+    replies = chat.send("cancelar")
+    assert len(replies) == 1 and "no se guardo nada" in replies[0].text
+    assert [b.payload for b in replies[0].buttons] == ["menu:report", "menu:status", "menu:handoff"]
+    assert chat.conversation().flow is None and chat.tickets() == []
+    replies = chat.send("1")  # the numbered menu option of that one message
+    assert chat.conversation().flow == "report"
+
+
+def test_cancel_elsewhere_still_shows_the_menu_after_the_confirmation(world: World) -> None:
+    chat = world.chat("whatsapp")
+    chat.send(REPORT)
+    replies = chat.send("cancelar")
+    assert len(replies) == 2 and "no se guardó nada" in replies[0].text and replies[1].buttons
+
+
+def test_a_button_from_an_older_message_reoffers_the_step_and_is_not_misunderstood(world: World) -> None:
+    # Seen: tapping an old menu button at the summary counted as "misunderstood"; twice went to a person.
+    chat = world.chat("telegram")
+    chat.send(REPORT)
+    chat.send(None, payload="no_photo")
+    assert chat.conversation().step == "confirm"
+    for _ in range(3):
+        replies = chat.send("Reportar un problema", payload="menu:report")  # from the first menu
+        conversation = chat.conversation()
+        assert "mensaje anterior" in replies[0].text and "no te entend" not in chat.text.lower()
+        assert conversation.mode == "bot" and conversation.misunderstood_count == 0
+        assert conversation.step == "confirm" and replies[-1].buttons[0].payload == "yes"
+    chat.send("Sí, enviar", payload="yes")
+    assert len(chat.tickets()) == 1
+
+
+def test_hola_at_the_summary_is_greeted_and_the_confirmation_asked_briefly(world: World) -> None:
+    # Seen: "hola" at the summary got "no te entendí" plus the whole summary again.
+    chat = world.chat("whatsapp")
+    chat.send(REPORT)
+    chat.send("no tengo foto")
+    assert chat.conversation().step == "confirm"
+    replies = chat.send("hola")
+    assert len(replies) == 1 and replies[0].text.startswith("¡Hola!") and "¿Lo envío?" in replies[0].text
+    assert "no te entend" not in replies[0].text.lower() and "Revisa tu reporte" not in replies[0].text
+    assert [b.payload for b in replies[0].buttons] == ["yes", "fix", "cancel"]
+    conversation = chat.conversation()
+    assert conversation.step == "confirm" and conversation.misunderstood_count == 0
+    chat.send("1")
+    assert len(chat.tickets()) == 1
