@@ -92,27 +92,15 @@ def drop_database(db: str, url: str) -> None:
 
 # --- the server and the fake provider (child processes) ------------------------------------------------------
 
-def app_factory():  # uvicorn --factory target, one call per worker process
-    from reporta.app import create_app
-    from reporta.runtime import Runtime
-    from reporta.settings import Settings
-
-    runtime = Runtime.from_settings(Settings(), migrate=False, dispatcher_options={"rate_limits": False})
-    return create_app(runtime)
-
-
-def serve(port: int, workers: int) -> None:
-    import uvicorn
-
-    uvicorn.run("benchmarks.webhook_bench:app_factory", factory=True, host="127.0.0.1", port=port,
-                workers=workers, log_level="warning", access_log=False)
-
-
 def fake_twilio(out: str) -> None:
     """Run the fake Twilio API until SIGTERM; print its base URL, then write how many sends it accepted."""
     from tests.fakes.twilio_api import FakeTwilio
 
-    fake = FakeTwilio(account_sid=SID, auth_token=TOKEN).start()
+    fake = FakeTwilio(account_sid=SID, auth_token=TOKEN)
+    # the fake writes headers and body separately: without TCP_NODELAY every answer waits ~40 ms for the
+    # client's delayed ACK (Nagle), which a real provider does not add
+    fake.server.RequestHandlerClass.disable_nagle_algorithm = True
+    fake.start()
     stop = {"now": False}
 
     def on_term(*_: object) -> None:
@@ -275,11 +263,15 @@ def run_phase(args: argparse.Namespace, phase: str, workdir: Path) -> str:
         fake = subprocess.Popen([sys.executable, __file__, "--fake-twilio", str(fake_out)], cwd=str(ROOT),
                                 stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         env.update(REPORTA_TWILIO_API_BASE_URL=fake.stdout.readline().strip(), REPORTA_SCHEDULER_ENABLED="true")
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)],
+    env.update(REPORTA_DISPATCH_RATE_LIMITS="false", REPORTA_PROCESSORS=str(args.processors))
+    # the real `reporta serve`: web process(es) + processing process(es) + (with --dispatch) the worker process
+    server = subprocess.Popen([sys.executable, "-m", "reporta.cli", "serve", "--host", "127.0.0.1", "--port",
+                               str(port), "--workers", str(args.workers), "--processors", str(args.processors)],
                               env=env, cwd=str(ROOT))
     engine = make_engine(url)
     try:
         wait_for_server(port, server, args.workers)
+        cpu_before = process_cpu(server.pid)
         if phase == "capacity":
             posts = build_posts(args.messages, args.citizens, port)
             res = asyncio.run(load(port, posts, args.concurrency, None))
@@ -298,6 +290,7 @@ def run_phase(args: argparse.Namespace, phase: str, workdir: Path) -> str:
             if (not waiting and not unsent) or time.time() > deadline:
                 break
             time.sleep(0.2)
+        cpu = cpu_per_message(cpu_before, process_cpu(server.pid), len(posts))
         with engine.connect() as c:
             rows = c.execute(select(Message.id, Message.provider_message_id, Message.state, Message.processed_at)
                              .where(Message.direction == Direction.INBOUND)).all()
@@ -334,7 +327,8 @@ def run_phase(args: argparse.Namespace, phase: str, workdir: Path) -> str:
     to_provider = [t - res.started[id_to_sid[mid]] for mid, t in first_sent.items()
                    if id_to_sid.get(mid) in res.started]
     kind = "sqlite" if args.db == "sqlite" else "postgresql"
-    head = f"{kind}, {args.workers} process{'es' if args.workers > 1 else ''}"
+    head = (f"{kind}, {args.workers} web + {args.processors} processing process"
+            f"{'es' if args.processors != 1 else ''}")
     n = len(res.started)
     if phase == "capacity":
         end = max(ts(at) for at in processed.values())
@@ -342,7 +336,8 @@ def run_phase(args: argparse.Namespace, phase: str, workdir: Path) -> str:
         return (f"{head} capacity: {n} messages (+{res.redeliveries} redeliveries), {args.concurrency} connections: "
                 f"accepted {len(res.started) / res.posted_for:.0f} posts/s, "
                 f"processed {len(processed) / (end - t0):.0f} msg/s (last processed {end - t0:.1f}s after the first "
-                f"post); lost {lost}, duplicated {duplicated}, HTTP errors {res.errors}")
+                f"post); lost {lost}, duplicated {duplicated}, HTTP errors {res.errors}; CPU ms per message: {cpu}; "
+                f"load average {os.getloadavg()[0]:.1f}")
     line = (f"{head} latency at {args.rate:.0f} msg/s for {args.duration:.0f}s: {n} messages (+{res.redeliveries} "
             f"redeliveries): POST→reply enqueued p50 {pct(to_enqueued, 0.5):.0f} ms, p99 {pct(to_enqueued, 0.99):.0f} "
             f"ms, max {pct(to_enqueued, 1.0):.0f} ms")
@@ -350,8 +345,52 @@ def run_phase(args: argparse.Namespace, phase: str, workdir: Path) -> str:
         line += (f"; POST→provider got the first reply p50 {pct(to_provider, 0.5):.0f} ms, p99 "
                  f"{pct(to_provider, 0.99):.0f} ms ({len(to_provider)} messages answered)")
     line += (f"; lost {lost}, duplicated {duplicated}, HTTP errors {res.errors} (generator lag p99 "
-             f"{res.lag_p99 * 1000:.0f} ms)")
+             f"{res.lag_p99 * 1000:.0f} ms); CPU ms per message: {cpu}; load average {os.getloadavg()[0]:.1f}")
     return line
+
+
+def process_cpu(root: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of ``root`` and its descendants, with a short role name each."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, tuple[str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        ppid, cpu = int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+        children.setdefault(ppid, []).append(int(entry))
+        words = [w.decode(errors="replace") for w in cmd]
+        if raw[raw.index("(") + 1:raw.rindex(")")] == "postgres":
+            stats[int(entry)] = ("postgresql server", cpu)
+            children.setdefault(-1, []).append(int(entry))
+            continue
+        role = next((w for w in ("process", "worker", "serve") if w in words), "web")
+        if "multiprocessing" in " ".join(words):
+            role = "web"  # uvicorn --workers: a spawned web process
+        if role == "process":
+            role = "processor-" + (words[words.index("--index") + 1] if "--index" in words else "0")
+        stats[int(entry)] = (role, cpu)
+    out: dict[int, tuple[str, float]] = {}
+    todo = [root, -1]  # -1: every PostgreSQL backend (their CPU is the database's share of each message)
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            out[pid] = stats[pid]
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def cpu_per_message(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], n: int) -> str:
+    by_role: Counter[str] = Counter()
+    for pid, (role, cpu) in after.items():
+        by_role[role] += cpu - before.get(pid, (role, 0.0))[1]
+    return ", ".join(f"{role} {sec * 1000 / max(1, n):.1f}" for role, sec in sorted(by_role.items()))
 
 
 def wait_for_server(port: int, server: subprocess.Popen, workers: int) -> None:
@@ -369,7 +408,7 @@ def wait_for_server(port: int, server: subprocess.Popen, workers: int) -> None:
         if time.time() > deadline or server.poll() is not None:
             raise SystemExit("server did not start")
         time.sleep(0.2)
-    time.sleep(1.0 * workers)
+    time.sleep(2.0 + 1.0 * workers)  # the processing processes load the NLU model after the web one is up
 
 
 def main() -> None:
@@ -381,15 +420,13 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=300.0, help="latency phase: offered messages per second")
     ap.add_argument("--duration", type=float, default=15.0, help="latency phase: seconds of load")
     ap.add_argument("--citizens", type=int, default=1000)
-    ap.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL)")
+    ap.add_argument("--workers", type=int, default=1, help="web processes (PostgreSQL)")
+    ap.add_argument("--processors", type=int, default=1,
+                    help="processing processes (0: processing inside the web process(es), the old layout)")
     ap.add_argument("--dispatch", action="store_true",
                     help="latency phase: dispatcher on, replies sent to a fake Twilio API (rate limits off)")
-    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--fake-twilio", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.serve:
-        serve(args.serve, args.workers)
-        return
     if args.fake_twilio:
         fake_twilio(args.fake_twilio)
         return

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from enum import StrEnum
+from typing import Any
 
 import typer
 
@@ -31,13 +33,18 @@ def register(app: typer.Typer) -> None:
         telegram_polling: bool = typer.Option(False, "--telegram-polling",
                                               help="Development: fetch Telegram updates with getUpdates."),
         workers: int = typer.Option(1, "--workers", min=1,
-                                    help="Server processes (PostgreSQL only); each runs the whole app."),
+                                    help="Web processes (PostgreSQL only); they verify and store webhooks."),
+        processors: int = typer.Option(None, "--processors", min=0,
+                                       help="Processing processes (NLU + dialogue) next to the web process "
+                                            "(default REPORTA_PROCESSORS=1; 0: process in the web process)."),
     ) -> None:
-        """Serve the provider webhooks; runs the scheduler and outbox dispatcher unless disabled."""
+        """Serve the provider webhooks; processing runs in its own process(es), and the scheduler + outbox
+        dispatcher in another one, unless disabled."""
+        import os
+
         import uvicorn
 
         from nlu.api import ensure_model
-        from reporta.app import create_app
         from reporta.runtime import Runtime
         from reporta.settings import get_settings
         from ticketing.db import is_sqlite
@@ -48,41 +55,58 @@ def register(app: typer.Typer) -> None:
         if is_sqlite(settings.database_url):
             upgrade(settings.database_url)
         ensure_model(settings)
+        n_proc = settings.processors if processors is None else processors
+        host, port = host or settings.host, port or settings.port
         if workers > 1:
-            # Every process takes any message: the inbox, conversations and outbox are claimed with row locks.
             if is_sqlite(settings.database_url):
                 raise typer.BadParameter("--workers > 1 needs PostgreSQL (SQLite has a single writer)")
             if telegram_polling:
                 raise typer.BadParameter("--telegram-polling runs in one process: use --workers 1")
-            typer.echo(f"reporta serve: {workers} processes; http://{host or settings.host}:{port or settings.port}")
-            uvicorn.run("reporta.app:create_app", factory=True, workers=workers, host=host or settings.host,
-                        port=port or settings.port, log_level=settings.log_level.lower(), proxy_headers=True)
-            return
-        runtime = Runtime.from_settings(settings, migrate=False)
-        on = ", ".join(sorted(runtime.senders))
-        typer.echo(f"reporta serve: channels on: {on}; http://{host or settings.host}:{port or settings.port}")
-        stop = threading.Event()
-        poller: threading.Thread | None = None
-        if telegram_polling:
-            channel = runtime.channels.get("telegram")
-            if channel is None:
-                raise typer.BadParameter("--telegram-polling needs REPORTA_TELEGRAM_TOKEN")
+        children = None
+        if n_proc > 0:
+            from bot.supervisor import Children
 
-            def on_update(update: dict) -> None:
-                try:
-                    for inbound in channel.parse(update):
-                        runtime.pipeline.receive(inbound)
-                except Exception:
-                    logging.getLogger("bot.polling").exception("telegram update could not be stored")
-
-            poller = threading.Thread(target=channel.poll, args=(on_update, stop), name="telegram-polling",
-                                      daemon=True)
-            poller.start()
+            children = Children.for_serve(settings, n_proc)
+            children.start()
         try:
-            uvicorn.run(create_app(runtime), host=host or settings.host, port=port or settings.port,
-                        log_level=settings.log_level.lower(), proxy_headers=True)
+            if workers > 1:
+                # Every web process stores any message; processing processes (or, with --processors 0, the web
+                # processes themselves) claim identities, conversations and outbox rows with row locks.
+                os.environ["REPORTA_PROCESSORS"] = str(n_proc)
+                typer.echo(f"reporta serve: {workers} web processes, {n_proc} processing; http://{host}:{port}")
+                uvicorn.run("reporta.app:create_serving_app", factory=True, workers=workers, host=host, port=port,
+                            log_level=settings.log_level.lower(), proxy_headers=True)
+                return
+            runtime = Runtime.from_settings(settings, migrate=False, store_only=n_proc > 0)
+            _serve_one(runtime, host, port, settings, telegram_polling, separate=n_proc > 0)
         finally:
-            stop.set()
+            if children is not None:
+                children.stop()
+
+    @app.command("process")
+    def process(
+        index: int = typer.Option(0, "--index", min=0, help="This processor's number, 0 … count-1."),
+        count: int = typer.Option(1, "--count", min=1, help="How many processing processes share the work."),
+        parent_pid: int = typer.Option(None, "--parent-pid", hidden=True,
+                                       help="Stop when this process is gone (set by reporta serve)."),
+    ) -> None:
+        """Process stored inbound messages (NLU, dialogue, outbox) for the citizens routed to this process."""
+        import signal
+
+        from bot.processor import Processor
+        from reporta.runtime import SWITCH_INTERVAL, Runtime
+        from reporta.settings import get_settings
+
+        settings = get_settings()
+        _logging(settings.log_level)
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        runtime = Runtime.from_settings(settings, migrate=False)
+        proc = Processor(runtime, index, count, wakeup=runtime.wakeup)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: proc.stop())
+        try:
+            proc.run(parent_pid=parent_pid)
+        finally:
             runtime.close()
 
     @app.command("chat")
@@ -98,3 +122,34 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         _logging("WARNING")
         run(settings, channel.value, user)
+
+
+def _serve_one(runtime: Any, host: str, port: int, settings: Any, telegram_polling: bool, *, separate: bool) -> None:
+    """One web process (uvicorn) over ``runtime``; ``separate``: processing and dispatch run in child processes."""
+    import uvicorn
+
+    from reporta.app import create_app
+
+    on = ", ".join(sorted(runtime.senders))
+    layout = "processing and dispatch in their own processes" if separate else "all in this process"
+    typer.echo(f"reporta serve: channels on: {on}; {layout}; http://{host}:{port}")
+    stop = threading.Event()
+    if telegram_polling:
+        channel = runtime.channels.get("telegram")
+        if channel is None:
+            raise typer.BadParameter("--telegram-polling needs REPORTA_TELEGRAM_TOKEN")
+
+        def on_update(update: dict) -> None:
+            try:
+                for inbound in channel.parse(update):
+                    runtime.pipeline.receive(inbound)
+            except Exception:
+                logging.getLogger("bot.polling").exception("telegram update could not be stored")
+
+        threading.Thread(target=channel.poll, args=(on_update, stop), name="telegram-polling", daemon=True).start()
+    try:
+        uvicorn.run(create_app(runtime, scheduler=not separate), host=host, port=port,
+                    log_level=settings.log_level.lower(), proxy_headers=True)
+    finally:
+        stop.set()
+        runtime.close()

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot.channel import Download
 from bot.media import MediaRejected, StoredFile, add_attachment, store_stream
+from notifications.interprocess import WriteLock
 from notifications.outbox import enqueue_replies
 from reporta.messages import InboundMessage, Media, OutboundMessage
 from reporta.settings import Settings
@@ -73,11 +74,15 @@ IdentityCache = dict[tuple[str, str], int]
 
 def _insert_message_ignoring_redelivery(session: Session) -> Insert:
     dialect = session.get_bind().dialect.name
+    table, key = Message.__table__, ["channel", "provider_message_id"]
     if dialect == "postgresql":
-        return postgresql.insert(Message).on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
     if dialect == "sqlite":
-        return sqlite.insert(Message).on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
-    return insert(Message)  # pragma: no cover - other databases: a redelivery raises IntegrityError
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
+    return insert(table)  # pragma: no cover - other databases: a redelivery raises IntegrityError
+
+
+_MESSAGE_INSERT: dict[str, Any] = {}
 
 
 def store_inbound(session: Session, inbounds: Sequence[InboundMessage],
@@ -109,9 +114,13 @@ def store_inbound(session: Session, inbounds: Sequence[InboundMessage],
                      "created_at": now})
     if not rows:
         return [None] * len(inbounds), found
-    stmt = _insert_message_ignoring_redelivery(session).values(rows).returning(
-        Message.__table__.c.id, Message.__table__.c.channel, Message.__table__.c.provider_message_id)
-    stored = {(str(getattr(ch, "value", ch)), pid): mid for mid, ch, pid in session.execute(stmt).all()}
+    dialect = session.get_bind().dialect.name
+    stmt = _MESSAGE_INSERT.get(dialect)
+    if stmt is None:  # built once: executemany of one cached statement (a multi-row VALUES compiles every time)
+        stmt = _insert_message_ignoring_redelivery(session).returning(
+            Message.__table__.c.id, Message.__table__.c.channel, Message.__table__.c.provider_message_id)
+        _MESSAGE_INSERT[dialect] = stmt
+    stored = {(str(getattr(ch, "value", ch)), pid): mid for mid, ch, pid in session.execute(stmt, rows).all()}
     ids: list[int | None] = []
     for inbound in inbounds:
         ids.append(stored.pop((inbound.channel, inbound.provider_message_id), None))
@@ -167,7 +176,8 @@ class Pipeline:
                  media_sources: Mapping[str, MediaSource] | None = None,
                  on_outbox: Callable[[], None] | None = None, workers: int = 4, max_attempts: int = 3,
                  recover_interval: float = 5.0, recover_age: float = 3.0, batch_size: int = 8,
-                 accept_batch_size: int = 256) -> None:
+                 accept_batch_size: int = 256, process_here: bool = True,
+                 on_stored: Callable[[], None] | None = None) -> None:
         self.session_factory = session_factory
         self.handler = handler
         self.settings = settings
@@ -179,8 +189,16 @@ class Pipeline:
         self.batch_size = max(1, batch_size)
         self.accept_batch_size = max(1, accept_batch_size)
         self.sqlite = is_sqlite(session_factory.kw["bind"])
-        # SQLite has one writer: serialising our own writers in-process avoids its sleeping busy handler.
-        self.write_lock: threading.Lock | None = threading.Lock() if self.sqlite else None
+        # SQLite has one writer: serialising our own writers (threads and, for a file, other processes) avoids
+        # its sleeping busy handler.
+        self.write_lock: Any = None
+        if self.sqlite:
+            self.write_lock = WriteLock.for_url(str(session_factory.kw["bind"].url)) or threading.Lock()
+        #: False: this process only stores (the web process of ``reporta serve``); processing processes
+        #: (``process_pending``) handle the messages, woken by ``on_stored`` after each inbox commit.
+        self.process_here = process_here
+        self.on_stored = on_stored or (lambda: None)
+        self._retry_after: dict[int, float] = {}  # identity id -> monotonic time (process_pending back-off)
         self.identities: IdentityCache = {}
         self.workers = 1 if self.sqlite else max(1, workers)
         self._failures: dict[int, int] = {}
@@ -235,9 +253,12 @@ class Pipeline:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover left-behind messages now and every ``recover_interval`` seconds."""
+        """Recover left-behind messages now and every ``recover_interval`` seconds (storing only: the inbox
+        writer alone)."""
         self._stop.clear()
         self._ensure_inbox()
+        if not self.process_here:
+            return
         self._ensure_workers()
         self._recover_thread = threading.Thread(target=self._recover_loop, name="inbound-recover", daemon=True)
         self._recover_thread.start()
@@ -322,12 +343,14 @@ class Pipeline:
                 return
             log.exception("inbound %s message could not be stored", inbounds[0].channel)
             ids = None
+        if ids is not None and not self.process_here and any(mid is not None for mid in ids):
+            self.on_stored()  # the processing processes take it from here
         for i, (inbound, future) in enumerate(batch):
             if ids is None:
                 future.set_exception(RuntimeError("the inbound message could not be stored"))
                 continue
             mid = ids[i]
-            if mid is not None:
+            if mid is not None and self.process_here:
                 self.submit(mid, has_media=bool(inbound.media),
                             identity_id=self.identities.get((inbound.channel, inbound.external_id)))
             future.set_result(mid)
@@ -416,6 +439,50 @@ class Pipeline:
                 log.exception("recovering inbound messages failed; they stay queued")
         if done:
             log.info("recovered %d inbound message(s)", done)
+        return done
+
+    def process_pending(self, index: int = 0, count: int = 1, *, limit: int = 512) -> int:
+        """One pass of a processing process: handle the ``received`` messages of the citizens routed to it
+        (``identity_id % count == index``), oldest first, in batches of ``batch_size`` citizens; return how
+        many were handled. Only this process takes these citizens, so processes never wait on each other's
+        identity locks and each citizen's order is kept. A citizen whose message just failed is retried
+        after ``recover_age`` seconds (until ``max_attempts``, then the message is ``failed``)."""
+        stmt = (select(Message.identity_id, Message.kind).where(
+            Message.direction == Direction.INBOUND, Message.state == InboundState.RECEIVED,
+            Message.identity_id.is_not(None)).order_by(Message.id).limit(limit))
+        if count > 1:
+            stmt = stmt.where(Message.identity_id % count == index)
+        with self.session_factory() as session:
+            rows = session.execute(stmt).all()
+        now = time.monotonic()
+        for identity_id, at in list(self._retry_after.items()):
+            if at <= now:
+                self._retry_after.pop(identity_id, None)
+        order: dict[int, bool] = {}
+        for identity_id, kind in rows:
+            if identity_id in self._retry_after:
+                continue
+            order[identity_id] = order.get(identity_id, False) or kind in DOWNLOADABLE
+        ids = list(order)
+        done = 0
+        for start in range(0, len(ids), self.batch_size):
+            if self._stop.is_set():
+                break
+            chunk = ids[start:start + self.batch_size]
+            try:
+                done += self._process_ready([_Ready(0, i, order[i]) for i in chunk])
+            except Exception:
+                log.exception("processing a batch of %d citizen(s) failed; they stay queued", len(chunk))
+                for i in chunk:
+                    self._retry_after[i] = time.monotonic() + self.recover_age
+            if self._failures:
+                # a message of this chunk failed and stays received: leave its citizen alone for a while
+                with self.session_factory() as session:
+                    stuck = session.scalars(select(Message.identity_id).where(
+                        Message.id.in_(list(self._failures)))).all()
+                for i in stuck:
+                    if i in order:
+                        self._retry_after[i] = time.monotonic() + self.recover_age
         return done
 
     # --- processing -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -14,6 +15,8 @@ def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker(
         once: bool = typer.Option(False, "--once", help="Run every job and drain the outbox once, then exit."),
+        parent_pid: int = typer.Option(None, "--parent-pid", hidden=True,
+                                       help="Stop when this process is gone (set by reporta serve)."),
     ) -> None:
         """Run the scheduler and the outbox dispatcher in this process (safe to run several against PostgreSQL)."""
         from notifications.worker import Worker
@@ -36,7 +39,9 @@ def register(app: typer.Typer) -> None:
                 signal.signal(sig, lambda *_: stop.set())
             w.start()
             typer.echo("reporta worker: running (Ctrl-C to stop)")
-            stop.wait()
+            while not stop.wait(1.0):
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    break  # reporta serve is gone
             w.stop()
         finally:
             runtime.close()

@@ -114,9 +114,16 @@ def enqueue_replies(session: Session, identity: ChannelIdentity, messages: Seque
         "in_reply_to_id": in_reply_to_id, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now,
         "created_at": now,
     } for n, m in enumerate(messages)]
-    stmt = _insert_ignoring_dedupe(session, OutboxMessage.__table__).values(rows).returning(
-        OutboxMessage.__table__.c.id)
-    return len(session.execute(stmt).all())
+    # executemany with a statement built once per dialect: compiled once and cached (a multi-row VALUES
+    # statement was compiled again for every message, a quarter of the processing time).
+    stmt = _REPLY_INSERT.get(session.get_bind().dialect.name)
+    if stmt is None:
+        stmt = _insert_ignoring_dedupe(session, OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
+        _REPLY_INSERT[session.get_bind().dialect.name] = stmt
+    return len(session.execute(stmt, rows).all())
+
+
+_REPLY_INSERT: dict[str, Any] = {}
 
 
 def _insert_ignoring_dedupe(session: Session, target: Any = OutboxMessage) -> Insert:

@@ -9,6 +9,7 @@ PostgreSQL database, because every job claims its rows with ``FOR UPDATE SKIP LO
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,17 @@ class Worker:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(self.job_interval * 2) + 1},
         )
         self._started = False
+        self._listen_stop = threading.Event()
+        self._listen_thread: threading.Thread | None = None
+
+    def _listen(self, listener) -> None:
+        """Wake the dispatcher when another process (a processing process) enqueued replies."""
+        try:
+            while not self._listen_stop.is_set():
+                if listener.wait(1.0) and self.dispatcher is not None:
+                    self.dispatcher.wake()
+        finally:
+            listener.close()
 
     def start(self) -> None:
         if self._started:
@@ -57,6 +69,12 @@ class Worker:
         self.scheduler.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
+            wakeup = getattr(self.runtime, "wakeup", None)
+            if wakeup is not None and getattr(wakeup, "enabled", False):
+                self._listen_stop.clear()
+                self._listen_thread = threading.Thread(target=self._listen, args=(wakeup.listener("outbox"),),
+                                                       name="outbox-wakeups", daemon=True)
+                self._listen_thread.start()
         self._started = True
         log.info("notifications worker started (jobs every %ss, dispatcher %s)", self.job_interval,
                  "on" if self.dispatcher else "off")
@@ -75,6 +93,10 @@ class Worker:
         if not self._started:
             return
         self.scheduler.shutdown(wait=True)
+        self._listen_stop.set()
+        if self._listen_thread is not None:
+            self._listen_thread.join(timeout=5)
+            self._listen_thread = None
         if self.dispatcher is not None:
             self.dispatcher.stop()
         self._started = False

@@ -52,11 +52,22 @@ async def _read_body(request: Request) -> bytes:
     return body
 
 
+def create_serving_app() -> Starlette:
+    """The app of one ``reporta serve --workers N`` web process (a uvicorn factory): with
+    ``REPORTA_PROCESSORS`` > 0 it only verifies and stores (processing and dispatch run in their own
+    processes, started by ``serve``); with 0 it is the whole app."""
+    settings = Settings()
+    separate = settings.processors > 0
+    return create_app(settings=settings, store_only=separate, scheduler=False if separate else None)
+
+
 def create_app(runtime: Runtime | None = None, settings: Settings | None = None, *,
-               background: bool = True) -> Starlette:
+               background: bool = True, store_only: bool = False, scheduler: bool | None = None) -> Starlette:
     """The webhook app over ``runtime`` (built from ``settings`` when not given, and then closed at shutdown).
 
     ``background=False`` leaves the pipeline and dispatcher loops to the caller (tests drive them).
+    ``store_only`` (a runtime built here): webhooks are stored and the processing processes woken.
+    ``scheduler``: run the scheduler + dispatcher here (default ``REPORTA_SCHEDULER_ENABLED``).
     """
     owns = runtime is None
     state: dict[str, Runtime] = {}
@@ -67,9 +78,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state["runtime"] = runtime if runtime is not None else await run_in_threadpool(
-            Runtime.from_settings, settings or Settings())
+            lambda: Runtime.from_settings(settings or Settings(), store_only=store_only))
         if background:
-            rt().start_background()
+            rt().start_background(scheduler=scheduler)
         try:
             yield
         finally:

@@ -56,6 +56,7 @@ class Runtime:
         self.dispatcher: Any = None
         self.pipeline: Any = None
         self.worker: Any = None
+        self.wakeup: Any = None  # notifications.interprocess.Wakeup: signals to the other processes
         self._wakers: list[Callable[[], None]] = []
 
     # --- construction -----------------------------------------------------------------------------
@@ -64,10 +65,12 @@ class Runtime:
     def from_settings(cls, settings: Settings, *, migrate: bool | None = None, channels: bool = True,
                       simulator: Sender | None = None, senders: dict[str, Sender] | None = None,
                       handler: Any = None, pipeline_workers: int = 2,
-                      dispatcher_options: dict[str, Any] | None = None) -> Runtime:
+                      dispatcher_options: dict[str, Any] | None = None, store_only: bool = False) -> Runtime:
         """Build the runtime. ``migrate`` defaults to True on SQLite (PostgreSQL is migrated by deployment);
         ``senders`` replaces the channels' senders (the terminal simulator prints everything);
-        ``handler`` replaces the dialogue engine (benchmarks of the pipeline alone)."""
+        ``handler`` replaces the dialogue engine (benchmarks of the pipeline alone); ``store_only``: the web
+        process of ``reporta serve`` with processing processes: webhooks are stored and the processing
+        processes woken, nothing is processed here (no NLU model loaded)."""
         from bot.pipeline import Pipeline
         from bot.senders import build_senders
         from dialogue.render import Renderer
@@ -93,6 +96,8 @@ class Runtime:
             params = list(inspect.signature(updates.ticket_listeners).parameters)
             rt.listeners = tuple(updates.ticket_listeners(rt) if params[:1] == ["runtime"]
                                  else updates.ticket_listeners(settings, rt.renderer, rt.catalog))
+        if handler is None and store_only:
+            handler = _NotHere()
         if handler is None:
             from dialogue.engine import DialogueEngine
 
@@ -104,13 +109,19 @@ class Runtime:
             rt.channels = rt._build_channels()
         rt.senders = dict(senders) if senders is not None else build_senders(settings, rt.channels,
                                                                              simulator=simulator)
-        rt.dispatcher = Dispatcher(rt.session_factory, rt.senders, settings, **(dispatcher_options or {}))
+        options = {"rate_limits": settings.dispatch_rate_limits, **(dispatcher_options or {})}
+        rt.dispatcher = Dispatcher(rt.session_factory, rt.senders, settings, **options)
         rt._wakers.append(rt.dispatcher.wake)
+        from notifications.interprocess import Wakeup
+
+        rt.wakeup = Wakeup(settings.database_url, rt.engine)
+        rt._wakers.append(lambda: rt.wakeup.notify("outbox"))  # a dispatcher in another process
         twilio = rt.channels.get("twilio")
         media_sources = {k: v for k, v in {"telegram": rt.channels.get("telegram"), "whatsapp": twilio,
                                            "sms": twilio}.items() if v is not None}
         rt.pipeline = Pipeline(rt.session_factory, handler, settings, media_sources=media_sources,
-                               on_outbox=rt.wake_outbox, workers=pipeline_workers)
+                               on_outbox=rt.wake_outbox, workers=pipeline_workers, process_here=not store_only,
+                               on_stored=lambda: rt.wakeup.notify("inbox"))
         return rt
 
     def _build_channels(self) -> dict[str, Any]:
@@ -184,4 +195,13 @@ class Runtime:
             close = getattr(channel, "close", None)
             if close is not None:
                 close()
+        if self.wakeup is not None:
+            self.wakeup.close()
         self.engine.dispose()
+
+
+class _NotHere:
+    """The handler of a store-only runtime: processing happens in the processing processes."""
+
+    def handle(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("this process only stores inbound messages (see reporta process)")

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # --- notifications / scheduler ----------------------------------------------------------------
     scheduler_enabled: bool = True
     dispatch_interval_seconds: float = 0.2
+    # Benchmarks only: false turns the dispatcher's rate limits (per channel, per Telegram chat) off.
+    dispatch_rate_limits: bool = True
+    # `reporta serve`: processing processes (NLU + dialogue) started next to the web process; 0 = process in
+    # the web process(es) as before. With scheduler_enabled the dispatcher + jobs run in one more process.
+    processors: int = 1
     quiet_hours_start: str = "21:00"
     quiet_hours_end: str = "09:00"
     survey_delay_hours: float = 24.0
