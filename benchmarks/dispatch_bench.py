@@ -21,6 +21,7 @@ import asyncio
 import itertools
 import json
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -149,17 +150,20 @@ def count_sent(url: str) -> int:
     return int(n or 0)
 
 
-def _worker_proc(url: str, base_url: str, worker_id: str) -> None:
+THREADS = 8  # the dispatcher's default pool
+
+
+def _worker_proc(url: str, base_url: str, worker_id: str, threads: int = 0) -> None:
     settings = Settings(_env_file=None, database_url=url)
     engine = make_engine(url)
     d = Dispatcher(make_session_factory(engine), {"telegram": HttpSender(base_url)}, settings, worker_id=worker_id,
-                   rate_limits=False, max_threads=16, batch_size=500)
+                   rate_limits=False, max_threads=threads or THREADS, batch_size=500)
     d.drain()
     d.close()
     engine.dispose()
 
 
-def throughput_loopback(url: str, n: int, workers: int) -> float:
+def throughput_loopback(url: str, n: int, workers: int, threads: int = 0) -> float:
     port_q: multiprocessing.Queue = multiprocessing.Queue()
     server = multiprocessing.Process(target=_serve, args=(port_q,), daemon=True)
     server.start()
@@ -167,9 +171,10 @@ def throughput_loopback(url: str, n: int, workers: int) -> float:
     seed(url, n, {"telegram": 1.0})
     t0 = time.perf_counter()
     if workers == 1:
-        _worker_proc(url, base, "bench-1")
+        _worker_proc(url, base, "bench-1", threads)
     else:
-        procs = [multiprocessing.Process(target=_worker_proc, args=(url, base, f"bench-{i}")) for i in range(workers)]
+        procs = [multiprocessing.Process(target=_worker_proc, args=(url, base, f"bench-{i}", threads))
+                 for i in range(workers)]
         for p in procs:
             p.start()
         for p in procs:
@@ -186,13 +191,16 @@ def throughput_telegram_fake(url: str, n: int) -> float:
     from tests.fakes.telegram_api import FakeTelegram
 
     seed(url, n, {"telegram": 1.0})
-    with FakeTelegram(token="123456:BENCH") as fake:
+    fake = FakeTelegram(token="123456:BENCH")
+    # headers and body are written separately: without TCP_NODELAY each answer waits ~40 ms for a delayed ACK
+    fake.server.RequestHandlerClass.disable_nagle_algorithm = True
+    with fake:
         settings = Settings(_env_file=None, database_url=url, telegram_token="123456:BENCH",
                             telegram_api_base_url=fake.base_url, telegram_messages_per_second=0.0)
         channel = TelegramChannel(settings)
         engine = make_engine(url)
         d = Dispatcher(make_session_factory(engine), {"telegram": channel.sender}, settings, rate_limits=False,
-                       max_threads=16, batch_size=500)
+                       batch_size=500)
         t0 = time.perf_counter()
         d.drain()
         elapsed = time.perf_counter() - t0
@@ -252,10 +260,10 @@ def main() -> None:
     try:
         loop_rate = throughput_loopback(url, args.messages, args.workers)
         print(f"loopback HTTP provider, rate limits off, {args.workers} worker(s): "
-              f"{args.messages} messages at {loop_rate:,.0f} msg/s")
+              f"{args.messages} messages at {loop_rate:,.0f} msg/s (load average {os.getloadavg()[0]:.1f})")
         tg_rate = throughput_telegram_fake(url, args.telegram_messages)
         print(f"real Telegram channel (PTB) -> fake Telegram API, limits off: {args.telegram_messages} messages at "
-              f"{tg_rate:,.0f} msg/s")
+              f"{tg_rate:,.0f} msg/s (load average {os.getloadavg()[0]:.1f})")
         mix = {"whatsapp": 0.5, "telegram": 0.3, "sms": 0.2}
         result = storm(url, args.storm, args.storm_seconds, mix, args.twilio_rate)
         print(f"storm backlog of {args.storm:,} updates (mix {mix}): measured paced rate {result['measured_per_s']} "

@@ -32,6 +32,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from notifications.interprocess import WriteLock
 from notifications.outbox import enqueue, outbound_from_row
 from notifications.ratelimit import ChannelLimits
 from notifications.timing import backoff_seconds, quiet_until
@@ -127,7 +129,7 @@ class Dispatcher:
         worker_id: str | None = None,
         now: Callable[[], datetime] = utcnow,
         lease_seconds: float = 300.0,
-        max_threads: int = 32,
+        max_threads: int = 8,
         batch_size: int = 500,
         rate_limits: bool = True,
         rng: Any = None,
@@ -150,6 +152,8 @@ class Dispatcher:
                 per_chat_interval={"telegram": 1.0},
             )
         self._sqlite = is_sqlite(session_factory.kw["bind"])
+        # SQLite: one writer across this machine's processes (the processing processes take the same lock).
+        self._write_lock = WriteLock.for_url(str(session_factory.kw["bind"].url)) if self._sqlite else None
         self._rate_limits = rate_limits
         self._wakes: list[threading.Event] = []
         self._stop = threading.Event()
@@ -249,7 +253,7 @@ class Dispatcher:
         channels = [c for c in self._channels() if only is None or c in only]
         if not channels:
             return [], 0
-        with self.session_factory() as session, session.begin():
+        with self._write_lock or nullcontext(), self.session_factory() as session, session.begin():
             now = self.now()
             due = self._due(now)
             candidates = session.scalars(
@@ -443,7 +447,7 @@ class Dispatcher:
                 failed.append({"b_id": job.row_id, "b_err": job.error or "failed"})
                 if job.unreachable:
                     unreachable[job.identity_id] = (job.error or "permanent failure")[:200]
-        with self.session_factory() as session, session.begin():
+        with self._write_lock or nullcontext(), self.session_factory() as session, session.begin():
             conn = session.connection()
             if sent:
                 conn.execute(update(table).where(mine).values(
