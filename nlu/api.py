@@ -45,6 +45,7 @@ CONVERSATION_INTENTS: frozenset[str] = frozenset(
         "deny",
         "cancel",
         "help",
+        "report_problem",
         "out_of_scope",
     }
 )

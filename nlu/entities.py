@@ -54,11 +54,15 @@ _NEXT_WORD = rf"(?!{_STOP}\b)(?!\d+(?:\s?-\s?[a-z]|[a-z])?\b)(?!s/n\b){_WORD_CHA
 _NAME = rf"{_NAME_WORD}(?:\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?{_NEXT_WORD}){{0,3}}"
 _NUMBER = (
     rf"(?:#\s*|no\.\s*|num\.?\s*|numero\s+|n[°º]\s*)?({_HOUSE}|s/n\b)"
-    r"(?!\s*(?:dias|dia|horas|hrs|semanas|meses|anos|min|minutos|metros|mts|cuadras|carros|perros|veces)\b)"
+    r"(?!\s*(?:dias|dia|horas|hrs|semanas|meses|anos|min|minutos|metros|mts|cuadras|casas|carros|perros|veces"
+    r"|days?|hours?|weeks?|months?|years?|times|blocks?|meters|feet|am|pm)\b)"
 )
 
 _STREET_TYPED_RE = re.compile(rf"\b(?P<street>{_STREET_TYPE}\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?{_NAME})")
-_STREET_SOBRE_RE = re.compile(rf"\b(?:sobre|en|por)\s+(?:la\s+|el\s+)?(?P<street>{_NAME})\s+(?=#|no\.|num|numero|\d)")
+# English "on/at Juárez street 100" too.
+_STREET_SOBRE_RE = re.compile(
+    rf"\b(?:sobre|en|por|on|at)\s+(?:la\s+|el\s+|the\s+)?(?P<street>{_NAME})\s+(?=#|no\.|num|numero|\d)"
+)
 _NUMBER_AFTER_RE = re.compile(rf"\s*,?\s*{_NUMBER}")
 _CORNER_RE = re.compile(
     rf"\s*,?\s*(?:esquina|esq\.?)\s*(?:con|c/|y)?\s+(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<x>{_NAME})"
@@ -99,9 +103,11 @@ _CORNER_ALONE_RE = re.compile(
 _GLUED_CORNER_RE = re.compile(
     rf"\b(?:en|sobre|por)\s+(?:la\s+|el\s+)?(?P<s>{_NAME_WORD}(?:\s+{_NAME_WORD})?)(?=\s*,?\s*(?:esquina|esq\.?)\s)"
 )
+# Colonia names run longer than street names and join with "del" too: "Valle del Mirador", "Lomas de San Francisco".
 _COLONIA_RE = re.compile(
     r"\b(?:colonia|col\.?|fraccionamiento|fracc?\.?|barrio|unidad\s+habitacional|infonavit|residencial|sector)\s+"
-    rf"(?P<c>(?:(?:el|la|los|las|san|santa|del|de\s+la|de\s+los|de\s+las)\s+)?{_NAME})"
+    rf"(?P<c>(?:(?:el|la|los|las|san|santa|del|de\s+la|de\s+los|de\s+las)\s+)?{_NAME_WORD}"
+    rf"(?:\s+(?:(?:de|del)\s+(?:la\s+|los\s+|las\s+|el\s+)?)?{_NEXT_WORD}){{0,4}})"
 )
 _RELATION = (
     r"(?:(?:justo\s+|casi\s+|exactamente\s+)?(?:en\s*frente|frente)\s+(?:a|al|de|del)"
@@ -113,9 +119,16 @@ _RELATION = (
     r"plaza|parque|clinica|hospital|imss|issste|escuela|prepa|panteon|tianguis|gasolinera|deportivo|cancha)))"
 )
 _LANDMARK_RE = re.compile(
-    rf"\b(?P<lm>{_RELATION}\s*(?:(?:la|el|los|las|un|una|mi|nuestra|nuestro)\s+)?"
-    rf"{_NAME_WORD}(?:\s+(?:(?:de|del)\s+(?:la\s+|los\s+|las\s+|el\s+)?)?{_NAME_WORD}){{0,3}})"
+    rf"\b(?P<lm>(?P<head>{_RELATION}\s*(?:(?:la|el|los|las|un|una|mi|nuestra|nuestro)\s+)?{_NAME_WORD})"
+    rf"(?:\s+(?:(?:de|del)\s+(?:la\s+|los\s+|las\s+|el\s+)?)?{_NAME_WORD}){{0,3}})"
 )
+# The street of a landmark: "frente al Oxxo de Morelos 120" is landmark "frente al Oxxo" + address "Morelos 120"
+# (only with a house number: "frente al Oxxo de la Morelos" stays one landmark).
+_LANDMARK_STREET_RE = re.compile(
+    rf"\s+(?:de|del|en|sobre)\s+(?:la\s+|el\s+)?(?P<street>{_NAME})(?=\s*,?\s*(?:#|no\.|num|numero)?\s*\d)"
+)
+# Words a landmark or colonia cut short before an address may not end with: "frente al Oxxo de la [calle ...]".
+_DANGLING = re.compile(r"(?:\s+(?:de|del|la|el|los|las|en|sobre|por|y|a|al))+\s*$")
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -229,18 +242,31 @@ def extract_places(text: str, folded: str | None = None) -> list[Entity]:
             if _overlaps(span, taken) or f[span[0] : span[1]].startswith(("c. p", "c.p")):
                 continue
             add_address(span, span[0])
+    def cut(start: int, end: int, min_end: int) -> int | None:
+        """End of ``[start, end)`` cut before the first place already found inside it (and a dangling "de la"),
+        or None when the cut would leave less than ``[start, min_end)`` or ``start`` is inside a found place."""
+        if any(s <= start < e for s, e in taken):
+            return None
+        end = min([end, *(s for s, _ in taken if start < s < end)])
+        end = start + len(_DANGLING.sub("", f[start:end]))
+        return end if end >= min_end else None
+
     for m in _COLONIA_RE.finditer(f):
-        span = m.span("c")
-        if _overlaps(span, taken):
+        end = cut(m.start("c"), m.end("c"), m.start("c") + 1)
+        if end is None:
             continue
-        out.append(_ent(text, "colonia", *span))
-        taken.append(span)
+        out.append(_ent(text, "colonia", m.start("c"), end))
+        taken.append((m.start("c"), end))
     for m in _LANDMARK_RE.finditer(f):
-        span = m.span("lm")
-        if _overlaps(span, taken):
+        start, end = m.span("lm")
+        street = _LANDMARK_STREET_RE.search(f, m.end("head"))
+        if street and street.start() < end and not _overlaps(street.span("street"), taken):
+            add_address(street.span("street"), street.start("street"))
+        end = cut(start, end, m.end("head"))
+        if end is None:
             continue
-        out.append(_ent(text, "landmark", *span))
-        taken.append(span)
+        out.append(_ent(text, "landmark", start, end))
+        taken.append((start, end))
     # Street names glued to a cross street without a type word: "Juárez esquina con Hidalgo".
     for m in _GLUED_CORNER_RE.finditer(f):
         span = m.span("s")

@@ -35,7 +35,7 @@ from nlu.data import NluData, load_training_data, training_files
 from nlu.features import Lexicon
 from nlu.normalize import normalize
 
-MODEL_VERSION = "5"
+MODEL_VERSION = "6"
 #: Messages of at most this many normalised tokens may be answered from the exact-match table.
 EXACT_MAX_TOKENS = 4
 #: Length of the prefix a word must share with a training word to count as known (see ``BuiltinParser``).
@@ -52,6 +52,19 @@ SVM_C = 0.5
 #: second category is plausible; conversational intents keep the full threshold.
 SERVICE_THRESHOLD_MARGIN = 0.1
 
+#: Words that say where or that something is, never what: function words (``VAGUE_GLUE``) and place or vague nouns
+#: (``VAGUE_NOUNS``: casa, calle, esquina, algo raro...).  A message made of these words only, with at least one of
+#: the nouns ("por mi casa", "en la esquina de mi casa", "hay algo raro en mi calle"), is a fragment of a place or of
+#: a report with nothing in it to act on: not understood (unless it is a training example verbatim), instead of
+#: confidently ``out_of_scope`` because "mi casa" occurs there.  "esa es", "de una" (no noun) are not affected.
+VAGUE_GLUE = (
+    "a al el la los las lo un una unos unas de del en por para con sobre mi mis tu su sus nuestra nuestro y o que "
+    "es esta ahi aqui aca alla cerca frente enfrente junto lado atras hay este esa ese esto"
+)
+VAGUE_NOUNS = (
+    "algo raro rara extraño extraña cosa cosas casa casita calle calles esquina cuadra colonia col barrio "
+    "fraccionamiento privada avenida cerrada andador manzana domicilio rumbo zona"
+)
 _NUMBER_TOKENS = frozenset({"num", "folionum"})
 _WHITESPACE = re.compile(r"\s\s+")
 _WORD_TOKEN = re.compile(r"(?u)\b\w+\b")
@@ -409,6 +422,8 @@ class BuiltinParser:
         self._prefixes = frozenset(
             w[:KNOWN_PREFIX] for w in model.vocabulary if len(w) >= KNOWN_PREFIX and w.isalpha()
         )
+        self._vague_nouns = frozenset(normalize(VAGUE_NOUNS).split())
+        self._vague = self._vague_nouns | frozenset(normalize(VAGUE_GLUE).split()) | _NUMBER_TOKENS
 
     def _known_word(self, tok: str) -> bool:
         if tok in _NUMBER_TOKENS or tok.isdigit():
@@ -429,7 +444,9 @@ class BuiltinParser:
             rest = [(c, p * 0.02) for c, p in ranking if c != exact]
             ranking = [(exact, max(0.98, dict(ranking)[exact])), *rest]
         # Numbers ("num", "folionum", digits) are not words: "xyz 123" is not understood, "1" (a menu answer) is.
-        known = bool(tags) or exact is not None or any(self._known_word(t) for t in tokens)
+        # A place or report fragment with no word of what ("por mi casa", "hay algo raro en mi calle") is not either.
+        vague = all(t in self._vague or t.isdigit() for t in tokens) and any(t in self._vague_nouns for t in tokens)
+        known = exact is not None or (not vague and (bool(tags) or any(self._known_word(t) for t in tokens)))
         return ranking, known
 
     def threshold_for(self, intent: str) -> float:

@@ -157,3 +157,42 @@ def test_address_spans(text: str, expected: dict[str, list[str]]) -> None:
 )
 def test_no_false_intersections(text: str) -> None:
     assert spans(text, "cross_street") == [] and spans(text, "number") == []
+
+
+# Round 5: landmarks next to addresses, multiword colonias, English addresses.
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "hay un bache enorme frente al oxxo de la calle morelos 120 col centro",
+            {"landmark": ["frente al oxxo"], "address": ["calle morelos 120"], "street": ["calle morelos"],
+             "number": ["120"], "colonia": ["centro"]},
+        ),
+        (
+            "bache frente al oxxo de morelos 120",
+            {"landmark": ["frente al oxxo"], "address": ["morelos 120"], "street": ["morelos"], "number": ["120"]},
+        ),
+        ("frente al Oxxo de la Morelos", {"landmark": ["frente al Oxxo de la Morelos"], "address": []}),
+        ("col valle del mirador", {"colonia": ["valle del mirador"]}),
+        ("basura en la col. Valle del Mirador desde el lunes", {"colonia": ["Valle del Mirador"]}),
+        ("colonia Lomas de San Francisco", {"colonia": ["Lomas de San Francisco"]}),
+        ("fracc. Jardines de la Silla", {"colonia": ["Jardines de la Silla"]}),
+        (
+            "colonia Las Flores calle Hidalgo 20",
+            {"colonia": ["Las Flores"], "address": ["calle Hidalgo 20"]},
+        ),
+        (
+            "there is a huge pothole on juarez street 100",
+            {"address": ["juarez street 100"], "street": ["juarez street"], "number": ["100"]},
+        ),
+        ("the street light is broken on morelos 20", {"address": ["morelos 20"], "number": ["20"]}),
+        ("the light has been out on morelos for 3 days", {"address": [], "number": []}),
+        ("a un lado de la tienda de don Pepe 3 casas antes", {"number": []}),
+    ],
+)
+def test_round5_place_spans(text: str, expected: dict[str, list[str]]) -> None:
+    ents = extract(text)
+    for e in ents:
+        assert text[e.start : e.end] == e.value
+    for kind, values in expected.items():
+        assert spans(text, kind) == values, (kind, [(e.type, e.value) for e in ents])

@@ -20,7 +20,7 @@ def test_training_data_covers_every_intent_with_60_examples() -> None:
         counts[intent] = counts.get(intent, 0) + 1
     for intent in SERVICE_INTENTS:
         assert counts.get(intent, 0) >= 60, intent
-    assert len(counts) == 25
+    assert len(counts) == 26
     assert data.lookups and data.synonyms
 
 
@@ -206,3 +206,68 @@ def test_threshold_controls_understood() -> None:
     strict = BuiltinParser(model, threshold=0.99).parse("bache en la calle")
     assert not strict.understood and strict.intent == FALLBACK_INTENT
     assert strict.ranking[0][0] == "pothole"
+
+
+# Round 5: problems seen in real conversations (dialogue QA). Several are dev-set messages (dev_short "okas",
+# "no vino el camión"; dev3/dev4 "trámite", plomero, "k onda con la luz", hammering and brass-band noise): they
+# were fixed by *other* sentences of the same class plus lexicon entries, so those dev figures are now optimistic.
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        # photo declines at the photo step: `deny` ("not now" too), never help or a service category
+        ("no tengo foto", "deny"),
+        ("sin foto", "deny"),
+        ("no tengo", "deny"),
+        ("despues", "deny"),
+        ("después te la mando", "deny"),
+        ("luego te la mando", "deny"),
+        # wanting to report something, no category yet: its own intent (the dialogue shows the category list)
+        ("quiero reportar algo", "report_problem"),
+        ("quiero hacer un reporte", "report_problem"),
+        ("reportar", "report_problem"),
+        ("tengo una queja", "report_problem"),
+        ("quiero levantar un reporte", "report_problem"),
+        ("I want to report something", "report_problem"),
+        # ...while asking *how* to report stays help, and a cancelled report stays cancel
+        ("como hago un reporte", "help"),
+        ("ya no quiero hacer el reporte", "cancel"),
+        ("como va mi reporte", "check_status"),
+        # laughter is chit-chat: confidently out_of_scope (never counts toward the "two misunderstood" handoff)
+        ("jajaja", "out_of_scope"),
+        ("jaja", "out_of_scope"),
+        ("ntp", "thanks"),
+        ("no te preocupes", "thanks"),
+        ("okas", "affirm"),
+        ("okis", "affirm"),
+        ("no vino el camión", "garbage_collection"),
+        ("¿en qué va mi trámite?", "check_status"),
+        ("me pueden recomendar un buen plomero", "out_of_scope"),
+        ("k onda con la luz d la calle, sigue apagada", "streetlight"),
+        ("el taller de hojalatería martilla todo el día", "noise"),
+        ("la banda de viento ensaya a medianoche", "noise"),
+    ],
+)
+def test_round5_conversation_problems(parser, text: str, intent: str) -> None:
+    result = parser.parse(text)
+    assert result.intent == intent, result.ranking
+    assert result.understood
+
+
+@pytest.mark.parametrize("text", ["asdf qwer", "asdfghjkl", "qwerty", "sdfg hjkl"])
+def test_keyboard_mash_falls_back(parser, text: str) -> None:
+    assert parser.parse(text).intent == FALLBACK_INTENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["por mi casa", "en la esquina de mi casa", "hay algo raro en mi calle", "aqui en mi calle", "en la colonia"],
+)
+def test_vague_place_fragments_fall_back(parser, text: str) -> None:
+    result = parser.parse(text)
+    assert result.intent == FALLBACK_INTENT and not result.understood
+
+
+@pytest.mark.parametrize("text, intent", [("esa es", "affirm"), ("de una", "affirm"), ("hay un bache en mi calle",
+                                                                                        "pothole")])
+def test_vague_rule_needs_only_vague_words(parser, text: str, intent: str) -> None:
+    assert parser.parse(text).intent == intent
