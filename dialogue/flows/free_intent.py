@@ -10,9 +10,6 @@ from dialogue.turn import Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in, intent, parse
 from nlu.api import SERVICE_INTENTS
 
-#: Word beginnings of "I want to report something" when the NLU reads it as help or out of scope.
-REPORT_WORDS = ("report", "queja", "denunci")
-
 
 def answer(turn: Turn) -> None:
     choice = turn.choice
@@ -46,8 +43,8 @@ def answer(turn: Turn) -> None:
     if understood in ("affirm", "deny", "cancel"):
         turn.say_menu()
         return
-    if not candidates and any(word.startswith(REPORT_WORDS) for word in turn.folded.split()):
-        report.start(turn, category=None, description="")  # "quiero reportar algo", "tengo una queja"
+    if understood == "report_problem":  # "quiero reportar algo", "tengo una queja": the category list
+        report.start(turn, category=None, description="")
         return
     if understood == "help":
         turn.say("help")

@@ -110,9 +110,11 @@ def test_corrections_before_the_summary(world: World) -> None:
     assert chat.conversation().slots["category"] == "water_leak"
 
 
-@pytest.mark.parametrize("text", ["quiero reportar algo", "quiero hacer un reporte", "reportar"])
+@pytest.mark.parametrize("text", ["quiero reportar algo", "quiero hacer un reporte", "reportar", "tengo una queja",
+                                  "quiero poner una queja", "I want to report something"])
 def test_wanting_to_report_starts_a_report(world: World, text: str) -> None:
     # Seen: "quiero reportar algo" (NLU: out_of_scope) answered "Eso no lo puedo atender por aquí".
+    # Round 5: the NLU's `report_problem` intent (no keyword list in the dialogue).
     chat = world.chat("whatsapp")
     replies = chat.send(text)
     assert "no lo puedo atender" not in chat.text
@@ -255,3 +257,12 @@ def test_hola_at_the_summary_is_greeted_and_the_confirmation_asked_briefly(world
     assert conversation.step == "confirm" and conversation.misunderstood_count == 0
     chat.send("1")
     assert len(chat.tickets()) == 1
+
+
+def test_keyboard_mash_counts_as_not_understood(world: World) -> None:
+    # Seen: "asdf qwer" read as out_of_scope (0.93): "Eso no lo puedo atender" and never a handoff.
+    chat = world.chat("telegram")
+    replies = chat.send("asdf qwer")
+    assert "no te entendí" in replies[-1].text and chat.conversation().misunderstood_count == 1
+    chat.send("qwerty")
+    assert chat.conversation().handoff_reason == "not_understood"
