@@ -45,7 +45,7 @@ from bot.channel import Download
 from bot.media import MediaRejected, StoredFile, add_attachment, store_stream
 from notifications.interprocess import WriteLock
 from notifications.outbox import enqueue_replies
-from reporta.messages import InboundMessage, Media, OutboundMessage
+from reporta.messages import InboundMessage, Media, OutboundMessage, TurnFailed
 from reporta.settings import Settings
 from ticketing.citizens import get_or_create_identity
 from ticketing.db import is_sqlite
@@ -63,6 +63,9 @@ class Handler(Protocol):
 
     def handle(self, session: Session, message: Message, inbound: InboundMessage,
                identity: ChannelIdentity) -> list[OutboundMessage]: ...
+    # Optionally also ``load_conversations(session, identities) -> {identity id: conversation}`` and
+    # ``handle_failed``: then ``handle`` is called with ``conversation=`` and ``own_savepoint=False`` inside the
+    # message's savepoint, and a ``TurnFailed`` is answered by ``handle_failed`` (see ``DialogueEngine``).
 
 
 class MediaSource(Protocol):
@@ -532,14 +535,30 @@ class Pipeline:
             by_identity: dict[int, list[Message]] = {}
             for msg in session.scalars(self._pending(list(identities))).all():
                 by_identity.setdefault(msg.identity_id or 0, []).append(msg)
+            # The conversations of the citizens with messages, in one statement (locked), instead of one per message.
+            # A handler with ``load_conversations`` + ``handle_failed`` (the dialogue engine) gets each citizen's
+            # conversation and runs in the message's savepoint; others (test doubles) load their own.
+            conversations: dict[int, Any] = {}
+            load_conversations = getattr(self.handler, "load_conversations", None)
+            if load_conversations is not None and hasattr(self.handler, "handle_failed") and by_identity:
+                conversations = load_conversations(
+                    session, [identities[i] for i in identity_ids if i in by_identity and i in identities])
             for identity_id in identity_ids:
                 identity = identities.get(identity_id)
                 for msg in by_identity.get(identity_id, ()) if identity is not None else ():
                     inbound = InboundMessage.from_dict(msg.payload)
                     prep = prepared.get(msg.id) or self._download(inbound)
+                    conversation = conversations.get(identity_id)
                     try:
-                        with session.begin_nested():
-                            enqueued += self._handle_one(session, msg, inbound, identity, prep)
+                        try:
+                            with session.begin_nested():
+                                enqueued += self._handle_one(session, msg, inbound, identity, prep, conversation)
+                        except TurnFailed:
+                            # the turn failed (not the database): its changes went with the savepoint; the
+                            # handler answers it (error_generic) in a fresh one
+                            with session.begin_nested():
+                                enqueued += self._handle_one(session, msg, inbound, identity, prep, conversation,
+                                                             failed=True)
                         handled += 1
                         self._failures.pop(msg.id, None)
                     except Exception as exc:
@@ -573,10 +592,7 @@ class Pipeline:
             Message.state == InboundState.RECEIVED).order_by(Message.id))
 
     def _handle_one(self, session: Session, msg: Message, inbound: InboundMessage, identity: ChannelIdentity,
-                    prep: _Prepared) -> int:
-        seen_at = inbound.received_at or msg.created_at
-        if identity.last_inbound_at is None or seen_at > identity.last_inbound_at:
-            identity.last_inbound_at = seen_at
+                    prep: _Prepared, conversation: Any = None, *, failed: bool = False) -> int:
         if inbound.media:
             media: list[Media] = []
             problems: list[str] = []
@@ -593,10 +609,22 @@ class Pipeline:
             inbound = replace(inbound, media=tuple(media))
             if problems:
                 msg.error = "media refused: " + ", ".join(problems)
-        replies = self.handler.handle(session, msg, inbound, identity) or []
-        enqueue_replies(session, identity, replies, in_reply_to_id=msg.id)
+        if failed:
+            replies = self.handler.handle_failed(session, msg, inbound, identity, conversation=conversation) or []
+        elif conversation is not None:
+            # the message's savepoint (the caller's) is the turn's: the handler opens none of its own
+            replies = self.handler.handle(session, msg, inbound, identity, conversation=conversation,
+                                          own_savepoint=False) or []
+        else:
+            replies = self.handler.handle(session, msg, inbound, identity) or []
+        # Everything this message changes outside the dialogue's turn is set before the reply insert, whose
+        # autoflush writes it: one UPDATE of the message and of the identity per message.
+        seen_at = inbound.received_at or msg.created_at
+        if identity.last_inbound_at is None or seen_at > identity.last_inbound_at:
+            identity.last_inbound_at = seen_at
         msg.state = InboundState.PROCESSED
         msg.processed_at = utcnow()
+        enqueue_replies(session, identity, replies, in_reply_to_id=msg.id)
         session.flush()
         return len(replies)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -25,10 +26,10 @@ from dialogue.simulated import dialogue_channel
 from dialogue.turn import Services, Turn, clean_text
 from dialogue.understanding import read_choice
 from nlu.api import Parser
-from reporta.messages import InboundMessage, OutboundMessage
+from reporta.messages import InboundMessage, OutboundMessage, TurnFailed
 from reporta.settings import Settings
 from ticketing.catalog import Catalog
-from ticketing.models import ChannelIdentity, ConversationMode, Message, utcnow
+from ticketing.models import ChannelIdentity, Conversation, ConversationMode, Message, utcnow
 from ticketing.service import TicketListener
 
 log = logging.getLogger("reporta.dialogue")
@@ -58,46 +59,93 @@ class DialogueEngine:
         self._status_step: Callable[[Turn], bool] = status.step
         self._survey_step: Callable[[Turn], bool] = survey.step
         self._relocate_step: Callable[[Turn], bool] = survey.relocate_step
+        self._services_cache: tuple[tuple[object, ...], Services] | None = None
 
     def _services(self) -> Services:
-        # Read at every message: the attributes above may be replaced (a test wraps the parser).
-        return Services(settings=self.settings, catalog=self.catalog, parser=self.parser, renderer=self.renderer,
-                        listeners=self.listeners, escalation=self.escalation)
+        # The attributes above may be replaced (a test wraps the parser): rebuilt only when one of them changed.
+        parts = (self.settings, self.catalog, self.parser, self.renderer, self.listeners, self.escalation)
+        cached = self._services_cache
+        if cached is None or any(a is not b for a, b in zip(cached[0], parts, strict=True)):
+            services = Services(settings=self.settings, catalog=self.catalog, parser=self.parser,
+                                renderer=self.renderer, listeners=self.listeners, escalation=self.escalation)
+            self._services_cache = cached = (parts, services)
+        return cached[1]
+
+    def load_conversations(self, session: Session, identities: Sequence[ChannelIdentity]) -> dict[int, Conversation]:
+        """The conversations of ``identities`` (created for first contacts), row-locked, in one statement: for a
+        caller that handles a batch of citizens (the inbound pipeline) and passes each to ``handle``."""
+        return state.load_conversations(session, identities)
 
     def handle(
-        self, session: Session, message: Message | None, inbound: InboundMessage, identity: ChannelIdentity
+        self, session: Session, message: Message | None, inbound: InboundMessage, identity: ChannelIdentity,
+        conversation: Conversation | None = None, *, own_savepoint: bool = True,
     ) -> list[OutboundMessage]:
-        """Handle one inbound message in the caller's transaction; return the replies to send (maybe none)."""
-        conv = state.load_conversation(session, identity)
+        """Handle one inbound message in the caller's transaction; return the replies to send (maybe none).
+
+        ``conversation``: the identity's conversation when the caller already loaded (and locked) it
+        (``load_conversations``); else it is loaded here. ``own_savepoint=False``: the caller already runs this
+        call in a savepoint of its own (the inbound pipeline, one per message), so none is opened here; a failing
+        turn then raises ``TurnFailed`` and the caller rolls back its savepoint and calls ``handle_failed``."""
+        conv = conversation if conversation is not None else state.load_conversation(session, identity)
+        turn = self._turn(session, message, inbound, identity, conv)
+        try:
+            with session.begin_nested() if own_savepoint else nullcontext():
+                self._dispatch(turn)
+                if not turn.silent:
+                    _save(turn)
+                    state.touch(conv, turn.now)  # saved with the turn's changes: one UPDATE of the conversation
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            log.exception("dialogue: conversation %s failed on message %s; answered with error_generic",
+                          conv.id, getattr(message, "id", None))
+            if not own_savepoint:
+                raise TurnFailed(f"{type(exc).__name__}: {exc}") from exc
+            self._failed(turn)
+        if message is not None:
+            message.conversation_id = conv.id  # after the savepoint: flushed with the caller's update of the row
+        self._log(turn)
+        return turn.replies
+
+    def handle_failed(
+        self, session: Session, message: Message | None, inbound: InboundMessage, identity: ChannelIdentity,
+        conversation: Conversation | None = None,
+    ) -> list[OutboundMessage]:
+        """The answer to a message whose turn raised ``TurnFailed`` once the caller rolled the turn back:
+        ``error_generic``, the conversation left where it was (touched)."""
+        conv = conversation if conversation is not None else state.load_conversation(session, identity)
+        turn = self._turn(session, message, inbound, identity, conv)
+        self._failed(turn)  # (the failure was logged by ``handle``)
         if message is not None:
             message.conversation_id = conv.id
+        self._log(turn)
+        return turn.replies
+
+    def _turn(self, session: Session, message: Message | None, inbound: InboundMessage, identity: ChannelIdentity,
+              conv: Conversation) -> Turn:
         now = inbound.received_at or utcnow()
         if now.tzinfo is None:
             now = now.replace(tzinfo=utcnow().tzinfo)
-        turn = Turn(
+        return Turn(
             services=self._services(), channel=dialogue_channel(inbound.channel, inbound.external_id),
             session=session, conv=conv, identity=identity, citizen=identity.citizen, inbound=inbound,
             message=message, now=now, text=clean_text(inbound.text), slots=state.slots(conv),
         )
-        try:
-            with session.begin_nested():
-                self._dispatch(turn)
-                if not turn.silent:
-                    _save(turn)
-        except SQLAlchemyError:
-            raise
-        except Exception:
-            log.exception("dialogue: conversation %s failed on message %s; answered with error_generic",
-                          conv.id, getattr(message, "id", None))
-            turn.replies = []
-            turn.offered = None
-            turn.silent = False
-            turn.say("error_generic")
-        if not turn.silent:
-            state.touch(conv, now)
+
+    @staticmethod
+    def _failed(turn: Turn) -> None:
+        """After the turn's changes were rolled back: answered with ``error_generic``."""
+        turn.replies = []
+        turn.offered = None
+        turn.silent = False
+        turn.say("error_generic")
+        state.touch(turn.conv, turn.now)
+
+    @staticmethod
+    def _log(turn: Turn) -> None:
+        conv = turn.conv
         log.info("dialogue: conversation %s flow=%s step=%s mode=%s replies=%d", conv.id, conv.flow, conv.step,
                  getattr(conv.mode, "value", conv.mode), len(turn.replies))
-        return turn.replies
 
     def _dispatch(self, turn: Turn) -> None:
         """Hand the message to the first part of the dialogue that takes it (see the module docstring)."""

@@ -25,12 +25,17 @@ _GSM_REPLACEMENTS = {"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-",
                      "\u00a0": " ", "º": "o", "ª": "a"}
 
 
+_GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _GSM7_ALL.issuperset(text)
 
 
 def to_gsm7(text: str) -> str:
     """Replace characters outside GSM-7 with their closest GSM-7 form (á→a, Í→I, “→"), keep é ñ ü ¿ ¡."""
+    if _GSM7_ALL.issuperset(text):  # most texts: nothing to replace (one C-level pass)
+        return text
     out: list[str] = []
     for ch in text:
         if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
@@ -58,11 +63,20 @@ _BLANKS = re.compile(r"\n{3,}")
 
 
 class Renderer:
-    """Renders citizen-facing text from templates; one instance per process (templates are cached)."""
+    """Renders citizen-facing text from templates; one instance per process (templates are cached).
 
-    def __init__(self, templates_dir: Path, locale: str = "es-MX") -> None:
+    ``auto_reload=False`` (the default): a template is read and compiled once, and which file a (name,
+    channel) pair resolves to is remembered, so a render touches no file (Jinja2's default checks the file's
+    mtime at every render and looks for the missing channel variant every time). ``auto_reload=True`` picks up
+    edited templates (development).
+    """
+
+    def __init__(self, templates_dir: Path, locale: str = "es-MX", *, auto_reload: bool = False) -> None:
         self.root = Path(templates_dir) / locale
+        self.auto_reload = auto_reload
         self.env = Environment(
+            auto_reload=auto_reload,
+            cache_size=-1,  # every template stays compiled (there are a few dozen)
             loader=FileSystemLoader(str(self.root)),
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
             undefined=StrictUndefined,
@@ -72,6 +86,8 @@ class Renderer:
         )
         self.env.filters["gsm7"] = to_gsm7
         self._labels: dict[str, Any] = {}
+        self._resolved: dict[tuple[str, str | None], Any] = {}  # (name, channel) -> template (auto_reload off)
+        self._label_text: dict[tuple[str, str | None], str] = {}  # labels asked without values
 
     def has(self, name: str, channel: str | None = None) -> bool:
         try:
@@ -81,11 +97,21 @@ class Renderer:
         return True
 
     def _template(self, name: str, channel: str | None):
-        names = ([f"{name}.{channel}.j2"] if channel else []) + [f"{name}.j2"]
-        return self.env.select_template(names)
+        key = (name, channel)
+        template = self._resolved.get(key)
+        if template is None:
+            names = ([f"{name}.{channel}.j2"] if channel else []) + [f"{name}.j2"]
+            template = self.env.select_template(names)
+            if not self.auto_reload:
+                self._resolved[key] = template
+        return template
 
     def label(self, name: str, channel: str | None = None, /, **context: Any) -> str:
         """A short label (button title, option) defined with ``{% set name = "…" %}`` in ``labels[.channel].j2``."""
+        if not context:
+            cached = self._label_text.get((name, channel))
+            if cached is not None:
+                return cached
         key = channel or ""
         module = self._labels.get(key)
         if module is None:
@@ -96,7 +122,10 @@ class Renderer:
         except AttributeError:
             raise KeyError(f"no label {name!r} in {self.root / 'labels.j2'}") from None
         text = str(value).format(**context) if context else str(value)
-        return to_gsm7(text) if channel == "sms" else text
+        text = to_gsm7(text) if channel == "sms" else text
+        if not context and not self.auto_reload:
+            self._label_text[(name, channel)] = text
+        return text
 
     def render(self, name: str, channel: str | None = None, /, **context: Any) -> str:
         """Render ``name`` for ``channel`` (its variant when there is one) with ``context``."""

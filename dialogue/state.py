@@ -6,6 +6,7 @@ caller's transaction, so any worker can take the next message and a restart lose
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,34 @@ def load_conversation(session: Session, identity: ChannelIdentity, *, lock: bool
     except IntegrityError:  # another worker created it first
         conversation = session.scalars(stmt).one()
     return conversation
+
+
+def load_conversations(session: Session, identities: Sequence[ChannelIdentity], *,
+                       lock: bool = True) -> dict[int, Conversation]:
+    """``load_conversation`` for several identities: one ``SELECT … FOR UPDATE`` (in identity id order) and one
+    flush creating the missing ones; identity id -> conversation."""
+    if not identities:
+        return {}
+    stmt = (select(Conversation).where(Conversation.identity_id.in_(sorted({i.id for i in identities})))
+            .order_by(Conversation.identity_id))
+    if lock:
+        stmt = stmt.with_for_update()
+    found = {c.identity_id: c for c in session.scalars(stmt)}
+    missing = [i for i in dict.fromkeys(identities) if i.id not in found]
+    if missing:
+        now = utcnow()
+        created = {i.id: Conversation(identity_id=i.id, citizen_id=i.citizen_id, mode=ConversationMode.BOT, slots={},
+                                      misunderstood_count=0, last_activity_at=now, created_at=now)
+                   for i in missing}
+        try:
+            with session.begin_nested():
+                session.add_all(created.values())
+                session.flush()
+            found.update(created)
+        except IntegrityError:  # another transaction created one of them first: one by one
+            for identity in missing:
+                found[identity.id] = load_conversation(session, identity, lock=lock)
+    return found
 
 
 def slots(conversation: Conversation) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\s.,;:!¡?¿\"'()\-*_#]+|[\s.,;:!¡?¿\"'()\-*_]+$")
@@ -62,6 +63,11 @@ def fold(text: str | None) -> str:
     """Lower case, no accents (ñ kept), single spaces, no punctuation at the edges: the form we compare."""
     if not text:
         return ""
+    return _fold(text)
+
+
+@lru_cache(maxsize=1024)  # one turn folds the same text a dozen times (commands, yes/no, options, lexicon)
+def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.lower().replace("ñ", "\x00"))
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").replace("\x00", "ñ")
     stripped = _SPACES.sub(" ", stripped).strip()

@@ -110,6 +110,12 @@ class SendReceipt:
     status: str = "sent"
 
 
+class TurnFailed(Exception):
+    """Raised by a message handler called without its own savepoint (``handle(..., own_savepoint=False)``) when
+    handling failed for a reason other than the database: the caller rolls back its savepoint of that message
+    (undoing the turn's changes) and calls ``handler.handle_failed`` in a fresh one for the answer."""
+
+
 class SendError(Exception):
     """Base of what a channel raises when a send fails."""
 

@@ -128,3 +128,42 @@ def test_a_failing_citizen_does_not_hold_back_the_others_of_its_batch(runtime: R
     # the poison message is kept as failed after max_attempts; the one behind it waits (order is kept)
     assert states == [InboundState.PROCESSED, InboundState.FAILED, InboundState.PROCESSED, InboundState.RECEIVED]
     assert count(runtime, OutboxMessage, OutboxMessage.in_reply_to_id == ids[1]) == 0
+
+
+def test_a_failing_turn_in_the_pipeline_rolls_back_only_its_own_changes(runtime: Runtime) -> None:
+    """The engine runs in the message's savepoint (no savepoint of its own): a turn that raises (not the database)
+    is rolled back with it — its writes too — and answered with error_generic; the message is processed once, the
+    conversation stays where it was, the other citizens of the batch are not touched."""
+    from dialogue.engine import DialogueEngine
+    from ticketing.models import Conversation, Ticket
+
+    engine: DialogueEngine = runtime.dialogue
+    p = runtime.pipeline
+    for chat in ("21", "22"):
+        p.accept(text(f"g{chat}", "hola", chat))
+    p.process_pending()
+
+    def broken(turn):  # writes first (a ticket row, the conversation), then fails
+        turn.conv.flow, turn.conv.step = "report", "confirm"
+        turn.session.add(Ticket(folio="0000-0000", category_code="x", department_id=1, status="received",
+                                is_open=True, description="", channel="telegram", created_at=turn.now,
+                                updated_at=turn.now, due_at=turn.now, reopen_count=0))
+        turn.session.flush()
+        raise RuntimeError("broken flow")
+
+    with runtime.session_factory() as s, s.begin():
+        conv = s.scalars(select(Conversation).join(ChannelIdentity).where(ChannelIdentity.external_id == "21")).one()
+        conv.flow, conv.step = "report", "category"
+    engine._report_step = broken
+    ids = [p.accept(text("h21", "un bache", "21")), p.accept(text("h22", "gracias", "22"))]
+    assert p.process_pending() == 2
+    with runtime.session_factory() as s:
+        assert [s.get(Message, i).state for i in ids] == [InboundState.PROCESSED, InboundState.PROCESSED]
+        conv = s.scalars(select(Conversation).join(ChannelIdentity).where(ChannelIdentity.external_id == "21")).one()
+        assert (conv.flow, conv.step) == ("report", "category")  # where it was before the failing turn
+        assert s.get(Message, ids[0]).conversation_id == conv.id
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 0
+        failed = s.scalars(select(OutboxMessage.body).where(OutboxMessage.in_reply_to_id == ids[0])).all()
+        other = s.scalars(select(OutboxMessage.body).where(OutboxMessage.in_reply_to_id == ids[1])).all()
+    assert failed == [runtime.renderer.render("error_generic", "telegram")]
+    assert other and failed != other
