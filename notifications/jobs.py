@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialogue.render import Renderer
 from notifications.outbox import enqueue
-from notifications.updates import STATUS_LABELS, TicketContext, Update, recipients
+from notifications.updates import STATUS_LABELS, TicketContext, Update, recipients, render_channel
 from reporta.messages import OutboundMessage
 from reporta.settings import Settings
 from ticketing.catalog import Catalog
@@ -185,7 +185,7 @@ class Jobs:
     def _enqueue(self, session: Session, identity: ChannelIdentity, ticket: Ticket, update: Update, *,
                  dedupe_key: str) -> None:
         channel = ChannelKind(identity.channel).value
-        text = self.renderer.render(update.template, channel, **update.context)
+        text = self.renderer.render(update.template, render_channel(identity), **update.context)
         row = enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id,
                                                          text=text, kind=update.template),
                       kind=update.template, urgent=False, dedupe_key=dedupe_key, ticket_id=ticket.id)

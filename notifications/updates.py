@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialogue.render import Renderer
+from dialogue.simulated import dialogue_channel
 from notifications.outbox import enqueue
 from notifications.timing import spanish_date
 from reporta.messages import OutboundMessage
@@ -89,6 +90,12 @@ def recipients(session: Session, ticket: Ticket, *, exclude_citizen_id: int | No
             found.insert(0, reporter)
     return [i for i in found
             if ChannelKind(i.channel) in MESSAGING_CHANNELS and i.citizen_id != exclude_citizen_id]
+
+
+def render_channel(identity: ChannelIdentity) -> str:
+    """The channel whose templates an update uses for ``identity``: its own, or for a simulator identity
+    (``sim-<user>[:sms|:telegram]``) the channel it mimics — the row is still delivered on ``simulator``."""
+    return dialogue_channel(ChannelKind(identity.channel).value, identity.external_id)
 
 
 class TicketContext:
@@ -217,8 +224,9 @@ class StatusUpdates:
                dedupe_key: str, kind: str | None = None, urgent: bool = False) -> None:
         """Render ``update`` for the identity's channel and enqueue it (with its SMS text for a fallback)."""
         channel = ChannelKind(identity.channel).value
-        text = self.renderer.render(update.template, channel, **update.context)
-        sms_text = text if channel == "sms" else self.renderer.render(update.template, "sms", **update.context)
+        written_for = render_channel(identity)  # a simulator conversation: the channel it mimics
+        text = self.renderer.render(update.template, written_for, **update.context)
+        sms_text = text if written_for == "sms" else self.renderer.render(update.template, "sms", **update.context)
         media = update.media_path if channel in PHOTO_CHANNELS and update.media_path else None
         if media is not None and not Path(media).is_file():
             log.warning("evidence photo for ticket %s is missing on disk; sending text only", ticket.id)

@@ -235,3 +235,25 @@ def test_status_updates_skip_events_that_need_no_message(env) -> None:
 
     for kind in ("created", "attachment", "subscribed", "satisfaction", "assigned", "closed"):
         assert updates.update_for(None, _T(), TicketEvent(kind=kind, actor="staff:x", data={})) is None
+
+
+@time_machine.travel(T0, tick=False)
+def test_simulator_identities_get_updates_written_for_the_channel_they_mimic(env, renderer) -> None:
+    """``reporta chat --channel sms`` (identity ``sim-ana:sms``) reads the SMS wording of a status update, and
+    ``sim-ana`` the WhatsApp one; the rows stay on channel ``simulator`` (only a simulator sender delivers them)."""
+    from notifications.updates import render_channel
+
+    with env.session_factory() as s:
+        sim_sms = add_identity(s, "simulator", "sim-ana:sms")
+        sim_wa = add_identity(s, "simulator", "sim-ana")
+        ticket = new_ticket(env, s, sim_sms, followers=(sim_wa,))
+        assert [render_channel(sim_sms), render_channel(sim_wa)] == ["sms", "whatsapp"]
+        env.service(s).change_status(ticket, "in_progress", actor="staff:ana")
+        s.commit()
+        rows = _outbox(s, ticket.id)
+        context = StatusUpdates(env.settings, env.renderer, env.catalog).update_for(s, ticket, ticket.events[-1])
+    assert [r.channel.value for r in rows] == ["simulator", "simulator"]
+    assert rows[0].body == renderer.render("status_in_progress", "sms", **context.context)
+    assert is_gsm7(rows[0].body) and sms_segments(rows[0].body) == 1
+    assert rows[1].body == renderer.render("status_in_progress", "whatsapp", **context.context)
+    assert rows[0].body != rows[1].body
