@@ -24,6 +24,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from bot.channel import CAPABILITIES, BadRequest, Download, Forbidden
+from bot.media_links import media_link
 from bot.render_options import format_options
 from bot.telegram import split_text
 from reporta.messages import (
@@ -176,8 +177,11 @@ class TwilioChannel:
                 kwargs["content_variables"] = json.dumps(message.content_variables, ensure_ascii=False)
         else:
             bodies = split_text(format_options(message.text, message.buttons, channel), MAX_BODY)
-        if message.media_url:
-            kwargs["media_url"] = [message.media_url]
+        media_url = message.media_url
+        if media_url is None and message.media_path and channel == "whatsapp":
+            media_url = media_link(self.settings, message.media_path)  # Twilio fetches it from us
+        if media_url:
+            kwargs["media_url"] = [media_url]
         sid = None
         try:
             if not bodies:

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 #: Channels a message can be sent on (phone and walk-in reports have no chat to answer).
 MESSAGING_CHANNELS = frozenset({ChannelKind.TELEGRAM, ChannelKind.WHATSAPP, ChannelKind.SMS, ChannelKind.SIMULATOR})
 #: Channels that show a photo from a local file.
-PHOTO_CHANNELS = frozenset({"telegram", "simulator"})
+PHOTO_CHANNELS = frozenset({"telegram", "whatsapp", "simulator"})  # WhatsApp: by signed link
 #: Short words for WhatsApp Content template variables ({{2}}) per update template.
 STATUS_LABELS = {
     "status_in_progress": "en proceso", "status_scheduled": "programado", "status_resolved": "atendido",

@@ -25,10 +25,12 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channel import BadRequest, Forbidden
+from bot.media import EXTENSIONS
+from bot.media_links import resolve_link
 from reporta.runtime import Runtime
 from reporta.settings import Settings
 
@@ -59,6 +61,9 @@ def create_serving_app() -> Starlette:
     settings = Settings()
     separate = settings.processors > 0
     return create_app(settings=settings, store_only=separate, scheduler=False if separate else None)
+
+
+MEDIA_TYPES = {ext: content_type for content_type, ext in EXTENSIONS.items()}
 
 
 def create_app(runtime: Runtime | None = None, settings: Settings | None = None, *,
@@ -186,8 +191,17 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ok": True, "database": "ok", "channels": sorted(rt().senders)})
 
+    async def media(request: Request) -> Response:
+        """A stored media file behind a signed, expiring link (Twilio fetches WhatsApp photos this way)."""
+        path = resolve_link(rt().settings, request.path_params["name"], request.query_params.get("exp", ""),
+                            request.query_params.get("sig", ""))
+        if path is None:
+            return Response("invalid or expired link", status_code=403)
+        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"))
+
     routes = [
         Route("/webhooks/telegram", telegram_webhook, methods=["POST"]),
+        Route("/media/{name:path}", media, methods=["GET", "HEAD"]),
         Route("/webhooks/twilio", twilio_webhook, methods=["POST"]),
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),

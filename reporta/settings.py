@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    # Signs links to stored media (WhatsApp evidence photos); default: derived from the Twilio auth token.
+    secret_key: str | None = None
 
     # --- media ------------------------------------------------------------------------------------
     media_dir: Path | None = None  # default: <var_dir>/media

@@ -93,7 +93,7 @@ def test_resolved_sets_survey_due_and_sends_the_evidence_photo(env, people, tmp_
     tg_row, wa_row = rows
     assert "quedó atendido" in tg_row.body and "Se rellenó y compactó." in tg_row.body
     assert tg_row.payload["media_path"] == str(photo)
-    assert wa_row.payload["media_path"] is None  # Twilio needs a public URL, not a local file
+    assert wa_row.payload["media_path"] == str(photo)  # the Twilio sender turns it into a signed public link
 
 
 @time_machine.travel(T0, tick=False)
