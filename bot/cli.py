@@ -1,4 +1,5 @@
-"""The `reporta` commands owned by `bot/`: `reporta serve` (webhooks + background work) and `reporta chat`."""
+"""The `reporta` commands owned by `bot/`: `serve` (webhooks + background work), `process`, `chat` and
+`telegram set-webhook`."""
 
 from __future__ import annotations
 
@@ -23,8 +24,39 @@ def _logging(level: str) -> None:
     configure_logging(level)
 
 
+telegram_app = typer.Typer(help="Telegram bot set-up.", no_args_is_help=True)
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook() -> None:
+    """Point the bot's webhook at REPORTA_PUBLIC_URL/webhooks/telegram with REPORTA_TELEGRAM_WEBHOOK_SECRET."""
+    from bot.telegram import TelegramChannel
+    from reporta.settings import get_settings
+
+    settings = get_settings()
+    if not settings.telegram_token:
+        typer.echo("error: REPORTA_TELEGRAM_TOKEN is not set", err=True)
+        raise typer.Exit(2)
+    if not settings.public_url.startswith("https://"):
+        typer.echo(f"error: Telegram only calls https webhooks; REPORTA_PUBLIC_URL is {settings.public_url}", err=True)
+        raise typer.Exit(2)
+    if not settings.telegram_webhook_secret:
+        typer.echo("warning: REPORTA_TELEGRAM_WEBHOOK_SECRET is not set: anyone could post updates", err=True)
+    url = settings.public_url.rstrip("/") + "/webhooks/telegram"
+    channel = TelegramChannel(settings)
+    try:
+        channel.set_webhook(url)
+    except Exception as exc:  # the Bot API's own words are the useful part
+        typer.echo(f"error: Telegram refused the webhook: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        channel.close()
+    typer.echo(f"webhook set: {url}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this room's commands to the root app."""
+    app.add_typer(telegram_app, name="telegram")
 
     @app.command("serve")
     def serve(
