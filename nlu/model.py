@@ -35,7 +35,7 @@ from nlu.data import NluData, load_training_data, training_files
 from nlu.features import Lexicon
 from nlu.normalize import normalize
 
-MODEL_VERSION = "6"
+MODEL_VERSION = "7"
 #: Messages of at most this many normalised tokens may be answered from the exact-match table.
 EXACT_MAX_TOKENS = 4
 #: Length of the prefix a word must share with a training word to count as known (see ``BuiltinParser``).
@@ -66,6 +66,12 @@ VAGUE_NOUNS = (
     "fraccionamiento privada avenida cerrada andador manzana domicilio rumbo zona"
 )
 _NUMBER_TOKENS = frozenset({"num", "folionum"})
+#: Appended to the classifier's text of a message with "?" or "¿" (round 6), which normalisation drops: questions
+#: ("ya vinieron?" check_status vs "ya vinieron y lo arreglaron" affirm, "puedo mandar foto?" help vs "no puedo
+#: mandar foto" deny).  As a token (char n-grams + word bigrams such as "binieron qmark") it was worth +0.002-0.004 cv
+#: macro-F1; as a plain indicator feature nothing.  It is not a word: it never makes a message "known", and a
+#: message of question marks only ("?", "???") is just this token (help, from its training examples).
+QUESTION_TOKEN = "qmark"
 _WHITESPACE = re.compile(r"\s\s+")
 _WORD_TOKEN = re.compile(r"(?u)\b\w+\b")
 
@@ -140,6 +146,15 @@ def _tag_names(lookups: dict[str, list[str]]) -> list[str]:
     return sorted(name for name in lookups if name.startswith(LEXICON_PREFIX))
 
 
+def prepare(text: str) -> str:
+    """The text the classifier sees: :func:`nlu.normalize.normalize`, plus ``QUESTION_TOKEN`` for a question."""
+    norm = normalize(text)
+    if "?" in text or "¿" in text:
+        return f"{norm} {QUESTION_TOKEN}" if norm else QUESTION_TOKEN
+    return norm
+
+
+
 def fit(examples: list[tuple[str, str]], lookups: dict[str, list[str]] | None = None) -> BuiltinModel:
     """Train a model on (text, intent) pairs (imports scikit-learn)."""
     from scipy import sparse
@@ -150,7 +165,7 @@ def fit(examples: list[tuple[str, str]], lookups: dict[str, list[str]] | None = 
     t0 = time.perf_counter()
     lookups = dict(lookups or {})
     lexicon = Lexicon(lookups)
-    texts = [normalize(t) for t, _ in examples]
+    texts = [prepare(t) for t, _ in examples]
     labels = [y for _, y in examples]
     char_vec = TfidfVectorizer(analyzer=char_wb_ngrams, sublinear_tf=True, lowercase=False, dtype=np.float64)
     word_vec = TfidfVectorizer(analyzer=word_ngrams, sublinear_tf=True, lowercase=False, dtype=np.float64)
@@ -218,11 +233,12 @@ def _vocab_list(vocab: dict[str, int]) -> list[str]:
     return out
 
 
-def sklearn_predict_proba(model: BuiltinModel, norm: str) -> Any:
-    """scikit-learn's own probabilities for one normalised text (tests and checks only; needs a fresh model)."""
+def sklearn_predict_proba(model: BuiltinModel, text: str) -> Any:
+    """scikit-learn's own probabilities for one message (tests and checks only; needs a fresh model)."""
     from scipy import sparse
 
     sk = model.sklearn
+    norm = prepare(text)
     tags = np.zeros((1, max(1, len(sk["tags"]))))
     for tag in model.lexicon.tags(norm) if model.lexicon else []:
         tags[0, sk["tags"][tag]] = model.weights.tag_weight
@@ -423,16 +439,16 @@ class BuiltinParser:
             w[:KNOWN_PREFIX] for w in model.vocabulary if len(w) >= KNOWN_PREFIX and w.isalpha()
         )
         self._vague_nouns = frozenset(normalize(VAGUE_NOUNS).split())
-        self._vague = self._vague_nouns | frozenset(normalize(VAGUE_GLUE).split()) | _NUMBER_TOKENS
+        self._vague = self._vague_nouns | frozenset(normalize(VAGUE_GLUE).split()) | _NUMBER_TOKENS | {QUESTION_TOKEN}
 
     def _known_word(self, tok: str) -> bool:
-        if tok in _NUMBER_TOKENS or tok.isdigit():
+        if tok in _NUMBER_TOKENS or tok == QUESTION_TOKEN or tok.isdigit():
             return False
         return tok in self.model.vocabulary or (len(tok) >= KNOWN_PREFIX and tok[:KNOWN_PREFIX] in self._prefixes)
 
     def rank(self, text: str) -> tuple[list[tuple[str, float]], bool]:
         """Intent probabilities (best first) and whether the message contains any known word."""
-        norm = normalize(text)
+        norm = prepare(text)
         tokens = norm.split()
         if not tokens:
             return [("out_of_scope", 0.0), *((c, 0.0) for c in self.model.classes[:2])], False
@@ -440,6 +456,8 @@ class BuiltinParser:
         proba = self._scorer.predict_proba(norm, tags)
         ranking = sorted(zip(self.model.classes, proba.tolist(), strict=True), key=lambda x: -x[1])
         exact = self.model.exact.get(norm)
+        if exact is None and len(tokens) > 1 and tokens[-1] == QUESTION_TOKEN:  # "si?" as "si"
+            exact = self.model.exact.get(norm[: -len(QUESTION_TOKEN) - 1])
         if exact is not None:
             rest = [(c, p * 0.02) for c, p in ranking if c != exact]
             ranking = [(exact, max(0.98, dict(ranking)[exact])), *rest]

@@ -26,8 +26,7 @@ import numpy as np
 from nlu.api import CONVERSATION_INTENTS, FALLBACK_INTENT, SERVICE_INTENTS
 from nlu.data import load_training_data, read_labelled
 from nlu.evaluate import score
-from nlu.model import BuiltinParser, FastScorer, fit
-from nlu.normalize import normalize
+from nlu.model import BuiltinParser, FastScorer, fit, prepare
 from reporta.settings import DEFAULT_DATA_DIR
 from tests.nlu.heldout import read_tagged
 
@@ -80,16 +79,17 @@ def _norm(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def oof_decisions(model, texts_norm: list[str], labels: list[str], folds: int = 3) -> np.ndarray:
+def oof_decisions(model, texts: list[str], labels: list[str], folds: int = 3) -> np.ndarray:
     """Out-of-fold SVM decision values on the training texts, as CalibratedClassifierCV(ensemble=False) uses."""
     from scipy import sparse
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.svm import LinearSVC
 
-    from nlu.model import SVM_C
+    from nlu.model import SVM_C, prepare
 
     sk = model.sklearn
     w = model.weights
+    texts_norm = [prepare(t) for t in texts]
     rows, cols = [], []
     for r, t in enumerate(texts_norm):
         for tag in model.lexicon.tags(t):
@@ -120,7 +120,7 @@ def rows_for(model, examples: list[tuple[str, str]]) -> list[Row]:
     scorer = FastScorer(model.weights)
     out = []
     for text, gold in examples:
-        norm = normalize(text)
+        norm = prepare(text)
         tags = model.lexicon.tags(norm)
         dec = scorer.decision(norm, tags) if norm.split() else model.weights.intercept.copy()
         _, known = parser.rank(text)
@@ -206,7 +206,7 @@ def main() -> None:
         ex = [data.examples[i] for i in train_idx]
         model = fit(ex, data.lookups)
         classes = model.classes
-        dec = oof_decisions(model, [normalize(t) for t, _ in ex], [y for _, y in ex])
+        dec = oof_decisions(model, [t for t, _ in ex], [y for _, y in ex])
         cals = fit_calibrators(dec, np.array([classes.index(y) for _, y in ex]), len(classes))
         rows = rows_for(model, [data.examples[i] for i in test_idx])
         decs = np.vstack([r.dec for r in rows])
@@ -217,7 +217,7 @@ def main() -> None:
                 cv_proba[m][i] = probas[m][k]
     full = fit(data.examples, data.lookups)
     classes = full.classes
-    dec = oof_decisions(full, [normalize(t) for t in texts], gold)
+    dec = oof_decisions(full, texts, gold)
     full_cals = fit_calibrators(dec, np.array([classes.index(y) for y in gold]), len(classes))
     held = {}
     for name in HELDOUT:

@@ -8,7 +8,6 @@ from nlu.api import FALLBACK_INTENT, SERVICE_INTENTS, Parse, ensure_model, load_
 from nlu.data import load_training_data, read_labelled
 from nlu.evaluate import cross_validate, evaluate
 from nlu.model import BuiltinParser, data_hash, fit
-from nlu.normalize import normalize
 from reporta.settings import DEFAULT_DATA_DIR, Settings
 from tests.nlu.conftest import DATA
 
@@ -75,16 +74,16 @@ def test_long_message_parses(parser) -> None:
 
 
 def test_fast_scorer_equals_sklearn() -> None:
-    from nlu.model import FastScorer, sklearn_predict_proba
+    from nlu.model import FastScorer, prepare, sklearn_predict_proba
 
     data = load_training_data(DEFAULT_DATA_DIR / "nlu")
     model = fit(data.examples[::3], data.lookups)  # a fresh fit keeps the scikit-learn objects
     scorer = FastScorer(model.weights)
     texts = ["hay un bache", "si", "el semaforo no sirve en la avenida juarez", "zzzz qqq", "ai fuga d agua x la esq",
-             "LA BANQUETA ESTA ROTA", "", "coladera coladera coladera tapada"]
+             "LA BANQUETA ESTA ROTA", "", "coladera coladera coladera tapada", "???", "¿ya vinieron?"]
     for text in texts:
-        norm = normalize(text)
-        expected = sklearn_predict_proba(model, norm)
+        norm = prepare(text)
+        expected = sklearn_predict_proba(model, text)
         got = scorer.predict_proba(norm, model.lexicon.tags(norm))
         assert np.allclose(got, expected, atol=1e-6), text
         assert abs(got.sum() - 1.0) < 1e-9
@@ -271,3 +270,16 @@ def test_vague_place_fragments_fall_back(parser, text: str) -> None:
                                                                                         "pothole")])
 def test_vague_rule_needs_only_vague_words(parser, text: str, intent: str) -> None:
     assert parser.parse(text).intent == intent
+
+
+@pytest.mark.parametrize(
+    "text, intent", [("?", "help"), ("???", "help"), ("si?", "affirm"), ("¿ya vinieron?", "check_status")]
+)
+def test_question_token(parser, text: str, intent: str) -> None:
+    """Round 6: "?" is kept as a token (QUESTION_TOKEN); "?"-only messages are help, "si?" still matches "si"."""
+    assert parser.parse(text).intent == intent
+
+
+@pytest.mark.parametrize("text", ["qwpeoiru?", "¿por mi casa?", "xyz 123?"])
+def test_question_token_is_not_a_word(parser, text: str) -> None:
+    assert parser.parse(text).intent == FALLBACK_INTENT
