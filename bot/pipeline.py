@@ -172,6 +172,20 @@ class _Ready:
 _STOP = object()
 
 
+
+def _drain(source: queue.SimpleQueue[Any], first: Any, limit: int) -> tuple[list[Any], bool]:
+    """``first`` plus whatever else is already queued, up to ``limit`` items; True when a stop came."""
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            more = source.get_nowait()
+        except queue.Empty:
+            break
+        if more is _STOP:
+            return batch, True
+        batch.append(more)
+    return batch, False
+
 class Pipeline:
     """Stores inbound messages (group commit) and processes them in batches; see the module docstring."""
 
@@ -319,17 +333,7 @@ class Pipeline:
             item = self._inbox.get()
             if item is _STOP:
                 return
-            batch = [item]
-            stop = False
-            while len(batch) < self.accept_batch_size:
-                try:
-                    more = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stop = True
-                    break
-                batch.append(more)
+            batch, stop = _drain(self._inbox, item, self.accept_batch_size)
             self._store_batch(batch)
             if stop:
                 return
@@ -363,17 +367,7 @@ class Pipeline:
             item = ready.get()
             if item is _STOP:
                 return
-            batch: list[_Ready] = [item]
-            stop = False
-            while len(batch) < self.batch_size:
-                try:
-                    more = ready.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stop = True
-                    break
-                batch.append(more)
+            batch, stop = _drain(ready, item, self.batch_size)
             try:
                 self._process_ready(batch)
             except Exception:
