@@ -294,6 +294,8 @@ def run_phase(args: argparse.Namespace, phase: str, workdir: Path) -> str:
         with engine.connect() as c:
             rows = c.execute(select(Message.id, Message.provider_message_id, Message.state, Message.processed_at)
                              .where(Message.direction == Direction.INBOUND)).all()
+            stored_at = dict(c.execute(select(Message.provider_message_id, Message.created_at)
+                                       .where(Message.direction == Direction.INBOUND)).all())
             replies = c.execute(select(OutboxMessage.in_reply_to_id, OutboxMessage.dedupe_key, OutboxMessage.created_at,
                                        OutboxMessage.sent_at, OutboxMessage.status)
                                 .where(OutboxMessage.in_reply_to_id.is_not(None))).all()
@@ -341,12 +343,32 @@ def run_phase(args: argparse.Namespace, phase: str, workdir: Path) -> str:
     line = (f"{head} latency at {args.rate:.0f} msg/s for {args.duration:.0f}s: {n} messages (+{res.redeliveries} "
             f"redeliveries): POST→reply enqueued p50 {pct(to_enqueued, 0.5):.0f} ms, p99 {pct(to_enqueued, 0.99):.0f} "
             f"ms, max {pct(to_enqueued, 1.0):.0f} ms")
+    if args.detail:
+        line += "\n" + detail(res.started, processed, stored_at)
     if dispatch:
         line += (f"; POST→provider got the first reply p50 {pct(to_provider, 0.5):.0f} ms, p99 "
                  f"{pct(to_provider, 0.99):.0f} ms ({len(to_provider)} messages answered)")
     line += (f"; lost {lost}, duplicated {duplicated}, HTTP errors {res.errors} (generator lag p99 "
              f"{res.lag_p99 * 1000:.0f} ms); CPU ms per message: {cpu}; load average {os.getloadavg()[0]:.1f}")
     return line
+
+
+def detail(started: dict[str, float], processed: dict[str, datetime], stored_at: dict[str, datetime]) -> str:
+    """Where the tail is: latency by send time (0.5 s buckets) and, for the slowest 1 %, POST→stored (row
+    ``created_at``, just before the web writer's commit) vs stored→processed."""
+    t0 = min(started.values())
+    lat = sorted(((ts(at) - started[sid], sid) for sid, at in processed.items() if sid in started and at),
+                 reverse=True)
+    buckets: dict[int, list[float]] = {}
+    for v, sid in lat:
+        buckets.setdefault(int((started[sid] - t0) * 2), []).append(v)
+    out = ["  send-time bucket: p50/max ms  " + " ".join(
+        f"{b / 2:.1f}s:{pct(v, 0.5):.0f}/{max(v) * 1000:.0f}" for b, v in sorted(buckets.items()))]
+    tail = lat[:max(1, len(lat) // 100)]
+    out.append("  slowest 1 %: sent at s / POST→stored ms / stored→processed ms: " + " ".join(
+        f"{started[sid] - t0:.2f}/{(ts(stored_at[sid]) - started[sid]) * 1000:.0f}/"
+        f"{(v - (ts(stored_at[sid]) - started[sid])) * 1000:.0f}" for v, sid in tail[:40]))
+    return "\n".join(out)
 
 
 def process_cpu(root: int) -> dict[int, tuple[str, float]]:
@@ -425,6 +447,8 @@ def main() -> None:
                     help="processing processes (0: processing inside the web process(es), the old layout)")
     ap.add_argument("--dispatch", action="store_true",
                     help="latency phase: dispatcher on, replies sent to a fake Twilio API (rate limits off)")
+    ap.add_argument("--detail", action="store_true",
+                    help="latency phase: latency by send time and where the slowest 1 %% spent it")
     ap.add_argument("--fake-twilio", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fake_twilio:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Insert, insert, select
+from sqlalchemy import Insert, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
@@ -47,9 +47,9 @@ from notifications.interprocess import WriteLock
 from notifications.outbox import enqueue_replies
 from reporta.messages import InboundMessage, Media, OutboundMessage, TurnFailed
 from reporta.settings import Settings
-from ticketing.citizens import get_or_create_identity
+from ticketing.citizens import TWILIO_CHANNELS, external_id_for, get_or_create_identity, normalise_phone
 from ticketing.db import is_sqlite
-from ticketing.models import ChannelIdentity, Direction, InboundState, Message, utcnow
+from ticketing.models import ChannelIdentity, ChannelKind, Citizen, Direction, InboundState, Message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,74 @@ def _insert_message_ignoring_redelivery(session: Session) -> Insert:
     return insert(table)  # pragma: no cover - other databases: a redelivery raises IntegrityError
 
 
+def _resolve_identities(session: Session, inbounds: Sequence[InboundMessage]) -> dict[tuple[str, str], int]:
+    """The identity ids of ``inbounds`` (one per (channel, external id)), found or created in bulk: one SELECT
+    of the identities, one of the citizens by phone, one INSERT of the new citizens and one ``INSERT … ON
+    CONFLICT DO NOTHING`` of the new identities. Whatever is left (an identity another process created
+    meanwhile) is returned missing: the caller falls back to ``get_or_create_identity``."""
+    norm: dict[tuple[str, str], tuple[ChannelKind, str]] = {}
+    for i in inbounds:
+        kind = ChannelKind(i.channel)
+        norm[(i.channel, i.external_id)] = (kind, external_id_for(kind, i.external_id))
+    by_kind: dict[ChannelKind, set[str]] = {}
+    for kind, ext in norm.values():
+        by_kind.setdefault(kind, set()).add(ext)
+    ids: dict[tuple[ChannelKind, str], int] = {}
+    for kind, exts in by_kind.items():
+        for iid, ext in session.execute(select(ChannelIdentity.id, ChannelIdentity.external_id).where(
+                ChannelIdentity.channel == kind, ChannelIdentity.external_id.in_(sorted(exts)))).all():
+            ids[(kind, ext)] = iid
+    first = {(i.channel, i.external_id): i for i in inbounds}
+    new: dict[tuple[ChannelKind, str], InboundMessage] = {}
+    for key, nk in norm.items():
+        if nk not in ids:
+            new.setdefault(nk, first[key])
+    if new:
+        phone_of: dict[tuple[ChannelKind, str], str | None] = {}
+        for (kind, ext), i in new.items():
+            phone_of[(kind, ext)] = (normalise_phone(i.phone_e164) if i.phone_e164
+                                     else (ext if kind in TWILIO_CHANNELS else None))
+        phones = sorted({p for p in phone_of.values() if p})
+        citizen_of_phone: dict[str, int] = {}
+        if phones:
+            for cid, phone in session.execute(select(Citizen.id, Citizen.phone_e164).where(
+                    Citizen.phone_e164.in_(phones)).order_by(Citizen.id.desc())).all():
+                citizen_of_phone[phone] = cid  # descending: the lowest id wins, as get_or_create_identity
+        to_create: list[tuple[ChannelKind, str]] = []
+        seen_phones: set[str] = set()
+        for nk, phone in phone_of.items():
+            if phone is None or (phone not in citizen_of_phone and phone not in seen_phones):
+                to_create.append(nk)
+                if phone:
+                    seen_phones.add(phone)
+        created: dict[tuple[ChannelKind, str], int] = {}
+        if to_create:
+            rows = [{"phone_e164": phone_of[nk], "display_name": new[nk].display_name, "created_at": utcnow()}
+                    for nk in to_create]
+            cids = session.execute(insert(Citizen).returning(Citizen.id, sort_by_parameter_order=True),
+                                   rows).scalars().all()
+            for nk, cid in zip(to_create, cids, strict=True):
+                created[nk] = cid
+                if phone_of[nk]:
+                    citizen_of_phone[phone_of[nk]] = cid
+        rows = []
+        for nk, phone in phone_of.items():
+            cid = created.get(nk) or citizen_of_phone[phone]  # type: ignore[index]
+            rows.append({"citizen_id": cid, "channel": nk[0], "external_id": nk[1], "created_at": utcnow()})
+        dialect = session.get_bind().dialect.name
+        table = ChannelIdentity.__table__
+        ins: Any = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+        stmt = ins.on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(
+            table.c.id, table.c.channel, table.c.external_id)
+        got = {(ChannelKind(getattr(ch, "value", ch)), ext): iid for iid, ch, ext in session.execute(stmt, rows).all()}
+        ids.update(got)
+        used = {r["citizen_id"] for r in rows if (r["channel"], r["external_id"]) in got}
+        orphans = [cid for cid in created.values() if cid not in used]
+        if orphans:  # another process created those identities meanwhile: drop the citizens made for them
+            session.execute(delete(Citizen).where(Citizen.id.in_(orphans)))
+    return {key: ids[nk] for key, nk in norm.items() if nk in ids}
+
+
 _MESSAGE_INSERT: dict[str, Any] = {}
 
 
@@ -99,6 +167,9 @@ def store_inbound(session: Session, inbounds: Sequence[InboundMessage],
     found: dict[tuple[str, str], int] = {}
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
+    misses = {(i.channel, i.external_id): i for i in inbounds if (i.channel, i.external_id) not in cache}
+    if len(misses) > 1:  # a cold cache (start-up, new citizens): a few statements for all, not ~6 each
+        found.update(_resolve_identities(session, list(misses.values())))
     for inbound in inbounds:
         key = (inbound.channel, inbound.external_id)
         identity_id = cache.get(key) or found.get(key)
