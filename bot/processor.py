@@ -11,6 +11,7 @@ a crash rolls back the batch, which the restarted process (``serve`` restarts it
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -37,6 +38,12 @@ class Processor:
     def run(self, *, parent_pid: int | None = None) -> None:
         """Process until ``stop()`` (or until ``parent_pid`` is gone: an orphan stops)."""
         listener = self.wakeup.listener("inbox")  # listen first: nothing stored after this is missed
+        # Everything loaded at start-up (NLU model, catalog, templates) lives as long as the process: moved out
+        # of the collector's generations, a full collection no longer walks it (a ~100-250 ms pause every few
+        # seconds under load otherwise), and young collections run less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         log.info("processor %d/%d started", self.index, self.count)
         try:
             while not self.stop_event.is_set():
