@@ -54,8 +54,8 @@ class QueueItem:
     last_messages: list[tuple[datetime, str, str]]  # (when, "in"/"out", text)
 
 
-def _staff(session: Session, staff: StaffUser | str | None) -> tuple[StaffUser | None, str]:
-    """The staff user (looked up by username when a string) and the name the citizen reads."""
+def _staff(session: Session, staff: StaffUser | str | None) -> tuple[StaffUser | None, str | None]:
+    """The staff user (looked up by username when a string) and the name the citizen reads (None: the team's)."""
     if isinstance(staff, StaffUser):
         return staff, staff.display_name
     if staff:
@@ -63,7 +63,7 @@ def _staff(session: Session, staff: StaffUser | str | None) -> tuple[StaffUser |
         if user is not None:
             return user, user.display_name
         return None, staff
-    return None, "Atención Ciudadana"
+    return None, None
 
 
 def _conversation(session: Session, conversation_id: int) -> Conversation:

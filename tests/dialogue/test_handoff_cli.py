@@ -51,4 +51,5 @@ def test_handoff_cli_list_reply_close(world: World, cli_env) -> None:
         rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         assert [r.kind for r in rows] == ["staff_reply", "handoff_closed"]
         assert rows[0].body == "Ana (Atención Ciudadana): Hola, soy Ana, ¿en qué te ayudo?"
+        assert rows[1].body.startswith("Atención Ciudadana terminó la conversación.")  # no staff named: the team
     assert chat.conversation().mode == ConversationMode.BOT
