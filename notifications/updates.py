@@ -272,18 +272,9 @@ def _as_messages(result: Any) -> list[OutboundMessage]:
     return [m for m in result if isinstance(m, OutboundMessage)]
 
 
-def ticket_listeners(runtime_or_settings: Any, renderer: Renderer | None = None,
+def ticket_listeners(settings: Settings, renderer: Renderer | None = None,
                      catalog: Catalog | None = None) -> list[Callable]:
-    """The listeners ``notifications`` adds to every ``TicketService``.
-
-    Called with the runtime (``settings``, ``renderer``, ``catalog`` attributes) or with settings + renderer.
-    """
-    if isinstance(runtime_or_settings, Settings):
-        settings = runtime_or_settings
-    else:
-        settings = runtime_or_settings.settings
-        renderer = renderer or runtime_or_settings.renderer
-        catalog = catalog or getattr(runtime_or_settings, "catalog", None)
+    """The listeners ``notifications`` adds to every ``TicketService`` (a renderer is built when not given)."""
     if renderer is None:
         renderer = Renderer(settings.templates_dir)
     return [StatusUpdates(settings, renderer, catalog)]

@@ -1,7 +1,7 @@
 """The composition root: ``Runtime.from_settings(settings)`` builds every long-lived part of Reporta once.
 
 Engine and session factory (a SQLite database is migrated on start), catalog (+ departments synced), NLU
-parser, renderer, ticket listeners (``notifications.updates.ticket_listeners`` when present), the
+parser, renderer, ticket listeners (``notifications.updates.ticket_listeners``), the
 dialogue engine, the channels that are on (credentials set; the simulator always), their senders, the
 outbox dispatcher and the inbound pipeline. ``runtime.ticket_service(session)`` is how staff tools create
 a ``TicketService`` that notifies citizens (it passes the listeners).
@@ -10,8 +10,6 @@ a ``TicketService`` that notifies citizens (it passes the listeners).
 from __future__ import annotations
 
 import contextlib
-import importlib
-import inspect
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -27,16 +25,6 @@ log = logging.getLogger(__name__)
 
 #: The interpreter's thread switch interval in a serving process (seconds); see ``start_background``.
 SWITCH_INTERVAL = 0.001
-
-
-def _optional(module: str) -> Any | None:
-    """Import a module another room may not have written yet; None when it does not exist."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
 
 
 class Runtime:
@@ -76,6 +64,7 @@ class Runtime:
         from dialogue.render import Renderer
         from nlu.api import load_parser
         from notifications.dispatcher import Dispatcher
+        from notifications.updates import ticket_listeners
         from ticketing.catalog import load_catalog, sync_departments
         from ticketing.db import is_sqlite, make_engine, make_session_factory, session_scope
         from ticketing.migrate import upgrade
@@ -91,11 +80,7 @@ class Runtime:
         with session_scope(rt.session_factory) as session:
             sync_departments(session, rt.catalog)
         rt.renderer = Renderer(settings.templates_dir)
-        updates = _optional("notifications.updates")
-        if updates is not None and hasattr(updates, "ticket_listeners"):
-            params = list(inspect.signature(updates.ticket_listeners).parameters)
-            rt.listeners = tuple(updates.ticket_listeners(rt) if params[:1] == ["runtime"]
-                                 else updates.ticket_listeners(settings, rt.renderer, rt.catalog))
+        rt.listeners = tuple(ticket_listeners(settings, rt.renderer, rt.catalog))
         if handler is None and store_only:
             handler = _NotHere()
         if handler is None:
@@ -168,15 +153,13 @@ class Runtime:
             sys.setswitchinterval(SWITCH_INTERVAL)
         self.pipeline.start()
         if scheduler if scheduler is not None else self.settings.scheduler_enabled:
-            worker_mod = _optional("notifications.worker")
-            if worker_mod is not None and hasattr(worker_mod, "Worker"):
-                self.worker = worker_mod.Worker(self)
-                own = getattr(self.worker, "dispatcher", None)
-                if own is not None and own is not self.dispatcher:
-                    self._wakers.append(own.wake)
-                self.worker.start()
-            else:
-                self.dispatcher.start()
+            from notifications.worker import Worker
+
+            self.worker = Worker(self)
+            own = self.worker.dispatcher
+            if own is not None and own is not self.dispatcher:
+                self._wakers.append(own.wake)
+            self.worker.start()
 
     def stop_background(self) -> None:
         if self.pipeline is not None:
