@@ -130,21 +130,28 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
             raise BadRequest("not a form post") from exc
         return dict(pairs)
 
-    async def twilio_webhook(request: Request) -> Response:
-        channel = rt().channels.get("twilio")
+    async def _verified_twilio_form(request: Request, channel: Any, what: str) -> dict[str, str] | Response:
+        """The posted form when the Twilio channel is on and the signature is right; else the answer to give."""
         if channel is None:
             return Response("twilio channel is off", status_code=404)
         try:
             form = await _twilio_form(request)
         except BadRequest as exc:
-            log.warning("twilio webhook: %s", exc)
+            log.warning("%s: %s", what, exc)
             return Response("malformed request", status_code=400)
         try:
             channel.check_signature(request.url.path, request.url.query, form,
                                     request.headers.get("x-twilio-signature"))
         except Forbidden:
-            log.warning("twilio webhook: bad signature")
+            log.warning("%s: bad signature", what)
             return Response("forbidden", status_code=403)
+        return form
+
+    async def twilio_webhook(request: Request) -> Response:
+        channel = rt().channels.get("twilio")
+        form = await _verified_twilio_form(request, channel, "twilio webhook")
+        if isinstance(form, Response):
+            return form
         try:
             messages = channel.parse(form)
         except BadRequest as exc:
@@ -158,18 +165,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
 
     async def twilio_status(request: Request) -> Response:
         channel = rt().channels.get("twilio")
-        if channel is None:
-            return Response("twilio channel is off", status_code=404)
-        try:
-            form = await _twilio_form(request)
-        except BadRequest:
-            return Response("malformed request", status_code=400)
-        try:
-            channel.check_signature(request.url.path, request.url.query, form,
-                                    request.headers.get("x-twilio-signature"))
-        except Forbidden:
-            log.warning("twilio status callback: bad signature")
-            return Response("forbidden", status_code=403)
+        form = await _verified_twilio_form(request, channel, "twilio status callback")
+        if isinstance(form, Response):
+            return form
         sid = form.get("MessageSid") or form.get("SmsSid")
         status = form.get("MessageStatus") or form.get("SmsStatus")
         if not sid or not status:
