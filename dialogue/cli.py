@@ -9,20 +9,38 @@ Exit codes: 0 success; 1 a refused request (unknown conversation, not in the que
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import typer
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from reporta.settings import Settings
+
 handoff_app = typer.Typer(help="Human handoff: conversations waiting for staff.", no_args_is_help=True)
 
 
-def _session_scope():
+@contextmanager
+def _unit_of_work() -> Iterator[tuple[Settings, Session]]:
+    """Settings and a session committed on success; a refused request (``HandoffError``) exits with code 1."""
+    from dialogue.handoff import HandoffError
     from reporta.settings import get_settings
     from ticketing.db import make_engine, make_session_factory, session_scope
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
-    return settings, engine, session_scope(make_session_factory(engine))
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            yield settings, session
+    except HandoffError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
 
 
 @handoff_app.command("list")
@@ -30,32 +48,28 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
     """Conversations waiting for a person, oldest first, with their last messages."""
     from dialogue.handoff import list_queue
 
-    settings, engine, scope = _session_scope()
-    tz = ZoneInfo(settings.timezone)
-    try:
-        with scope as session:
-            items = list_queue(session)
-            if as_json:
-                typer.echo(json.dumps([
-                    {"id": i.conversation_id, "channel": i.channel, "citizen_id": i.citizen_id,
-                     "name": i.display_name, "reason": i.reason,
-                     "requested_at": i.requested_at.isoformat() if i.requested_at else None, "staff": i.staff,
-                     "messages": [{"at": at.isoformat(), "direction": d, "text": t} for at, d, t in i.last_messages]}
-                    for i in items], ensure_ascii=False, indent=2))
-                return
-            if not items:
-                typer.echo("no conversations waiting for staff")
-                return
-            for i in items:
-                since = i.requested_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if i.requested_at else "?"
-                who = i.display_name or f"citizen {i.citizen_id}"
-                typer.echo(f"#{i.conversation_id}  {i.channel:<9} {who}  since {since}  reason: {i.reason}"
-                           + (f"  staff: {i.staff}" if i.staff else ""))
-                for at, direction, text in i.last_messages:
-                    arrow = "<-" if direction == "in" else "->"
-                    typer.echo(f"    {at.astimezone(tz):%H:%M} {arrow} {text[:200]}")
-    finally:
-        engine.dispose()
+    with _unit_of_work() as (settings, session):
+        tz = ZoneInfo(settings.timezone)
+        items = list_queue(session)
+        if as_json:
+            typer.echo(json.dumps([
+                {"id": i.conversation_id, "channel": i.channel, "citizen_id": i.citizen_id,
+                 "name": i.display_name, "reason": i.reason,
+                 "requested_at": i.requested_at.isoformat() if i.requested_at else None, "staff": i.staff,
+                 "messages": [{"at": at.isoformat(), "direction": d, "text": t} for at, d, t in i.last_messages]}
+                for i in items], ensure_ascii=False, indent=2))
+            return
+        if not items:
+            typer.echo("no conversations waiting for staff")
+            return
+        for i in items:
+            since = i.requested_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if i.requested_at else "?"
+            who = i.display_name or f"citizen {i.citizen_id}"
+            typer.echo(f"#{i.conversation_id}  {i.channel:<9} {who}  since {since}  reason: {i.reason}"
+                       + (f"  staff: {i.staff}" if i.staff else ""))
+            for at, direction, text in i.last_messages:
+                arrow = "<-" if direction == "in" else "->"
+                typer.echo(f"    {at.astimezone(tz):%H:%M} {arrow} {text[:200]}")
 
 
 @handoff_app.command("reply")
@@ -65,18 +79,11 @@ def reply_command(
     staff: str = typer.Option(None, "--staff", help="Your staff username (shown by name to the citizen)."),
 ) -> None:
     """Send a reply to the citizen on their own channel (through the outbox)."""
-    from dialogue.handoff import HandoffError, reply
+    from dialogue.handoff import reply
 
-    _settings, engine, scope = _session_scope()
-    try:
-        with scope as session:
-            row = reply(session, conversation_id, text, staff)
-            typer.echo(f"queued reply {row.id} for conversation {conversation_id}")
-    except HandoffError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
+    with _unit_of_work() as (_settings, session):
+        row = reply(session, conversation_id, text, staff)
+        typer.echo(f"queued reply {row.id} for conversation {conversation_id}")
 
 
 @handoff_app.command("close")
@@ -85,18 +92,11 @@ def close_command(
     staff: str = typer.Option(None, "--staff", help="Your staff username."),
 ) -> None:
     """Hand the conversation back to the bot and tell the citizen."""
-    from dialogue.handoff import HandoffError, close
+    from dialogue.handoff import close
 
-    _settings, engine, scope = _session_scope()
-    try:
-        with scope as session:
-            close(session, conversation_id, staff)
-            typer.echo(f"conversation {conversation_id} is back with the bot")
-    except HandoffError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
+    with _unit_of_work() as (_settings, session):
+        close(session, conversation_id, staff)
+        typer.echo(f"conversation {conversation_id} is back with the bot")
 
 
 def register(app: typer.Typer) -> None:
