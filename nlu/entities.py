@@ -222,20 +222,14 @@ def extract_places(text: str, folded: str | None = None) -> list[Entity]:
         out.extend(parts)
         taken.append((start, end))
 
-    for m in _BETWEEN_RE.finditer(f):
-        if _overlaps(m.span(), taken):
-            continue
-        out.append(_ent(text, "address", m.start(), m.end()))
-        out.append(_ent(text, "cross_street", m.start("a"), m.end("a")))
-        out.append(_ent(text, "cross_street", m.start("b"), m.end("b")))
-        taken.append(m.span())
-    for m in _CORNER_ALONE_RE.finditer(f):
-        if _overlaps(m.span(), taken):
-            continue
-        out.append(_ent(text, "address", m.start(), m.end()))
-        out.append(_ent(text, "cross_street", m.start("a"), m.end("a")))
-        out.append(_ent(text, "cross_street", m.start("b"), m.end("b")))
-        taken.append(m.span())
+    for rx in (_BETWEEN_RE, _CORNER_ALONE_RE):  # "entre X y Y", then a bare "X esquina con Y"
+        for m in rx.finditer(f):
+            if _overlaps(m.span(), taken):
+                continue
+            out.append(_ent(text, "address", m.start(), m.end()))
+            out.append(_ent(text, "cross_street", m.start("a"), m.end("a")))
+            out.append(_ent(text, "cross_street", m.start("b"), m.end("b")))
+            taken.append(m.span())
     for rx in (_STREET_TYPED_RE, _STREET_SOBRE_RE):
         for m in rx.finditer(f):
             span = m.span("street")
