@@ -15,6 +15,8 @@ import pytest
 import uvicorn
 from twilio.request_validator import RequestValidator
 
+from reporta.app import create_app
+from reporta.runtime import Runtime
 from reporta.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
@@ -116,6 +118,23 @@ class AppServer:
                ) -> httpx.Response:
         sig = signature if signature is not None else sign(PUBLIC_URL + path, form)
         return self.client.post(path, data=form, headers={"X-Twilio-Signature": sig})
+
+
+@pytest.fixture
+def runtime(channel_settings: Settings) -> Iterator[Runtime]:
+    """The whole runtime on the fake providers (the end-to-end tests' default)."""
+    # Pacing off (Telegram's one message per second per chat) keeps these tests fast; the dispatcher's own
+    # tests cover rate limits.
+    rt = Runtime.from_settings(channel_settings, migrate=False, dispatcher_options={"rate_limits": False})
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> Iterator[AppServer]:
+    """``reporta.app`` over that runtime, served on 127.0.0.1."""
+    with AppServer(create_app(runtime)) as server:
+        yield server
 
 
 def wait_until(predicate: Any, timeout: float = 5.0, interval: float = 0.02) -> Any:

@@ -7,13 +7,10 @@ import copy
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from reporta.app import create_app
 from reporta.runtime import Runtime
 from reporta.settings import Settings
 from tests.channels.conftest import JPEG, PDF, AppServer, fixture, settle, wait_until
@@ -21,21 +18,6 @@ from tests.fakes.telegram_api import FakeTelegram, reply_markup
 from ticketing.models import Attachment, Direction, InboundState, Message, OutboxMessage, OutboxStatus, Ticket
 
 CHAT = 987654321
-
-
-@pytest.fixture
-def runtime(channel_settings: Settings) -> Iterator[Runtime]:
-    # Pacing off (Telegram's one message per second per chat) keeps these tests fast; the dispatcher's own
-    # tests cover rate limits.
-    rt = Runtime.from_settings(channel_settings, migrate=False, dispatcher_options={"rate_limits": False})
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
-def app(runtime: Runtime) -> Iterator[AppServer]:
-    with AppServer(create_app(runtime)) as server:
-        yield server
 
 
 def inbound_rows(rt: Runtime) -> list[Message]:

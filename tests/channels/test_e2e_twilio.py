@@ -4,14 +4,11 @@ dialogue and dispatcher, the twilio SDK talking to the fake REST API, and signed
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import select
 
-from reporta.app import EMPTY_TWIML, create_app
+from reporta.app import EMPTY_TWIML
 from reporta.runtime import Runtime
-from reporta.settings import Settings
 from tests.channels.conftest import (
     JPEG,
     PDF,
@@ -30,19 +27,6 @@ from ticketing.models import Attachment, ChannelIdentity, Direction, InboundStat
 
 WA_CITIZEN = "+528112345679"  # the fixtures' whatsapp:+5218112345679, legacy 521 prefix dropped
 SMS_CITIZEN = "+528112345678"
-
-
-@pytest.fixture
-def runtime(channel_settings: Settings) -> Iterator[Runtime]:
-    rt = Runtime.from_settings(channel_settings, migrate=False, dispatcher_options={"rate_limits": False})
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
-def app(runtime: Runtime) -> Iterator[AppServer]:
-    with AppServer(create_app(runtime)) as server:
-        yield server
 
 
 def form(name: str, **fields: str) -> dict[str, str]:
