@@ -1,14 +1,29 @@
-"""Engines and sessions: one place that knows how to connect to SQLite (default) or PostgreSQL."""
+"""Engines and sessions: one place that knows how to connect to SQLite (default) or PostgreSQL.
+
+PostgreSQL connections are checked before use only when they sat idle in the pool for a while
+(``IDLE_PING_SECONDS``): a busy loop (the inbox writer, a processor, the dispatcher) takes the same connection
+hundreds of times a second, and a ping on every checkout (SQLAlchemy's ``pool_pre_ping``) was one extra round
+trip per transaction. A connection that broke while in use (the server restarted under load) is caught by
+SQLAlchemy's disconnect handling instead, which throws the whole pool away; ``retry_on_disconnect`` runs a unit
+of work again once in that case.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+#: A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 5.0
+
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -52,10 +67,49 @@ def make_engine(url: str, **kwargs) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection on checkout only when it was idle for ``IDLE_PING_SECONDS`` (see the docstring);
+    a dead one is replaced (the pool retries the checkout with a new connection)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record) -> None:  # pragma: no cover - trivial
+        record.info["reporta_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get("reporta_idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            raise exc.DisconnectionError("idle connection no longer usable") from error
+        if not alive:
+            raise exc.DisconnectionError("idle connection no longer usable")
+
+
+def is_disconnect(error: BaseException) -> bool:
+    """True for a database error that SQLAlchemy recognised as a lost connection (the pool was reset)."""
+    return isinstance(error, exc.DBAPIError) and bool(error.connection_invalidated)
+
+
+def retry_on_disconnect(work: Callable[[], T]) -> T:
+    """Run ``work`` (a whole unit of work: it opens and commits its own transaction); when the connection it got
+    turned out to be dead, run it once more on a fresh one. Any other error propagates."""
+    try:
+        return work()
+    except exc.DBAPIError as error:
+        if not is_disconnect(error):
+            raise
+    return work()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
