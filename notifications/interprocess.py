@@ -172,6 +172,21 @@ class Wakeup:
         except Exception:  # a wake-up is an optimisation: listeners also poll
             log.debug("wake-up %s failed", topic, exc_info=True)
 
+    @property
+    def transactional(self) -> bool:
+        """True when ``notify_in`` signals within the writer's own transaction (PostgreSQL): then no ``notify``
+        is needed after the commit."""
+        return self.postgres
+
+    def notify_in(self, session: Any, topic: str) -> None:
+        """PostgreSQL: ``NOTIFY`` inside the caller's transaction, delivered when it commits (nothing when it
+        rolls back) — no extra connection or round trip after the commit. Elsewhere a no-op: call ``notify``
+        after the commit."""
+        if self.postgres:
+            from sqlalchemy import text
+
+            session.execute(text("SELECT pg_notify(:c, '')"), {"c": f"reporta_{topic}"})
+
     def _notify_pg(self, topic: str) -> None:
         from sqlalchemy import text
 

@@ -100,13 +100,18 @@ class Runtime:
         from notifications.interprocess import Wakeup
 
         rt.wakeup = Wakeup(settings.database_url, rt.engine)
-        rt._wakers.append(lambda: rt.wakeup.notify("outbox"))  # a dispatcher in another process
+        # A dispatcher or processor in another process: on PostgreSQL the pipeline NOTIFYs inside its own
+        # transaction (``signal``); elsewhere a wake-up follows the commit.
+        transactional = rt.wakeup.transactional
+        if not transactional:
+            rt._wakers.append(lambda: rt.wakeup.notify("outbox"))
         twilio = rt.channels.get("twilio")
         media_sources = {k: v for k, v in {"telegram": rt.channels.get("telegram"), "whatsapp": twilio,
                                            "sms": twilio}.items() if v is not None}
         rt.pipeline = Pipeline(rt.session_factory, handler, settings, media_sources=media_sources,
                                on_outbox=rt.wake_outbox, workers=pipeline_workers, process_here=not store_only,
-                               on_stored=lambda: rt.wakeup.notify("inbox"))
+                               on_stored=None if transactional else lambda: rt.wakeup.notify("inbox"),
+                               signal=rt.wakeup.notify_in if transactional else None)
         return rt
 
     def _build_channels(self) -> dict[str, Any]:

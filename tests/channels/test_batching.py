@@ -167,3 +167,50 @@ def test_a_failing_turn_in_the_pipeline_rolls_back_only_its_own_changes(runtime:
         other = s.scalars(select(OutboxMessage.body).where(OutboxMessage.in_reply_to_id == ids[1])).all()
     assert failed == [runtime.renderer.render("error_generic", "telegram")]
     assert other and failed != other
+
+
+def test_a_batch_runs_without_savepoints_and_falls_back_to_them_when_a_turn_fails(runtime: Runtime) -> None:
+    """The fast pass: no savepoint per message and each message's updates written together at the commit (one
+    statement per reply insert, a handful per batch). A failing turn sends the batch through the careful pass."""
+    from sqlalchemy import event
+
+    p = runtime.pipeline
+    chats = ("31", "32", "33", "34")
+    for chat in chats:
+        p.accept(text(f"s{chat}", "hola", chat))
+    assert p.process_pending() == len(chats)  # first contacts: the conversations now exist
+    statements: list[str] = []
+    event.listen(runtime.engine, "before_cursor_execute", lambda *a: statements.append(a[2].split()[0].upper()))
+    ids = [p.accept(text(f"t{chat}", "gracias", chat)) for chat in chats]
+    statements.clear()
+    assert p.process_pending() == len(chats)
+    assert "SAVEPOINT" not in statements
+    inserts = statements.count("INSERT")
+    assert inserts == len(chats)  # the replies, one statement per message (their order is the send order)
+    # the batch: what is pending, the identity locks, the messages, the conversations, one UPDATE per table, the
+    # NOTIFY (SQLite's BEGIN IMMEDIATE aside)
+    assert len(statements) - inserts - statements.count("BEGIN") <= 8, statements
+    assert count(runtime, Message, Message.id.in_(ids), Message.state == InboundState.PROCESSED) == len(ids)
+    assert all(count(runtime, OutboxMessage, OutboxMessage.in_reply_to_id == i) for i in ids)
+
+    real = runtime.dialogue._dispatch
+
+    def fails_for_33(turn) -> None:
+        if turn.identity.external_id == "33":
+            raise RuntimeError("broken")
+        real(turn)
+
+    runtime.dialogue._dispatch = fails_for_33  # type: ignore[method-assign]
+    ids = [p.accept(text(f"u{chat}", "gracias", chat)) for chat in chats]
+    statements.clear()
+    assert p.process_pending() == len(chats)  # every message handled; the broken one answered error_generic
+    assert "SAVEPOINT" in statements  # the careful pass ran
+    assert count(runtime, Message, Message.id.in_(ids), Message.state == InboundState.PROCESSED) == len(ids)
+    with runtime.session_factory() as s:
+        broken = s.scalars(select(OutboxMessage.body).where(OutboxMessage.in_reply_to_id == ids[2])).all()
+        fine = s.scalars(select(OutboxMessage.body).where(OutboxMessage.in_reply_to_id == ids[1])).all()
+        keys = s.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.in_reply_to_id.in_(ids))).all()
+    assert broken == [runtime.renderer.render("error_generic", "telegram")]
+    assert fine and fine != broken
+    # the rolled-back fast pass left nothing behind: the replies of the careful pass only, one set per message
+    assert len(keys) == len(set(keys)) and {k.rsplit(":", 1)[0] for k in keys} == {f"reply:{i}" for i in ids}
