@@ -2,12 +2,14 @@
 storm's backlog takes to drain at the real rate limits.
 
     .venv/bin/python benchmarks/dispatch_bench.py [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-        [--messages 20000] [--storm 50000] [--workers 1]
+        [--messages 20000] [--telegram-messages 10000] [--workers 2] [--storm 50000]
 
-1. **Throughput** (rate limits off): N queued rows, one dispatcher (``--workers`` processes), sending over
-   real HTTP/1.1 keep-alive to a minimal provider on 127.0.0.1 (a separate process). A second run goes
-   through the real Telegram channel (python-telegram-bot) to the test fake Telegram API, which is
-   slower because both the SDK and the pure-Python fake cost CPU.
+1. **Throughput** (rate limits off): N queued rows sent by ``--workers`` dispatcher processes, each running the
+   dispatcher's production loops (``Dispatcher.start``, as ``reporta worker`` does) with the channel's **real
+   sender**: SMS through the twilio SDK (``Messages.json``), then Telegram through python-telegram-bot
+   (``sendMessage``), over real HTTP to a minimal provider on 127.0.0.1 (its own process, asyncio) that answers
+   each API in its real format. Timed until the last row is ``sent``; every row must be sent exactly once
+   (distinct provider ids).
 2. **Storm**: the backlog of ``--storm`` status updates (mixed channels) is measured at the real limits
    for a few seconds (to check the pacing holds) and the drain time is computed per channel (channels
    drain in parallel; Telegram 30/s, Twilio ``REPORTA_TWILIO_MESSAGES_PER_SECOND`` per number).
@@ -28,7 +30,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
@@ -64,8 +65,18 @@ class _Provider(asyncio.Protocol):
             if len(self.buf) < head_end + 4 + length:
                 return
             self.buf = self.buf[head_end + 4 + length:]
-            body = json.dumps({"ok": True, "id": next(self.counter)}).encode()
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            n = next(self.counter)
+            status = b"200 OK"
+            if "/sendmessage" in head.split("\r\n", 1)[0]:  # the Bot API's answer: the Message sent
+                body = json.dumps({"ok": True, "result": {"message_id": n, "date": 1_700_000_000,
+                                                          "chat": {"id": 1, "type": "private"}}}).encode()
+            elif "/messages.json" in head.split("\r\n", 1)[0]:  # Twilio's: the Message resource, 201
+                status = b"201 Created"
+                body = json.dumps({"sid": f"SM{n:032x}", "status": "queued", "account_sid": "AC" + "0" * 32,
+                                   "direction": "outbound-api", "num_segments": "1"}).encode()
+            else:
+                body = json.dumps({"ok": True, "id": n}).encode()
+            self.transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
                                  + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
@@ -76,19 +87,6 @@ def _serve(port_q) -> None:
         await server.serve_forever()
 
     asyncio.run(main())
-
-
-class HttpSender:
-    """Sends each message as one HTTP POST (keep-alive pool) to the loopback provider."""
-
-    def __init__(self, base_url: str) -> None:
-        self.client = httpx.Client(base_url=base_url, limits=httpx.Limits(max_connections=32,
-                                                                          max_keepalive_connections=32))
-
-    def send(self, message: OutboundMessage) -> SendReceipt:
-        r = self.client.post("/sendMessage", json={"chat_id": message.external_id, "text": message.text})
-        r.raise_for_status()
-        return SendReceipt(provider_message_id=str(r.json()["id"]))
 
 
 # --- database -----------------------------------------------------------------------------------------------
@@ -141,73 +139,72 @@ def seed(url: str, n: int, channels: dict[str, float], *, per_chat: int = 1) -> 
     engine.dispose()
 
 
-def count_sent(url: str) -> int:
-    engine = make_engine(url)
+def count_sent(url: str, engine=None) -> int:
+    own = engine is None
+    engine = engine or make_engine(url)
     with engine.connect() as c:
         n = c.execute(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENT)
                       ).scalar()
-    engine.dispose()
+    if own:
+        engine.dispose()
     return int(n or 0)
 
 
-THREADS = 8  # the dispatcher's default pool
+TWILIO_SID = "AC" + "0" * 32
 
 
-def _worker_proc(url: str, base_url: str, worker_id: str, threads: int = 0) -> None:
-    settings = Settings(_env_file=None, database_url=url)
+def provider_settings(url: str, channel: str, base_url: str) -> Settings:
+    """Settings that turn on one real channel, pointed at the loopback provider (rate limits off)."""
+    if channel == "telegram":
+        return Settings(_env_file=None, database_url=url, telegram_token="123456:BENCH", telegram_api_base_url=base_url,
+                        telegram_messages_per_second=0.0)
+    return Settings(_env_file=None, database_url=url, twilio_account_sid=TWILIO_SID, twilio_auth_token="bench",
+                    twilio_sms_number="+15005550006", twilio_whatsapp_number="+14155238886",
+                    twilio_api_base_url=base_url)
+
+
+def _worker_proc(url: str, channel: str, base_url: str, worker_id: str, total: int) -> None:
+    """One dispatcher process as ``reporta worker`` runs it (its per-channel loops), with the channel's real
+    sender, until every row is sent."""
+    settings = provider_settings(url, channel, base_url)
+    if channel == "telegram":
+        from bot.telegram import TelegramChannel
+
+        built: object = TelegramChannel(settings)
+        sender = built.sender  # type: ignore[attr-defined]
+    else:
+        from bot.twilio import TwilioChannel
+
+        built = TwilioChannel(settings)
+        sender = built.senders[channel]  # type: ignore[attr-defined]
     engine = make_engine(url)
-    d = Dispatcher(make_session_factory(engine), {"telegram": HttpSender(base_url)}, settings, worker_id=worker_id,
-                   rate_limits=False, max_threads=threads or THREADS, batch_size=500)
-    d.drain()
+    d = Dispatcher(make_session_factory(engine), {channel: sender}, settings, worker_id=worker_id, rate_limits=False,
+                   batch_size=500)
+    d.start()
+    while count_sent(url, engine) < total:
+        time.sleep(0.2)
+    d.stop()
     d.close()
+    built.close()  # type: ignore[attr-defined]
     engine.dispose()
 
 
-def throughput_loopback(url: str, n: int, workers: int, threads: int = 0) -> float:
-    port_q: multiprocessing.Queue = multiprocessing.Queue()
-    server = multiprocessing.Process(target=_serve, args=(port_q,), daemon=True)
-    server.start()
-    base = f"http://127.0.0.1:{port_q.get(timeout=10)}"
-    seed(url, n, {"telegram": 1.0})
+def throughput(url: str, base_url: str, channel: str, n: int, workers: int) -> float:
+    """``n`` queued rows of ``channel`` sent by ``workers`` dispatcher processes with the real sender."""
+    seed(url, n, {channel: 1.0})
     t0 = time.perf_counter()
-    if workers == 1:
-        _worker_proc(url, base, "bench-1", threads)
-    else:
-        procs = [multiprocessing.Process(target=_worker_proc, args=(url, base, f"bench-{i}", threads))
-                 for i in range(workers)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
+    procs = [multiprocessing.Process(target=_worker_proc, args=(url, channel, base_url, f"bench-{i}", n))
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
     elapsed = time.perf_counter() - t0
-    server.terminate()
     sent = count_sent(url)
     assert sent == n, f"only {sent}/{n} sent"
-    return n / elapsed
-
-
-def throughput_telegram_fake(url: str, n: int) -> float:
-    from bot.telegram import TelegramChannel
-    from tests.fakes.telegram_api import FakeTelegram
-
-    seed(url, n, {"telegram": 1.0})
-    fake = FakeTelegram(token="123456:BENCH")
-    # headers and body are written separately: without TCP_NODELAY each answer waits ~40 ms for a delayed ACK
-    fake.server.RequestHandlerClass.disable_nagle_algorithm = True
-    with fake:
-        settings = Settings(_env_file=None, database_url=url, telegram_token="123456:BENCH",
-                            telegram_api_base_url=fake.base_url, telegram_messages_per_second=0.0)
-        channel = TelegramChannel(settings)
-        engine = make_engine(url)
-        d = Dispatcher(make_session_factory(engine), {"telegram": channel.sender}, settings, rate_limits=False,
-                       batch_size=500)
-        t0 = time.perf_counter()
-        d.drain()
-        elapsed = time.perf_counter() - t0
-        d.close()
-        channel.close()
-        engine.dispose()
-    assert count_sent(url) == n
+    with make_engine(url).connect() as c:
+        doubles = c.execute(text("SELECT count(*) - count(DISTINCT provider_message_id) FROM outbox")).scalar()
+    assert not doubles, f"{doubles} rows share a provider id"
     return n / elapsed
 
 
@@ -249,21 +246,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                     help="admin URL of the PostgreSQL server (a throw-away database is created)")
-    ap.add_argument("--messages", type=int, default=20_000)
-    ap.add_argument("--telegram-messages", type=int, default=3_000)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--messages", type=int, default=20_000, help="rows sent through the Twilio (SMS) sender")
+    ap.add_argument("--telegram-messages", type=int, default=10_000, help="rows sent through the Telegram sender")
+    ap.add_argument("--workers", type=int, default=2, help="dispatcher processes (reporta worker)")
     ap.add_argument("--storm", type=int, default=50_000)
     ap.add_argument("--storm-seconds", type=float, default=6.0)
     ap.add_argument("--twilio-rate", type=float, default=10.0)
     args = ap.parse_args()
     url = make_db(args.url)
+    port_q: multiprocessing.Queue = multiprocessing.Queue()
+    provider = multiprocessing.Process(target=_serve, args=(port_q,), daemon=True)
+    provider.start()
+    base = f"http://127.0.0.1:{port_q.get(timeout=10)}"
     try:
-        loop_rate = throughput_loopback(url, args.messages, args.workers)
-        print(f"loopback HTTP provider, rate limits off, {args.workers} worker(s): "
-              f"{args.messages} messages at {loop_rate:,.0f} msg/s (load average {os.getloadavg()[0]:.1f})")
-        tg_rate = throughput_telegram_fake(url, args.telegram_messages)
-        print(f"real Telegram channel (PTB) -> fake Telegram API, limits off: {args.telegram_messages} messages at "
-              f"{tg_rate:,.0f} msg/s (load average {os.getloadavg()[0]:.1f})")
+        for channel, n, sdk in (("sms", args.messages, "twilio SDK"), ("telegram", args.telegram_messages,
+                                                                         "python-telegram-bot")):
+            if n <= 0:
+                continue
+            rate = throughput(url, base, channel, n, args.workers)
+            print(f"{channel} through the real sender ({sdk}) -> loopback provider, rate limits off, "
+                  f"{args.workers} worker process(es): {n} messages at {rate:,.0f} msg/s, each sent once "
+                  f"(load average {os.getloadavg()[0]:.1f})")
         mix = {"whatsapp": 0.5, "telegram": 0.3, "sms": 0.2}
         result = storm(url, args.storm, args.storm_seconds, mix, args.twilio_rate)
         print(f"storm backlog of {args.storm:,} updates (mix {mix}): measured paced rate {result['measured_per_s']} "
@@ -273,6 +276,7 @@ def main() -> None:
         print(f"same backlog all on Telegram at 30/s: ~{tg_only / 60:.0f} min; all on one Twilio number at "
               f"{args.twilio_rate:g}/s: ~{args.storm / args.twilio_rate / 60:.0f} min")
     finally:
+        provider.terminate()
         drop_db(args.url, url)
 
 
