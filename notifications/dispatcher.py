@@ -18,7 +18,10 @@ One cycle (``run_once``):
    ``failed``; permanent errors → ``failed`` and the identity marked unreachable; Twilio 63016 (WhatsApp
    outside the window) → SMS fallback when the citizen has a phone and SMS is configured.
 
-``status_callback`` applies provider delivery receipts, only ever moving a row forward.
+``status_callback`` applies provider delivery receipts, only ever moving a row forward. A receipt can beat
+step 3 (Twilio reports on a message while the rest of the batch is still being sent): it is kept in
+``early_receipts`` and applied by ``_record`` in the transaction that stores the provider id, or, if it was
+committed just after that, by the ``apply_early_receipts`` job.
 Exactly-once holds as long as a send finishes within the lease; a worker killed between a provider
 accepting a message and recording it can cause one resend after the lease expires (at-least-once).
 """
@@ -37,7 +40,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.interprocess import WriteLock
@@ -48,7 +51,15 @@ from reporta.messages import OutboundMessage, PermanentSendError, Sender, Transi
 from reporta.settings import Settings
 from ticketing.citizens import get_or_create_identity
 from ticketing.db import is_sqlite
-from ticketing.models import ChannelIdentity, ChannelKind, Citizen, OutboxMessage, OutboxStatus, utcnow
+from ticketing.models import (
+    ChannelIdentity,
+    ChannelKind,
+    Citizen,
+    EarlyReceipt,
+    OutboxMessage,
+    OutboxStatus,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -453,6 +464,7 @@ class Dispatcher:
                 conn.execute(update(table).where(mine).values(
                     status=OutboxStatus.SENT, provider_message_id=bindparam("b_pid"), sent_at=bindparam("b_at"),
                     last_error=None, claimed_until=None), sent)
+                self._apply_early_receipts(session, [j["b_pid"] for j in sent if j["b_pid"]])
             if retry:
                 conn.execute(update(table).where(mine).values(
                     status=OutboxStatus.PENDING, next_attempt_at=bindparam("b_next"), last_error=bindparam("b_err"),
@@ -480,38 +492,83 @@ class Dispatcher:
 
         ``queued < sent < delivered < read``; ``failed``/``undelivered`` end a row that was not yet
         delivered. A WhatsApp ``failed``/``undelivered`` with error 63016 (outside the 24 h window)
-        queues the SMS fallback.
+        queues the SMS fallback. A receipt for a provider id no row has yet (it arrived before ``_record``
+        stored it) is kept in ``early_receipts`` and applied later; the call then returns False.
         """
-        new = _PROVIDER_STATUS.get((status or "").strip().lower())
-        if new is None or not provider_message_id:
+        word = (status or "").strip().lower()
+        if word not in _PROVIDER_STATUS or not provider_message_id:
             return False
+        code = None if error_code is None or error_code == "" else str(error_code)
         with self.session_factory() as session, session.begin():
             q = select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id)
             if not self._sqlite:
                 q = q.with_for_update()
             row = session.scalars(q).first()
-            if row is None or row.status in _TERMINAL:
+            if row is None:
+                session.add(EarlyReceipt(provider_message_id=provider_message_id, status=word, error_code=code,
+                                         received_at=self.now()))
+                log.info("receipt %s for %s arrived before the send was recorded; kept for later", word,
+                         provider_message_id)
                 return False
-            now = self.now()
-            if new in (OutboxStatus.FAILED, OutboxStatus.UNDELIVERED):
-                if _RANK.get(row.status, 0) >= _RANK[OutboxStatus.DELIVERED]:
-                    return False
-                row.status = new
-                row.last_error = f"provider reported {status}" + (f" (error {error_code})" if error_code else "")
-                if row.channel == ChannelKind.WHATSAPP and str(error_code) in OUTSIDE_WINDOW_CODES:
-                    identity = session.get(ChannelIdentity, row.identity_id)
-                    citizen = session.get(Citizen, identity.citizen_id) if identity else None
-                    phone = citizen.phone_e164 if citizen else None
-                    fid = self._sms_fallback(session, row.id, row.kind, row.urgent, row.ticket_id, phone,
-                                             (row.payload or {}).get("sms_body") or row.body)
-                    if fid:
-                        row.last_error += f"; sent by SMS instead (outbox {fid})"
-                return True
-            if _RANK[new] <= _RANK.get(row.status, 0):
+            return self.apply_receipt(session, row, word, code)
+
+    def apply_receipt(self, session: Session, row: OutboxMessage, status: str, error_code: str | None) -> bool:
+        """Move ``row`` forward for one provider receipt, in the caller's transaction; True when it moved.
+
+        The one place receipts are applied (webhook, ``_record`` and the early-receipts job), so every path
+        behaves alike: forward only, terminal states stay, a WhatsApp 63016 failure queues the SMS fallback.
+        """
+        new = _PROVIDER_STATUS.get((status or "").strip().lower())
+        if new is None or row.status in _TERMINAL:
+            return False
+        now = self.now()
+        if new in (OutboxStatus.FAILED, OutboxStatus.UNDELIVERED):
+            if _RANK.get(row.status, 0) >= _RANK[OutboxStatus.DELIVERED]:
                 return False
             row.status = new
-            if new in (OutboxStatus.DELIVERED, OutboxStatus.READ) and row.delivered_at is None:
-                row.delivered_at = now
-            if row.sent_at is None:
-                row.sent_at = now
+            row.last_error = f"provider reported {status}" + (f" (error {error_code})" if error_code else "")
+            if row.channel == ChannelKind.WHATSAPP and str(error_code) in OUTSIDE_WINDOW_CODES:
+                self._receipt_fallback(session, row)
             return True
+        if _RANK[new] <= _RANK.get(row.status, 0):
+            return False
+        row.status = new
+        if new in (OutboxStatus.DELIVERED, OutboxStatus.READ) and row.delivered_at is None:
+            row.delivered_at = now
+        if row.sent_at is None:
+            row.sent_at = now
+        return True
+
+    def _receipt_fallback(self, session: Session, row: OutboxMessage) -> None:
+        """A WhatsApp receipt said "outside the 24 h window": queue the same words by SMS when possible."""
+        identity = session.get(ChannelIdentity, row.identity_id)
+        citizen = session.get(Citizen, identity.citizen_id) if identity else None
+        phone = citizen.phone_e164 if citizen else None
+        fid = self._sms_fallback(session, row.id, row.kind, row.urgent, row.ticket_id, phone,
+                                 (row.payload or {}).get("sms_body") or row.body)
+        if fid:
+            row.last_error += f"; sent by SMS instead (outbox {fid})"
+
+    def _apply_early_receipts(self, session: Session, provider_ids: list[str]) -> int:
+        """Apply (then delete) the receipts that arrived before these provider ids were recorded.
+
+        Called by ``_record`` in its transaction: one SELECT when there are none.
+        """
+        if not provider_ids:
+            return 0
+        early = session.scalars(
+            select(EarlyReceipt).where(EarlyReceipt.provider_message_id.in_(provider_ids)).order_by(EarlyReceipt.id)
+        ).all()
+        if not early:
+            return 0
+        q = select(OutboxMessage).where(OutboxMessage.provider_message_id.in_({e.provider_message_id for e in early}))
+        if not self._sqlite:
+            q = q.with_for_update()
+        rows = {r.provider_message_id: r for r in session.scalars(q).all()}
+        for receipt in early:
+            row = rows.get(receipt.provider_message_id)
+            if row is not None:
+                self.apply_receipt(session, row, receipt.status, receipt.error_code)
+        session.execute(delete(EarlyReceipt).where(EarlyReceipt.id.in_([e.id for e in early])))
+        log.info("applied %d early receipt(s)", len(early))
+        return len(early)

@@ -20,7 +20,7 @@ from notifications.jobs import Jobs
 
 log = logging.getLogger(__name__)
 
-JOB_NAMES = ("send_surveys", "expire_surveys", "warn_sla", "notify_overdue")
+JOB_NAMES = ("send_surveys", "expire_surveys", "warn_sla", "notify_overdue", "apply_early_receipts")
 
 
 class Worker:
@@ -38,8 +38,10 @@ class Worker:
                 runtime.session_factory, runtime.senders, self.settings)
         self.jobs: Jobs | None = None
         if jobs:
+            receipts = self.dispatcher or getattr(runtime, "dispatcher", None)
             self.jobs = Jobs(runtime.session_factory, self.settings, runtime.renderer, runtime.catalog,
-                             runtime.ticket_service, on_enqueue=self.dispatcher.wake if self.dispatcher else None)
+                             runtime.ticket_service, on_enqueue=self.dispatcher.wake if self.dispatcher else None,
+                             apply_receipt=receipts.apply_receipt if receipts is not None else None)
         self.scheduler = BackgroundScheduler(
             timezone=self.settings.timezone,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(self.job_interval * 2) + 1},
@@ -87,7 +89,8 @@ class Worker:
             log.exception("scheduled job %s failed", name)
             return
         if done:
-            log.info("job %s handled %d ticket(s)", name, done)
+            unit = "receipt(s)" if name == "apply_early_receipts" else "ticket(s)"
+            log.info("job %s handled %d %s", name, done, unit)
 
     def stop(self) -> None:
         if not self._started:

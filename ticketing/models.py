@@ -351,3 +351,19 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+
+
+class EarlyReceipt(Base):
+    """A provider delivery receipt that arrived before its outbox row recorded the provider id.
+
+    The dispatcher applies these when it records ``sent``; a scheduled job applies stragglers and drops
+    receipts that never matched a row within a day. Several receipts may exist for one message.
+    """
+
+    __tablename__ = "early_receipts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(80), index=True)
+    status: Mapped[str] = mapped_column(String(32))  # the provider's word, e.g. "delivered", "undelivered"
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
