@@ -33,7 +33,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -464,7 +464,7 @@ class Dispatcher:
                 conn.execute(update(table).where(mine).values(
                     status=OutboxStatus.SENT, provider_message_id=bindparam("b_pid"), sent_at=bindparam("b_at"),
                     last_error=None, claimed_until=None), sent)
-                self._apply_early_receipts(session, [j["b_pid"] for j in sent if j["b_pid"]])
+                self.apply_early_receipts(session, [j["b_pid"] for j in sent if j["b_pid"]])
             if retry:
                 conn.execute(update(table).where(mine).values(
                     status=OutboxStatus.PENDING, next_attempt_at=bindparam("b_next"), last_error=bindparam("b_err"),
@@ -549,26 +549,38 @@ class Dispatcher:
         if fid:
             row.last_error += f"; sent by SMS instead (outbox {fid})"
 
-    def _apply_early_receipts(self, session: Session, provider_ids: list[str]) -> int:
-        """Apply (then delete) the receipts that arrived before these provider ids were recorded.
+    def apply_early_receipts(self, session: Session, provider_ids: Collection[str] | None = None, *,
+                             limit: int | None = None, skip_locked: bool = False) -> int:
+        """Apply, then delete, the early receipts whose provider id an outbox row now has (only those of
+        ``provider_ids`` when given), in the caller's transaction; return how many were applied.
 
-        Called by ``_record`` in its transaction: one SELECT when there are none.
+        ``_record`` calls it with the ids it just stored (one SELECT when there are none); the
+        ``apply_early_receipts`` job with none, a ``limit`` and ``skip_locked`` (two workers). Each receipt is
+        applied in a savepoint: one that fails is logged and dropped, the others go on. Receipts no row took
+        stay for the job, which drops them after a day.
         """
-        if not provider_ids:
+        if provider_ids is not None and not provider_ids:
             return 0
-        early = session.scalars(
-            select(EarlyReceipt).where(EarlyReceipt.provider_message_id.in_(provider_ids)).order_by(EarlyReceipt.id)
-        ).all()
-        if not early:
-            return 0
-        q = select(OutboxMessage).where(OutboxMessage.provider_message_id.in_({e.provider_message_id for e in early}))
-        if not self._sqlite:
-            q = q.with_for_update()
-        rows = {r.provider_message_id: r for r in session.scalars(q).all()}
-        for receipt in early:
-            row = rows.get(receipt.provider_message_id)
-            if row is not None:
-                self.apply_receipt(session, row, receipt.status, receipt.error_code)
-        session.execute(delete(EarlyReceipt).where(EarlyReceipt.id.in_([e.id for e in early])))
-        log.info("applied %d early receipt(s)", len(early))
-        return len(early)
+        stmt = (select(EarlyReceipt, OutboxMessage)
+                .join(OutboxMessage, OutboxMessage.provider_message_id == EarlyReceipt.provider_message_id)
+                .order_by(EarlyReceipt.id))
+        if provider_ids is not None:
+            stmt = stmt.where(EarlyReceipt.provider_message_id.in_(list(provider_ids)))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if not self._sqlite:  # both rows: the receipt (another worker) and the outbox row (the webhook)
+            stmt = stmt.with_for_update(skip_locked=skip_locked)
+        done: set[int] = set()
+        for receipt, row in session.execute(stmt).all():
+            if receipt.id in done:  # two outbox rows with one provider id: the first takes it
+                continue
+            done.add(receipt.id)
+            try:
+                with session.begin_nested():
+                    self.apply_receipt(session, row, receipt.status, receipt.error_code)
+            except Exception:  # logged and dropped: a receipt must never undo the recording of a send
+                log.exception("early receipt %s for outbox %s could not be applied", receipt.id, row.id)
+        if done:
+            session.execute(delete(EarlyReceipt).where(EarlyReceipt.id.in_(done)))
+            log.info("applied %d early receipt(s)", len(done))
+        return len(done)

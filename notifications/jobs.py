@@ -14,8 +14,8 @@ and commits, so a ticket is handled once. A failure on one ticket is logged and 
   staff's revised estimate when there is one.
 - ``apply_early_receipts``: the safety net for delivery receipts that arrived before the dispatcher recorded
   the provider id and were committed just after it looked; applies those whose outbox row now exists (the
-  dispatcher's ``apply_receipt``) and deletes unmatched ones older than ``EARLY_RECEIPT_TTL``. Claimed like
-  the tickets (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+  dispatcher's ``apply_early_receipts``, the code ``_record`` uses) and deletes unmatched ones older than
+  ``EARLY_RECEIPT_TTL``. Claimed like the tickets (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ from ticketing.models import (
 log = logging.getLogger(__name__)
 
 StaffHook = Callable[[str, Ticket, dict[str, Any]], None]
-#: ``apply(session, row, status, error_code) -> moved``: the dispatcher's ``apply_receipt``.
-ReceiptApplier = Callable[[Session, OutboxMessage, str, "str | None"], bool]
+#: ``apply(session, limit=, skip_locked=) -> applied``: the dispatcher's ``apply_early_receipts``.
+ReceiptApplier = Callable[..., int]
 #: An early receipt whose provider id no outbox row took within this long is dropped.
 EARLY_RECEIPT_TTL = timedelta(hours=24)
 _staff_hooks: list[StaffHook] = []
@@ -77,7 +77,7 @@ class Jobs:
     def __init__(self, session_factory: sessionmaker[Session], settings: Settings, renderer: Renderer,
                  catalog: Catalog | None, service_factory: Callable[[Session], Any], *, batch_size: int = 200,
                  now: Callable[[], datetime] = utcnow, on_enqueue: Callable[[], None] | None = None,
-                 apply_receipt: ReceiptApplier | None = None) -> None:
+                 apply_matched_receipts: ReceiptApplier | None = None) -> None:
         self.session_factory = session_factory
         self.settings = settings
         self.renderer = renderer
@@ -86,7 +86,7 @@ class Jobs:
         self.batch_size = batch_size
         self.now = now
         self.on_enqueue = on_enqueue
-        self.apply_receipt = apply_receipt
+        self.apply_matched_receipts = apply_matched_receipts
         self.ctx = TicketContext(settings, catalog)
         self._sqlite = is_sqlite(session_factory.kw["bind"])
 
@@ -207,34 +207,15 @@ class Jobs:
         ``EARLY_RECEIPT_TTL``; return how many receipts were applied or dropped."""
         with self.session_factory() as session, session.begin():
             now = self.now()
-            applied = self._apply_matched_receipts(session) if self.apply_receipt is not None else 0
+            applied = 0
+            if self.apply_matched_receipts is not None:
+                applied = self.apply_matched_receipts(session, limit=self.batch_size, skip_locked=True)
             dropped = self._drop_stale_receipts(session, now - EARLY_RECEIPT_TTL)
         if applied or dropped:
             log.info("early receipts: %d applied, %d unmatched after %s dropped", applied, dropped, EARLY_RECEIPT_TTL)
         if applied and self.on_enqueue is not None:
             self.on_enqueue()  # a 63016 receipt may have queued an SMS fallback
         return applied + dropped
-
-    def _apply_matched_receipts(self, session: Session) -> int:
-        assert self.apply_receipt is not None
-        stmt = (select(EarlyReceipt, OutboxMessage)
-                .join(OutboxMessage, OutboxMessage.provider_message_id == EarlyReceipt.provider_message_id)
-                .order_by(EarlyReceipt.id).limit(self.batch_size))
-        if not self._sqlite:  # both rows: the receipt (two workers) and the outbox row (the webhook, _record)
-            stmt = stmt.with_for_update(skip_locked=True)
-        done: set[int] = set()
-        for receipt, row in session.execute(stmt).all():
-            if receipt.id in done:
-                continue
-            done.add(receipt.id)
-            try:
-                with session.begin_nested():
-                    self.apply_receipt(session, row, receipt.status, receipt.error_code)
-            except Exception:
-                log.exception("early receipt %s for outbox %s could not be applied", receipt.id, row.id)
-        if done:
-            session.execute(delete(EarlyReceipt).where(EarlyReceipt.id.in_(done)))
-        return len(done)
 
     def _drop_stale_receipts(self, session: Session, cutoff: datetime) -> int:
         matched = exists().where(OutboxMessage.provider_message_id == EarlyReceipt.provider_message_id)

@@ -41,7 +41,7 @@ class Worker:
             receipts = self.dispatcher or getattr(runtime, "dispatcher", None)
             self.jobs = Jobs(runtime.session_factory, self.settings, runtime.renderer, runtime.catalog,
                              runtime.ticket_service, on_enqueue=self.dispatcher.wake if self.dispatcher else None,
-                             apply_receipt=receipts.apply_receipt if receipts is not None else None)
+                             apply_matched_receipts=receipts.apply_early_receipts if receipts is not None else None)
         self.scheduler = BackgroundScheduler(
             timezone=self.settings.timezone,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(self.job_interval * 2) + 1},

@@ -133,7 +133,7 @@ def test_receipts_after_record_still_work_and_are_not_stored(session_factory, se
 
 
 def _jobs(env, d: Dispatcher) -> Jobs:
-    return env.jobs(apply_receipt=d.apply_receipt)
+    return env.jobs(apply_matched_receipts=d.apply_early_receipts)
 
 
 def test_job_applies_a_receipt_whose_row_got_its_provider_id_later(env) -> None:
