@@ -424,9 +424,8 @@ class Pipeline:
 
     def _store_batch(self, batch: list[tuple[InboundMessage, Future[int | None]]]) -> None:
         inbounds = [inbound for inbound, _ in batch]
-        signal = None
-        if self.signal is not None and not self.process_here:
-            signal = self._signal_inbox
+        to = self.signal
+        signal = None if to is None or self.process_here else (lambda session: to(session, "inbox"))
         try:
             # a connection that died while idle in the pool (the database restarted) costs a retry, not the batch
             ids = retry_on_disconnect(lambda: accept_many(self.session_factory, inbounds, self.write_lock,
@@ -450,10 +449,6 @@ class Pipeline:
                 self.submit(mid, has_media=bool(inbound.media),
                             identity_id=self.identities.get((inbound.channel, inbound.external_id)))
             future.set_result(mid)
-
-    def _signal_inbox(self, session: Session) -> None:
-        assert self.signal is not None
-        self.signal(session, "inbox")
 
     def _worker_loop(self, ready: queue.SimpleQueue[Any]) -> None:
         while True:
@@ -646,7 +641,7 @@ class Pipeline:
                 by_identity.setdefault(msg.identity_id or 0, []).append(msg)
             # The conversations of the citizens with messages, in one statement (locked), instead of one per message.
             # A handler with ``load_conversations`` + ``handle_failed`` (the dialogue engine) gets each citizen's
-            # conversation and runs in the message's savepoint; others (test doubles) load their own.
+            # conversation and opens no savepoint of its own; others (test doubles) load their own.
             conversations: dict[int, Any] = {}
             if self._engine_handler() and by_identity:
                 conversations = self.handler.load_conversations(  # type: ignore[attr-defined]

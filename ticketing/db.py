@@ -96,18 +96,13 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError("idle connection no longer usable")
 
 
-def is_disconnect(error: BaseException) -> bool:
-    """True for a database error that SQLAlchemy recognised as a lost connection (the pool was reset)."""
-    return isinstance(error, exc.DBAPIError) and bool(error.connection_invalidated)
-
-
 def retry_on_disconnect(work: Callable[[], T]) -> T:
     """Run ``work`` (a whole unit of work: it opens and commits its own transaction); when the connection it got
     turned out to be dead, run it once more on a fresh one. Any other error propagates."""
     try:
         return work()
     except exc.DBAPIError as error:
-        if not is_disconnect(error):
+        if not error.connection_invalidated:  # SQLAlchemy saw a lost connection and reset the pool
             raise
     return work()
 
