@@ -27,19 +27,17 @@ import os
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import throwaway_db
 from notifications.dispatcher import Dispatcher
 from reporta.messages import OutboundMessage, SendReceipt
 from reporta.settings import Settings
-from ticketing.db import make_engine, make_session_factory, normalise_url
-from ticketing.migrate import upgrade
+from ticketing.db import make_engine, make_session_factory
 from ticketing.models import ChannelIdentity, ChannelKind, Citizen, OutboxMessage, OutboxStatus, utcnow
 
 
@@ -90,25 +88,6 @@ def _serve(port_q) -> None:
 
 
 # --- database -----------------------------------------------------------------------------------------------
-def make_db(admin_url: str) -> str:
-    admin_url = normalise_url(admin_url)
-    name = f"reporta_bench_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_db(admin_url: str, url: str) -> None:
-    eng = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    eng.dispose()
-
-
 def seed(url: str, n: int, channels: dict[str, float], *, per_chat: int = 1) -> None:
     """``n`` pending rows spread over channels by share; ``per_chat`` rows per identity."""
     engine = make_engine(url)
@@ -253,7 +232,7 @@ def main() -> None:
     ap.add_argument("--storm-seconds", type=float, default=6.0)
     ap.add_argument("--twilio-rate", type=float, default=10.0)
     args = ap.parse_args()
-    url = make_db(args.url)
+    url = throwaway_db.create(args.url)
     port_q: multiprocessing.Queue = multiprocessing.Queue()
     provider = multiprocessing.Process(target=_serve, args=(port_q,), daemon=True)
     provider.start()
@@ -277,7 +256,7 @@ def main() -> None:
               f"{args.twilio_rate:g}/s: ~{args.storm / args.twilio_rate / 60:.0f} min")
     finally:
         provider.terminate()
-        drop_db(args.url, url)
+        throwaway_db.drop(args.url, url)
 
 
 if __name__ == "__main__":

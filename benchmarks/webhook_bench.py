@@ -44,14 +44,14 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ticketing.db import make_engine, normalise_url  # noqa: E402
+from benchmarks import throwaway_db  # noqa: E402
+from ticketing.db import make_engine  # noqa: E402
 from ticketing.migrate import upgrade  # noqa: E402
 from ticketing.models import Direction, InboundState, Message, OutboxMessage, OutboxStatus  # noqa: E402
 
@@ -69,25 +69,14 @@ TEXTS = ["hay un bache enorme en Hidalgo 120 col. Centro", "no pasó la basura e
 def fresh_database(db: str, workdir: Path) -> str:
     if db == "sqlite":
         url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-    else:
-        admin = normalise_url(db)
-        name = f"reporta_bench_{uuid.uuid4().hex[:8]}"
-        eng = create_engine(admin, isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        eng.dispose()
-        url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
+        upgrade(url)
+        return url
+    return throwaway_db.create(db)
 
 
 def drop_database(db: str, url: str) -> None:
-    if db == "sqlite":
-        return
-    eng = create_engine(normalise_url(db), isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    eng.dispose()
+    if db != "sqlite":
+        throwaway_db.drop(db, url)
 
 
 # --- the server and the fake provider (child processes) ------------------------------------------------------
