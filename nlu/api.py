@@ -77,6 +77,9 @@ class Parse:
     ranking: list[tuple[str, float]]  # top candidates, best first (at least 3)
     entities: list[Entity]
     understood: bool  # False when below the fallback threshold
+    #: Every service category the message reports, in the order mentioned ("hay un bache y además la lámpara
+    #: está fundida" -> ("pothole", "streetlight")); one entry for a single report, () when no problem is named.
+    problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object ``reporta nlu parse`` prints."""
@@ -87,11 +90,19 @@ class Parse:
             "understood": self.understood,
             "ranking": [{"intent": name, "confidence": round(conf, 4)} for name, conf in self.ranking],
             "entities": [e.to_dict() for e in self.entities],
+            "problems": list(self.problems),
         }
 
 
+#: What the conversation is waiting for when a message arrives (``Parser.parse(text, pending=...)``): a bare
+#: "sí"/"1" is an answer only when a question is pending.
+PENDING_KINDS = ("yes_no", "choice", "location", "photo", "detail")
+
+
 class Parser(Protocol):
-    def parse(self, text: str) -> Parse: ...
+    def parse(self, text: str, *, pending: str | None = None) -> Parse:
+        """Read ``text``; ``pending`` is one of ``PENDING_KINDS`` when the bot asked a question, else None."""
+        ...
 
 
 _LOCK = threading.Lock()

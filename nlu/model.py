@@ -473,7 +473,7 @@ class BuiltinParser:
             return max(0.0, self.threshold - SERVICE_THRESHOLD_MARGIN)
         return self.threshold
 
-    def parse(self, text: str) -> Parse:
+    def parse(self, text: str, *, pending: str | None = None) -> Parse:
         ranking, known = self.rank(text)
         intent, confidence = ranking[0]
         understood = known and confidence >= self.threshold_for(intent)
@@ -484,4 +484,5 @@ class BuiltinParser:
             ranking=ranking[: max(3, RANKING_SIZE)],
             entities=entity_rules.extract(text),
             understood=understood,
+            problems=(intent,) if understood and intent in SERVICE_INTENTS else (),
         )

@@ -79,9 +79,9 @@ class RasaParser:
         self._down_until = 0.0
         self._lock = threading.Lock()
 
-    def parse(self, text: str) -> Parse:
+    def parse(self, text: str, *, pending: str | None = None) -> Parse:
         if time.monotonic() < self._down_until:
-            return self.fallback.parse(text)
+            return self.fallback.parse(text, pending=pending)
         try:
             resp = self._client.post(self.url, json={"text": text})
             resp.raise_for_status()
@@ -90,7 +90,7 @@ class RasaParser:
             log.warning("Rasa at %s failed (%s); using the builtin NLU for %.0f s", self.url, exc, self.retry_after)
             with self._lock:
                 self._down_until = time.monotonic() + self.retry_after
-            return self.fallback.parse(text)
+            return self.fallback.parse(text, pending=pending)
 
     def close(self) -> None:
         self._client.close()
