@@ -7,6 +7,8 @@
   (403); answered at once with empty TwiML (replies go out through the REST API via the outbox).
 - ``POST /webhooks/twilio/status``: delivery receipts (``MessageStatus``) moved onto the outbox row.
 - ``GET /healthz``: database ping.
+- Every web page and API of ``web`` (console, public site, open data, Open311), listed in ``web.routes``; every
+  response carries the security headers of ``web.security``.
 
 The lifespan starts the pipeline's recovery loop and, when ``REPORTA_SCHEDULER_ENABLED``, the scheduler and
 outbox dispatcher (``notifications.worker.Worker``).
@@ -24,15 +26,20 @@ from urllib.parse import parse_qsl
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from bot.channel import BadRequest, Forbidden
 from bot.media import EXTENSIONS
 from bot.media_links import resolve_link
 from reporta.runtime import Runtime
 from reporta.settings import Settings
+from web.context import WebContext
+from web.routes import web_routes
+from web.security import SecurityHeaders
+from web.templating import Pages
 
 log = logging.getLogger(__name__)
 
@@ -197,11 +204,23 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
             return Response("invalid or expired link", status_code=403)
         return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"))
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/webhooks/telegram", telegram_webhook, methods=["POST"]),
         Route("/media/{name:path}", media, methods=["GET", "HEAD"]),
         Route("/webhooks/twilio", twilio_webhook, methods=["POST"]),
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    pages = Pages()
+    routes += web_routes(WebContext(runtime=rt, pages=pages))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        """A page for people (in Spanish); plain text for webhooks and APIs."""
+        detail = getattr(exc, "detail", "not found")
+        path = request.url.path
+        if path.startswith(("/webhooks", "/media", "/healthz", "/open311", "/datos/")) or request.method != "GET":
+            return PlainTextResponse(str(detail), status_code=404)
+        return pages.render(request, "errors/404.html", status_code=404)
+
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)],
+                     exception_handlers={404: not_found})
