@@ -20,6 +20,14 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     dbutil.drop_pg_template()
 
 
+def pytest_report_header(config) -> str:
+    return dbutil.pg_status()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    terminalreporter.write_line(dbutil.pg_status())
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database URL: SQLite file, then PostgreSQL (from REPORTA_TEST_DATABASE_URL)."""

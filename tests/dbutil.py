@@ -2,8 +2,10 @@
 
 The schema is migrated once per run: a SQLite template file is copied per test; PostgreSQL gets one
 throw-away database per run, emptied (TRUNCATE) after each test.
-PostgreSQL comes from ``REPORTA_TEST_DATABASE_URL`` (an admin URL, e.g. the ``postgres`` database);
-with ``CI=true`` a missing or unreachable PostgreSQL is a failure, not a skip.
+PostgreSQL comes from ``REPORTA_TEST_DATABASE_URL`` (an admin URL, e.g. the ``postgres`` database); when it is
+unset and a server answers at the default local address (``DEFAULT_PG_URL``), that one is used, so the plain
+``./dev test`` runs the whole suite; ``REPORTA_TEST_DATABASE_URL=none`` turns PostgreSQL off. With ``CI=true`` a
+missing or unreachable PostgreSQL is a failure, not a skip. ``pg_status()`` is the line the summary prints.
 """
 
 from __future__ import annotations
@@ -25,11 +27,47 @@ _lock = threading.Lock()
 _sqlite_template: Path | None = None
 _pg_template: str | None = None
 RUN_ID = uuid.uuid4().hex[:8]
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+_detected: list[str | None] = []  # [url or None] once the default address was tried
+_why_not = ""
+
+
+def _answers(url: str) -> bool:
+    global _why_not
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 2})
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        finally:
+            engine.dispose()
+        return True
+    except Exception as exc:  # no server, or it refuses us: PostgreSQL tests are skipped, and the summary says why
+        _why_not = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        return False
 
 
 def pg_admin_url() -> str | None:
     url = os.environ.get("REPORTA_TEST_DATABASE_URL")
-    return normalise_url(url) if url else None
+    if url is not None:
+        return None if url.strip().lower() in ("", "none", "off") else normalise_url(url)
+    with _lock:
+        if not _detected:
+            _detected.append(DEFAULT_PG_URL if _answers(DEFAULT_PG_URL) else None)
+    return _detected[0]
+
+
+def pg_status() -> str:
+    """One line for the test summary: which PostgreSQL the run used, or why its tests were skipped."""
+    url = pg_admin_url()
+    if url:
+        env = os.environ.get("REPORTA_TEST_DATABASE_URL")
+        how = "REPORTA_TEST_DATABASE_URL" if env else "found at the default address"
+        return f"PostgreSQL tests ran on {make_url(url).render_as_string(hide_password=True)} ({how})"
+    if os.environ.get("REPORTA_TEST_DATABASE_URL") is not None:
+        return "PostgreSQL tests skipped: REPORTA_TEST_DATABASE_URL=none"
+    return (f"PostgreSQL tests skipped: no server answered at {DEFAULT_PG_URL} ({_why_not}); "
+            "set REPORTA_TEST_DATABASE_URL to an admin URL to run them")
 
 
 def require_pg() -> str:
@@ -37,7 +75,7 @@ def require_pg() -> str:
     if not url:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail("CI=true but REPORTA_TEST_DATABASE_URL is not set: PostgreSQL tests must run in CI")
-        pytest.skip("PostgreSQL not configured (set REPORTA_TEST_DATABASE_URL)")
+        pytest.skip("PostgreSQL not available (see the summary line; set REPORTA_TEST_DATABASE_URL)")
     return url
 
 
