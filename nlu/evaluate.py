@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlu.api import FALLBACK_INTENT
+from nlu.types import FALLBACK_INTENT
 
 
 @dataclass

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from nlu import entities as entity_rules
-from nlu.api import FALLBACK_INTENT, SERVICE_INTENTS, Parse
 from nlu.data import NluData, load_training_data, training_files
 from nlu.features import Lexicon
 from nlu.normalize import normalize
+from nlu.types import FALLBACK_INTENT, SERVICE_INTENTS, Parse
 
 MODEL_VERSION = "7"
 #: Messages of at most this many normalised tokens may be answered from the exact-match table.
