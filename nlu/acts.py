@@ -38,7 +38,9 @@ RankFn = Callable[[str], tuple[Ranking, bool, Sequence[str]]]
 #: Questions a bare "sí" / "no" / "1" answers.
 ANSWER_PENDING = frozenset({"yes_no", "choice", "photo"})
 #: A clause names a problem of its own with at least this confidence and its category's lexicon...
-SECOND_PROBLEM_CONFIDENCE = 0.6
+SECOND_PROBLEM_CONFIDENCE = 0.5
+#: The rest of an answer ("no, [sigue el bache]") names a problem with this confidence and the category's lexicon.
+NAMED_PROBLEM_CONFIDENCE = 0.3
 #: ...or, without its lexicon, with at least this confidence.
 SURE_PROBLEM_CONFIDENCE = 0.85
 
@@ -60,17 +62,30 @@ _COURTESY_RE = re.compile(
 )
 #: What says "cancel": stop the report or the messages. Verbs of removal ("retirar", "eliminar", "quitar", "borrar
 #: las pintas") do not, unless they take the report or the messages as object.
-CANCEL_RE = re.compile(
-    r"\b(?:cancel\w*|anul(?:a|ar|alo|en|enlo)\b|olvid(?:a|alo|elo|enlo|ate|ense)\b|dej(?:a|e|en)lo(?:\s+asi)?\b|"
-    r"dejalo|ya\s+no\s+(?:quiero|deseo|necesito|me\s+interesa|sigas?|sigan|lo\s+\w+|reportes|mandes|manden|"
-    r"envies|envien)|no\s+(?:sigas|sigan|lo\s+registren|me\s+manden|me\s+envien|quiero\s+(?:seguir|continuar))|"
-    r"dej(?:a|e|en)\s+de\s+(?:mandar|enviar|escribir)|stop|salir|sal|alto|basta|detente|deten(?:er)?|paren|"
-    r"parar|para\s+ya|termina(?:r)?|unsubscribe|quit|never\s*mind|forget\s+it|scratch\s+that|cancel|desisto|"
-    r"(?:dar|darme|darse|doy|de)\s+de\s+baja|baja|reinici\w*|(?:empezar|volver\s+a\s+empezar|comenzar)\s+de\s+nuevo|"
-    r"volver\s+a\s+empezar|borr(?:a|ar|alo|elo|enlo|en)\s+(?:el|mi|este|ese|todo|lo)?\s*(?:reporte|mensaje|"
-    r"queja|solicitud|todo|eso)|borr(?:alo|elo|enlo)|nada\s+mas|eso\s+es\s+todo|no\s+importa|equivoque|"
-    r"me\s+equivoque|error|ya\s+no)\b"
+_CANCEL_ANYWHERE = (
+    r"\b(?:(?:cancel|kancel|cansel)\w*|anul(?:a|ar|alo|en|enlo)\b|olvid(?:a|alo|elo|enlo|ate|ense)\b|"
+    r"dej(?:a|e|en)lo(?:\s+asi)?\b|dejalo|"
+    r"ya\s+no\s+(?:quiero|deseo|necesito|me\s+interesa|sigas?|sigan|lo\s+\w+|reportes|mandes|manden|envies|envien)|"
+    r"no\s+(?:sigas|sigan|lo\s+registren|me\s+manden|me\s+envien|quiero\s+(?:seguir|continuar|reportar|mas\s+mensajes))|"
+    r"mejor\s+no\s+lo\s+\w+|"
+    r"dej(?:a|e|en|ar)\s+de\s+(?:mandar|enviar|escribir|recibir)\w*|"
+    r"(?:elimin|retir|borr|quit|anul)\w*\s+(?:el\s+|la\s+|mi\s+|este\s+|ese\s+|esta\s+|esa\s+)?"
+    r"(?:reporte|queja|solicitud|denuncia|mensaje)s?|"
+    r"stop|unsubscribe|quit|never\s*mind|forget\s+(?:it|about\s+it)|scratch\s+that|desisto|"
+    r"(?:dar|darme|darse|doy|de)\s+de\s+baja|reinici\w*|(?:empezar|comenzar)\s+de\s+nuevo|volver\s+a\s+empezar|"
+    r"borr(?:alo|elo|enlo)|borr\w*\s+(?:todo|eso)|no\s+importa|me\s+equivoque|"
+    r"ya\s+no\s+(?:es\s+necesario|hace\s+falta|me\s+escrib\w+)|mejor\s+ya\s+no|(?:para|basta)\s+ya|"
+    r"(?:quiero\s+)?salir\s+del\s+chat|quiero\s+salir|"
+    r"(?:deten|paren|para|termina|terminar|detener)\s+(?:el|mi|este)\s+reporte)\b"
 )
+#: Words that cancel only as the whole message ("para", "alto", "ya estuvo"; "para que limpien" is no cancel).
+_CANCEL_ALONE = (
+    r"^\s*(?:ya\s+)?(?:para|parar|paren|parale|alto|sal|salir|basta|detente|detener|baja|termina|terminar|ya\s+estuvo|"
+    r"ya\s+no|nada\s+mas|eso\s+es\s+todo|error)\b[\s,.!]*(?:gracias)?[\s.!]*$"
+)
+#: What says "cancel": stop the report or the messages. Verbs of removal ("retirar", "eliminar", "quitar", "borrar
+#: las pintas") do not, unless they take the report or the messages as object ("elimina mi reporte").
+CANCEL_RE = re.compile(f"{_CANCEL_ANYWHERE}|{_CANCEL_ALONE}")
 _CLAUSE_RE = re.compile(
     r"(?:[.;!?\n]+|,\s*(?:y|e|ademas|tambien|aparte|otra\s+cosa)\b|\s(?:y|e)\s+(?:tambien|ademas|aparte|otra\s+cosa)\b|"
     r"\s(?:ademas|tambien|aparte|asimismo|otra\s+cosa)\b|\s(?:y|e)\s+(?=(?:hay|esta|estan|la|el|las|los|un|una)\b))"
@@ -157,7 +172,7 @@ def core_text(text: str, pending: str | None) -> tuple[str, str | None]:
         if a.group("yes") or a.group("num") or no_answer:
             pos = a.end()
     rest = _COURTESY_RE.sub(" ", f[pos:])
-    return " ".join(rest.split()), answer
+    return " ".join(rest.split()).strip(" ,.;:!"), answer
 
 
 def clauses(core: str) -> list[str]:
@@ -176,8 +191,9 @@ def decide(text: str, pending: str | None, rank: RankFn, threshold: float) -> Re
     core, answer = core_text(text, pending)
     core_ranking: Ranking | None = None
     core_known = False
+    core_tags: Sequence[str] = ()
     if core and core != " ".join(fold(text).split()):
-        core_ranking, core_known, _ = rank(core)
+        core_ranking, core_known, core_tags = rank(core)
     # 1. A report is a report: the whole reads as an act, the core as a confident service category.
     if top not in SERVICE_INTENTS and core_ranking is not None and core_known:
         c_top, c_conf = core_ranking[0]
@@ -195,7 +211,14 @@ def decide(text: str, pending: str | None, rank: RankFn, threshold: float) -> Re
         known = False
     intent, confidence = ranking[0]
     understood = known and confidence >= threshold
-    problems = _problems(core or fold(text), ranking, core_ranking if core_known else None, understood, rank, threshold)
+    problems = _problems(
+        core or fold(text),
+        ranking,
+        (core_ranking, core_tags) if core_known and answer is not None else None,
+        understood,
+        rank,
+        threshold,
+    )
     return Reading(
         intent=intent if understood else FALLBACK_INTENT,
         confidence=confidence,
@@ -206,7 +229,12 @@ def decide(text: str, pending: str | None, rank: RankFn, threshold: float) -> Re
 
 
 def _problems(
-    core: str, ranking: Ranking, core_ranking: Ranking | None, understood: bool, rank: RankFn, threshold: float
+    core: str,
+    ranking: Ranking,
+    core_reading: tuple[Ranking, Sequence[str]] | None,
+    understood: bool,
+    rank: RankFn,
+    threshold: float,
 ) -> tuple[str, ...]:
     """Service categories the message reports, in order: its confident clauses that name their category, and the
     message's own category when it is one."""
@@ -222,8 +250,9 @@ def _problems(
     main = ranking[0][0]
     if understood and main in SERVICE_INTENTS and main not in found:
         found.insert(0, main)
-    elif core_ranking is not None and not found:  # an answer that names a problem: "no, sigue el bache"
-        c, p = core_ranking[0]
-        if c in SERVICE_INTENTS and p >= threshold:
+    elif core_reading is not None and not found:  # an answer that names a problem: "no, sigue el bache"
+        c, p = next(((c, p) for c, p in core_reading[0] if c in SERVICE_INTENTS), ("", 0.0))
+        named = f"kw_{c}" in core_reading[1] and p >= NAMED_PROBLEM_CONFIDENCE
+        if c in SERVICE_INTENTS and (p >= threshold or named):
             found.append(c)
     return tuple(dict.fromkeys(found))

@@ -49,7 +49,7 @@ WORD_NGRAMS = (1, 2)
 TAG_WEIGHT = 0.3
 SVM_C = 0.5
 #: Weight of one real report (``data/nlu/real``) relative to the hand-written examples, which are balanced per intent.
-REAL_WEIGHT = 0.5
+REAL_WEIGHT = 0.25
 #: N-grams kept: those in at least ``MIN_DF`` messages, or in any hand-written example.
 MIN_DF = 2
 #: Share of the training data held out to fit the sigmoid calibrators.

@@ -31,8 +31,8 @@ REMOVAL_VERBS = [
     ("borren el grafiti del puente peatonal", "graffiti"),
     ("retiren la rama que cayó sobre la banqueta", "tree"),
 ]
-CANCELS = ["cancelar", "cancela mi reporte por favor", "ya no quiero seguir", "olvídalo", "mejor ya no, olvidalo",
-           "stop"]
+CANCELS = ["cancelar", "cancela mi reporte por favor", "ya no quiero seguir", "mejor olvídalo todo",
+           "mejor ya no, olvidalo", "stop"]
 ROAD_DAMAGE = [
     "la calle de mi casa está intransitable",
     "la privada está hecha pedazos desde las lluvias",
@@ -169,7 +169,7 @@ def test_one_word_does_not_override_the_message(parser, text: str, intent: str) 
     assert parser.parse(text).intent == intent, parser.parse(text).ranking
 
 
-@pytest.mark.parametrize("text", ["no se, algo de la calle", "no sé, algo por aquí", "mmm no sé"])
+@pytest.mark.parametrize("text", ["no se, algo de la calle", "no sé, algo por aquí", "algo raro en mi calle, no sé"])
 def test_vague_messages_are_not_understood(parser, text: str) -> None:
     result = parser.parse(text)
     assert not result.understood and result.intent == FALLBACK_INTENT
@@ -208,6 +208,10 @@ def test_bare_answers_need_a_pending_question(parser) -> None:
 def test_pending_decides_an_answer_that_names_the_problem(parser, text: str) -> None:
     at_question = parser.parse(text, pending="yes_no")
     assert at_question.intent == "deny" and len(at_question.problems) == 1
+
+
+@pytest.mark.parametrize("text", ["no, sigue el bache", "no, la lámpara sigue apagada"])
+def test_with_no_question_pending_a_leading_no_is_not_an_answer(parser, text: str) -> None:
     free = parser.parse(text)
     assert free.intent in SERVICE_INTENTS and free.problems == (free.intent,)
 
