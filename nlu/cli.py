@@ -28,6 +28,9 @@ def train(force: bool = typer.Option(False, "--force", help="Retrain even if the
     t0 = time.perf_counter()
     path = model.ensure_model(s.data_dir / "nlu", s.nlu_cache_dir, force=force)
     typer.echo(f"model: {path} ({time.perf_counter() - t0:.2f} s)")
+    attribution = model.load_model(path).attribution
+    if attribution:
+        typer.echo(f"trained on real reports: {attribution}")
 
 
 @nlu_app.command()

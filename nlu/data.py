@@ -67,6 +67,8 @@ def read_rasa_yaml(path: Path, into: NluData | None = None) -> NluData:
 
 
 REAL_DIR = "real"
+#: Attribution that travels with the real reports and every model trained on them (``data/nlu/real/README.md``).
+REAL_ATTRIBUTION = "Fuente: Ayuntamiento de Madrid"
 
 
 def training_files(nlu_dir: Path) -> list[Path]:

@@ -32,7 +32,7 @@ import numpy as np
 
 from nlu import acts
 from nlu import entities as entity_rules
-from nlu.data import NluData, load_training_data, training_files
+from nlu.data import REAL_ATTRIBUTION, NluData, load_training_data, training_files
 from nlu.features import Lexicon
 from nlu.normalize import normalize
 from nlu.types import Parse
@@ -50,6 +50,8 @@ TAG_WEIGHT = 0.3
 SVM_C = 0.5
 #: Weight of one real report (``data/nlu/real``) relative to the hand-written examples, which are balanced per intent.
 REAL_WEIGHT = 0.25
+#: Words of the real reports that count as known: those in at least this many reports.
+REAL_MIN_DF = 3
 #: N-grams kept: those in at least ``MIN_DF`` messages, or in any hand-written example.
 MIN_DF = 2
 #: Share of the training data held out to fit the sigmoid calibrators.
@@ -142,6 +144,8 @@ class BuiltinModel:
     n_examples: int = 0
     lookups: dict[str, list[str]] = field(default_factory=dict)
     lexicon: Lexicon | None = None
+    #: Attribution of the real reports trained on ("Fuente: Ayuntamiento de Madrid"), saved with the model.
+    attribution: str = ""
     #: The fitted scikit-learn objects (vectorizers, calibrated SVM) right after training; ``None`` once loaded.
     sklearn: Any = None
 
@@ -286,7 +290,15 @@ def fit(
         if 0 < len(t.split()) <= EXACT_MAX_TOKENS:
             by_text[t].add(lab)
     exact = {t: next(iter(ys)) for t, ys in by_text.items() if len(ys) == 1}
-    vocabulary = frozenset(tok for t in texts for tok in t.split())
+    # Words that make a message "known": every word of a hand-written example, and the words of at least
+    # ``REAL_MIN_DF`` real reports (one resident's typo or keyboard mash, "bnm", is no word).
+    real_df: dict[str, int] = defaultdict(int)
+    for t in texts[n_written:]:
+        for tok in set(t.split()):
+            real_df[tok] += 1
+    vocabulary = frozenset(tok for t in written for tok in t.split()) | frozenset(
+        tok for tok, n in real_df.items() if n >= REAL_MIN_DF
+    )
     return BuiltinModel(
         weights=weights,
         classes=classes,
@@ -355,6 +367,7 @@ def save_model(model: BuiltinModel, path: Path) -> None:
         "train_seconds": model.train_seconds,
         "n_examples": model.n_examples,
         "lookups": model.lookups,
+        "attribution": model.attribution,
     }
     blob = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     with open(path, "wb") as f:
@@ -394,13 +407,14 @@ def load_model(path: Path) -> BuiltinModel:
         n_examples=meta["n_examples"],
         lookups=lookups,
         lexicon=Lexicon(lookups),
+        attribution=str(meta.get("attribution", "")),
     )
 
 
 def data_hash(nlu_dir: Path) -> str:
     """Hash of the training files (names and bytes) and the model version."""
     h = hashlib.sha256(
-        f"{MODEL_VERSION}|{CHAR_NGRAMS}|{WORD_NGRAMS}|{TAG_WEIGHT}|{SVM_C}|{REAL_WEIGHT}|{MIN_DF}|{CALIBRATION_SHARE}".encode()
+        f"{MODEL_VERSION}|{CHAR_NGRAMS}|{WORD_NGRAMS}|{TAG_WEIGHT}|{SVM_C}|{REAL_WEIGHT}|{MIN_DF}|{REAL_MIN_DF}|{CALIBRATION_SHARE}".encode()
     )
     for p in training_files(nlu_dir):
         h.update(str(p.relative_to(nlu_dir)).encode())
@@ -419,6 +433,7 @@ def train(nlu_dir: Path) -> BuiltinModel:
     if not data.examples:
         raise ValueError(f"no NLU training examples under {nlu_dir}")
     model = fit(data.examples, data.lookups, data.real)
+    model.attribution = REAL_ATTRIBUTION if data.real else ""
     model.data_hash = data_hash(nlu_dir)
     return model
 

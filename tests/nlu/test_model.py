@@ -287,3 +287,19 @@ def test_question_token(parser, text: str, intent: str) -> None:
 @pytest.mark.parametrize("text", ["qwpeoiru?", "¿por mi casa?", "xyz 123?"])
 def test_question_token_is_not_a_word(parser, text: str) -> None:
     assert parser.parse(text).intent == FALLBACK_INTENT
+
+
+def test_real_reports_train_the_model_and_keep_their_attribution() -> None:
+    from nlu.data import REAL_ATTRIBUTION, real_files, training_files
+
+    nlu_dir = DEFAULT_DATA_DIR / "nlu"
+    assert real_files(nlu_dir) and set(real_files(nlu_dir)) <= set(training_files(nlu_dir))
+    assert REAL_ATTRIBUTION in (nlu_dir / "real" / "README.md").read_text(encoding="utf-8")
+    data = load_training_data(nlu_dir)
+    assert len(data.real) > 50_000 and {y for _, y in data.real} <= SERVICE_INTENTS
+
+
+def test_model_carries_the_attribution(nlu_settings) -> None:
+    from nlu.model import load_model
+
+    assert load_model(ensure_model(nlu_settings)).attribution == "Fuente: Ayuntamiento de Madrid"
