@@ -41,6 +41,8 @@ ANSWER_PENDING = frozenset({"yes_no", "choice", "photo"})
 #: en el baldío": illegal_dumping 0.499 vs street_cleaning 0.48 is still a second problem to offer; the message's own
 #: intent keeps the full threshold)...
 SECOND_PROBLEM_CONFIDENCE = 0.4
+#: Clauses read for problems of their own (a 5,000-character rant costs what a short report does).
+MAX_CLAUSES = 6
 #: The rest of an answer ("no, [sigue el bache]") names a problem with this confidence and the category's lexicon.
 NAMED_PROBLEM_CONFIDENCE = 0.3
 #: ...or, without its lexicon, with at least this confidence.
@@ -243,7 +245,7 @@ def _problems(
     found: list[str] = []
     parts = clauses(core)
     if len(parts) > 1:
-        for part in parts:
+        for part in parts[:MAX_CLAUSES]:
             r, known, tags = rank(part)
             c, p = r[0]
             named = f"kw_{c}" in tags or p >= SURE_PROBLEM_CONFIDENCE

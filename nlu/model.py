@@ -439,6 +439,11 @@ def train(nlu_dir: Path) -> BuiltinModel:
 
 
 _TRAIN_LOCK = threading.Lock()
+#: A model trained into any cache directory is also kept here (the default ``nlu_cache_dir``), and a cache directory
+#: that lacks the current model copies it from here: every process and test run on a machine trains once per data
+#: version (the file name carries the data hash; the files are arrays + JSON, loaded without pickle).
+SHARED_CACHE_DIR = Path.home() / ".cache" / "reporta" / "nlu"
+SHARED_CACHE_KEEP = 8
 #: Model file name (it carries the data hash) -> where this process last wrote it.
 _TRAINED: dict[str, Path] = {}
 
@@ -453,10 +458,10 @@ def ensure_model(nlu_dir: Path, cache_dir: Path, force: bool = False) -> Path:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
         os.close(fd)
         try:
-            twin = _TRAINED.get(path.name)
-            if twin is not None and twin.exists() and not force:
-                # The same data was trained by this process into another cache directory (tests give each
-                # suite its own): copy it, training takes tens of seconds.
+            twin = None if force else _twin(path)
+            if twin is not None:
+                # The same data and model version, trained before into another cache directory (each test suite
+                # and each test process has its own): copy it, training takes tens of seconds.
                 shutil.copyfile(twin, tmp)
             else:
                 save_model(train(nlu_dir), Path(tmp))
@@ -465,11 +470,38 @@ def ensure_model(nlu_dir: Path, cache_dir: Path, force: bool = False) -> Path:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         _TRAINED[path.name] = path
+        if twin is None:
+            _share(path)
         for pattern in ("builtin-*.npz", "builtin-*.joblib"):
             for old in path.parent.glob(pattern):
                 if old != path:
                     old.unlink(missing_ok=True)
     return path
+
+
+def _twin(path: Path) -> Path | None:
+    """A file of the same name (same data hash) trained by this process or kept in the shared user cache."""
+    for candidate in (_TRAINED.get(path.name), SHARED_CACHE_DIR / path.name):
+        if candidate is not None and candidate != path and candidate.is_file():
+            return candidate
+    return None
+
+
+def _share(path: Path) -> None:
+    """Keep a copy in the shared user cache (best effort; the newest ``SHARED_CACHE_KEEP`` files stay)."""
+    if path.parent == SHARED_CACHE_DIR:
+        return
+    try:
+        SHARED_CACHE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=SHARED_CACHE_DIR, prefix=".tmp-", suffix=".npz")
+        os.close(fd)
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, SHARED_CACHE_DIR / path.name)
+        files = sorted(SHARED_CACHE_DIR.glob("builtin-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[SHARED_CACHE_KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def load_or_train(nlu_dir: Path, cache_dir: Path) -> BuiltinModel:

@@ -303,3 +303,22 @@ def test_model_carries_the_attribution(nlu_settings) -> None:
     from nlu.model import load_model
 
     assert load_model(ensure_model(nlu_settings)).attribution == "Fuente: Ayuntamiento de Madrid"
+
+
+def test_a_trained_model_is_shared_between_cache_directories(tmp_path: Path, monkeypatch) -> None:
+    """Each test suite (and each child process) has its own cache directory: the model trains once per data version
+    on a machine, the others copy it from the shared user cache."""
+    from nlu import model as m
+
+    data_dir = tmp_path / "data"
+    (data_dir / "nlu").mkdir(parents=True)
+    for name in ("pothole.yml", "greet.yml"):
+        shutil.copy(DEFAULT_DATA_DIR / "nlu" / name, data_dir / "nlu" / name)
+    monkeypatch.setattr(m, "SHARED_CACHE_DIR", tmp_path / "shared")
+    monkeypatch.setattr(m, "_TRAINED", {})
+    first = m.ensure_model(data_dir / "nlu", tmp_path / "a")
+    assert (tmp_path / "shared" / first.name).is_file()
+    trained = []
+    monkeypatch.setattr(m, "train", lambda nlu_dir: trained.append(nlu_dir))
+    second = m.ensure_model(data_dir / "nlu", tmp_path / "b")  # a new process would find it in the shared cache
+    assert second.read_bytes() == first.read_bytes() and not trained
