@@ -74,6 +74,8 @@ VAGUE_NOUNS = (
     "fraccionamiento privada avenida cerrada andador manzana domicilio rumbo zona"
 )
 _NUMBER_TOKENS = frozenset({"num", "folionum"})
+#: Confidences of a message with no known word (or only vague words) are multiplied by this (round 7).
+UNKNOWN_DAMPING = 0.1
 #: Appended to the classifier's text of a message with "?" or "¿" (round 6), which normalisation drops: questions
 #: ("ya vinieron?" check_status vs "ya vinieron y lo arreglaron" affirm, "puedo mandar foto?" help vs "no puedo
 #: mandar foto" deny).  As a token (char n-grams + word bigrams such as "binieron qmark") it was worth +0.002-0.004 cv
@@ -616,6 +618,10 @@ class BuiltinParser:
         # A place or report fragment with no word of what ("por mi casa", "hay algo raro en mi calle") is not either.
         vague = all(t in self._vague or t.isdigit() for t in tokens) and any(t in self._vague_nouns for t in tokens)
         known = exact is not None or (not vague and (bool(tags) or any(self._known_word(t) for t in tokens)))
+        if not known:
+            # No word of what: the probabilities are the classifier's priors, not evidence ("qwerty" would offer
+            # street_cleaning). The order is kept, the confidences are scaled down so no candidate is offered.
+            ranking = [(c, p * UNKNOWN_DAMPING) for c, p in ranking]
         return ranking, known, tags
 
     def threshold_for(self, intent: str) -> float:
