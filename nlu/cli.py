@@ -28,6 +28,9 @@ def train(force: bool = typer.Option(False, "--force", help="Retrain even if the
     t0 = time.perf_counter()
     path = model.ensure_model(s.data_dir / "nlu", s.nlu_cache_dir, force=force)
     typer.echo(f"model: {path} ({time.perf_counter() - t0:.2f} s)")
+    attribution = model.load_model(path).attribution
+    if attribution:
+        typer.echo(f"trained on real reports: {attribution}")
 
 
 @nlu_app.command()
@@ -45,15 +48,22 @@ def evaluate(
     file: Optional[Path] = typer.Argument(None, help="Rasa NLU YAML, or TSV/CSV with columns text,label."),  # noqa: UP045
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON object."),
     cv: int = typer.Option(0, "--cv", help="Cross-validate on the training data with this many folds."),
+    written_only: bool = typer.Option(
+        False, "--written-only", help="With --cv: hand-written examples only (no real reports; seconds, not minutes)."
+    ),
+    predictions: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--predictions", help="Also write one TSV row per message: text, gold, predicted, confidence, understood."
+    ),
 ) -> None:
-    """Accuracy, macro-F1, per-label scores, confusions and errors on FILE (or --cv N on the training data)."""
+    """Accuracy, macro-F1, per-label scores, confusions and errors on FILE (or --cv N on the training data), plus
+    the top candidate's accuracy, the fallback rate, reports read as a dialogue act and reliability by confidence."""
     from nlu.evaluate import cross_validate
     from nlu.evaluate import evaluate as run_eval
     from reporta.settings import get_settings
 
     s = get_settings()
     if cv:
-        report = cross_validate(s.data_dir / "nlu", folds=cv, threshold=s.nlu_fallback_threshold)
+        report = cross_validate(s.data_dir / "nlu", folds=cv, threshold=s.nlu_fallback_threshold, real=not written_only)
     elif file is not None:
         from nlu.api import load_parser
         from nlu.data import read_labelled
@@ -65,4 +75,8 @@ def evaluate(
         report = run_eval(parser.parse, examples)
     else:
         raise typer.BadParameter("give FILE or --cv N")
+    if predictions is not None:
+        from nlu.evaluate import write_predictions
+
+        write_predictions(report.rows, predictions)
     typer.echo(json.dumps(report.to_dict(), ensure_ascii=False) if as_json else report.to_text())

@@ -1,4 +1,6 @@
-"""Reading NLU training/test data: Rasa NLU YAML (intents, synonyms, lookup tables) and TSV/CSV ``text,label``.
+"""Reading NLU training/test data: Rasa NLU YAML (intents, synonyms, lookup tables), TSV/CSV ``text,label``, and
+the real reports beside the YAML (``data/nlu/real/*.tsv``, ``text<TAB>intent``: Madrid's public reporting service,
+"Fuente: Ayuntamiento de Madrid" — see ``data/nlu/real/README.md``).
 
 Entity annotations in Rasa examples (``[Morelos](street)``, ``[el Oxxo]{"entity": "landmark"}``) are stripped to
 their surface text for intent classification.
@@ -21,6 +23,8 @@ class NluData:
     """Examples (text, intent) plus synonyms and lookup tables."""
 
     examples: list[tuple[str, str]] = field(default_factory=list)
+    #: Real citizens' reports (``real/*.tsv``): trained on with their own weight, kept apart from ``examples``.
+    real: list[tuple[str, str]] = field(default_factory=list)
     synonyms: dict[str, list[str]] = field(default_factory=dict)
     lookups: dict[str, list[str]] = field(default_factory=dict)
 
@@ -62,16 +66,44 @@ def read_rasa_yaml(path: Path, into: NluData | None = None) -> NluData:
     return data
 
 
+REAL_DIR = "real"
+#: Attribution that travels with the real reports and every model trained on them (``data/nlu/real/README.md``).
+REAL_ATTRIBUTION = "Fuente: Ayuntamiento de Madrid"
+
+
 def training_files(nlu_dir: Path) -> list[Path]:
-    """The YAML files that train the model: everything under ``nlu_dir`` except the held-out ``test/`` folder."""
+    """The files that train the model: the YAML under ``nlu_dir`` (except a held-out ``test/`` folder) and the real
+    reports ``real/*.tsv``."""
     files = sorted(p for p in nlu_dir.rglob("*.yml") if "test" not in p.relative_to(nlu_dir).parts[:-1])
-    return files
+    return files + real_files(nlu_dir)
 
 
-def load_training_data(nlu_dir: Path) -> NluData:
+def real_files(nlu_dir: Path) -> list[Path]:
+    return sorted((nlu_dir / REAL_DIR).glob("*.tsv"))
+
+
+def read_real(path: Path) -> list[tuple[str, str]]:
+    """(text, intent) rows of a real-reports TSV: a header, then ``text<TAB>intent`` (the text may carry CSV quotes,
+    which are stripped; the intent is after the last tab)."""
+    out = []
+    with path.open(encoding="utf-8") as f:
+        next(f, None)
+        for line in f:
+            text, sep, intent = line.rstrip("\n").rpartition("\t")
+            text = text.strip().strip('"').strip()
+            if sep and text and intent.strip():
+                out.append((text, intent.strip()))
+    return out
+
+
+def load_training_data(nlu_dir: Path, *, real: bool = True) -> NluData:
+    """Everything under ``nlu_dir`` that trains the model (``real=False``: the YAML only)."""
     data = NluData()
     for path in training_files(nlu_dir):
-        read_rasa_yaml(path, data)
+        if path.suffix == ".yml":
+            read_rasa_yaml(path, data)
+        elif real:
+            data.real.extend(read_real(path))
     return data
 
 

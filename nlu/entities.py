@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from nlu.api import Entity
 from nlu.normalize import fold
+from nlu.types import Entity
 from ticketing.folio import is_valid_folio  # the format is the ticket store's (a pure module, no database)
 
 # --- folios -----------------------------------------------------------------------------------------------------

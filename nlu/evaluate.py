@@ -1,7 +1,11 @@
 """Evaluation of the NLU: scores on a labelled file, and k-fold cross-validation on the training data.
 
 Scoring uses the intent the parser returns; a ``nlu_fallback`` answer counts as ``out_of_scope`` (both mean "this
-is not something I can file"), so low-confidence guesses on service messages count as errors.
+is not something I can file"), so low-confidence guesses on service messages count as errors.  Round 7 adds, for
+every run: the top candidate's accuracy (what the dialogue offers below the threshold), the share of service reports
+read as a dialogue act (``HARMFUL_ACTS``: cancel, deny, affirm, thanks — the most harmful error), the fallback
+rate, and reliability (how often an answer of confidence 0.8–0.9 is right, per confidence bin); ``predictions``
+writes one row per message (text, gold, predicted, confidence, understood).
 """
 
 from __future__ import annotations
@@ -9,11 +13,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nlu.api import FALLBACK_INTENT
+from nlu.types import FALLBACK_INTENT, HARMFUL_ACTS, SERVICE_INTENTS
 
 
 @dataclass
@@ -25,12 +29,48 @@ class Report:
     confusions: list[tuple[str, str, int]]
     errors: list[tuple[str, str, str]]  # text, gold, predicted
     ms_per_message: float
+    rows: list[Prediction] = field(default_factory=list)
+    #: Extra figures of a cross-validation (the real reports' own accuracy, per-fold figures...).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def top_accuracy(self) -> float:
+        """Accuracy of the best candidate, understood or not."""
+        return sum(r.top == _score(r.gold) for r in self.rows) / len(self.rows) if self.rows else 0.0
+
+    @property
+    def fallback_rate(self) -> float:
+        return sum(not r.understood for r in self.rows) / len(self.rows) if self.rows else 0.0
+
+    @property
+    def reports_read_as_acts(self) -> tuple[int, int]:
+        """(service reports read as cancel/deny/affirm/thanks, service reports)."""
+        reports = [r for r in self.rows if r.gold in SERVICE_INTENTS]
+        return sum(r.predicted in HARMFUL_ACTS for r in reports), len(reports)
+
+    def reliability(self) -> list[dict[str, Any]]:
+        """Per confidence bin of understood answers: how many, and how often right."""
+        out = []
+        for lo in RELIABILITY_BINS:
+            hi = lo + 0.1
+            sel = [r for r in self.rows if r.understood and lo <= r.confidence < hi + (1e-9 if hi >= 1 else 0)]
+            right = sum(_score(r.predicted) == _score(r.gold) for r in sel)
+            out.append({"from": round(lo, 1), "to": round(hi, 1), "n": len(sel),
+                        "right": round(right / len(sel), 4) if sel else None})
+        return out
 
     def to_dict(self) -> dict[str, Any]:
+        acts, reports = self.reports_read_as_acts
         return {
             "n": self.n,
             "accuracy": round(self.accuracy, 4),
             "macro_f1": round(self.macro_f1, 4),
+            "top_candidate_accuracy": round(self.top_accuracy, 4),
+            "fallback_rate": round(self.fallback_rate, 4),
+            "reports_read_as_dialogue_act": {"n": acts, "of": reports,
+                                              "share": round(acts / reports, 4) if reports else None},
+            "reliability": self.reliability(),
+            **self.extra,
             "ms_per_message": round(self.ms_per_message, 4),
             "per_label": self.per_label,
             "confusions": [{"gold": g, "predicted": p, "count": c} for g, p, c in self.confusions],
@@ -42,6 +82,14 @@ class Report:
             f"messages: {self.n}",
             f"accuracy: {self.accuracy:.4f}",
             f"macro-F1: {self.macro_f1:.4f}",
+            f"top-candidate accuracy: {self.top_accuracy:.4f} (fallback rate {self.fallback_rate:.4f})",
+            "reports read as a dialogue act (cancel/deny/affirm/thanks): "
+            f"{self.reports_read_as_acts[0]} of {self.reports_read_as_acts[1]}",
+            "reliability (confidence bin: n, share right): " + ", ".join(
+                f"{b['from']:.1f}-{b['to']:.1f}: {b['n']}, {b['right'] if b['right'] is not None else '-'}"
+                for b in self.reliability() if b["from"] >= 0.5
+            ),
+            *(f"{k}: {v}" for k, v in self.extra.items()),
             f"ms/message: {self.ms_per_message:.3f}",
             "",
             f"{'label':<20}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}",
@@ -61,13 +109,46 @@ class Report:
         return "\n".join(lines)
 
 
+RELIABILITY_BINS = tuple(i / 10 for i in range(10))
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One message of an evaluation: what ``--predictions`` writes."""
+
+    text: str
+    gold: str
+    predicted: str  # the parser's intent ("nlu_fallback" when not understood)
+    confidence: float
+    understood: bool
+    top: str  # the best candidate, understood or not
+
+
+def write_predictions(rows: list[Prediction], path: Path) -> None:
+    """One TSV row per message: text, gold, predicted, confidence, understood, top candidate."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, delimiter="\t", lineterminator="\n")
+        w.writerow(["text", "gold", "predicted", "confidence", "understood", "top"])
+        for r in rows:
+            w.writerow([" ".join(r.text.split()), r.gold, r.predicted, f"{r.confidence:.4f}",
+                        "true" if r.understood else "false", r.top])
+
+
 def _score(label: str) -> str:
     return "out_of_scope" if label == FALLBACK_INTENT else label
 
 
-def score(texts: list[str], gold: list[str], predicted: list[str], seconds: float) -> Report:
+def score(
+    texts: list[str], gold: list[str], predicted: list[str], seconds: float, parses: list[Any] | None = None
+) -> Report:
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
+    rows = [
+        Prediction(t, g, p.intent, float(p.confidence), bool(p.understood), p.ranking[0][0] if p.ranking else p.intent)
+        for t, g, p in zip(texts, gold, parses, strict=True)
+    ] if parses is not None else []
     gold = [_score(g) for g in gold]
     predicted = [_score(p) for p in predicted]
     labels = sorted(set(gold))
@@ -86,6 +167,7 @@ def score(texts: list[str], gold: list[str], predicted: list[str], seconds: floa
         confusions=[(g, q, c) for (g, q), c in conf.most_common(10)],
         errors=[(t, g, q) for t, g, q in zip(texts, gold, predicted, strict=True) if g != q],
         ms_per_message=1000.0 * seconds / max(1, len(gold)),
+        rows=rows,
     )
 
 
@@ -93,30 +175,54 @@ def evaluate(parse: Callable[[str], Any], examples: list[tuple[str, str]]) -> Re
     """Score a parser (anything with ``parse(text) -> Parse``) on labelled examples."""
     texts = [t for t, _ in examples]
     gold = [y for _, y in examples]
-    predicted = []
     t0 = time.perf_counter()
-    for t in texts:
-        predicted.append(parse(t).intent)
-    return score(texts, gold, predicted, time.perf_counter() - t0)
+    parses = [parse(t) for t in texts]
+    return score(texts, gold, [p.intent for p in parses], time.perf_counter() - t0, parses)
 
 
-def cross_validate(nlu_dir: Path, folds: int = 5, threshold: float = 0.0, seed: int = 0) -> Report:
-    """Stratified k-fold cross-validation of the builtin engine on the training data."""
+def cross_validate(
+    nlu_dir: Path, folds: int = 5, threshold: float = 0.0, seed: int = 0, *, real: bool = True
+) -> Report:
+    """Stratified k-fold cross-validation of the builtin engine on the training data.
+
+    The hand-written examples and the real reports (``real=False``: the hand-written ones only, as before round 7)
+    are split into the same number of folds; each fold trains on the rest of both.  The report scores every
+    message; ``extra`` holds the real reports' own accuracy (per fold and overall) and the hand-written examples'
+    macro-F1.
+    """
     from sklearn.model_selection import StratifiedKFold
 
     from nlu.data import load_training_data
     from nlu.model import BuiltinParser, fit
 
-    data = load_training_data(nlu_dir)
-    texts = [t for t, _ in data.examples]
-    gold = [y for _, y in data.examples]
-    predicted = [""] * len(texts)
+    data = load_training_data(nlu_dir, real=real)
+    written, reals = data.examples, data.real
+    split = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    w_folds = list(split.split([t for t, _ in written], [y for _, y in written]))
+    r_folds = list(split.split([t for t, _ in reals], [y for _, y in reals])) if reals else [([], [])] * folds
+    examples = written + reals
+    parses: list[Any] = [None] * len(examples)
     seconds = 0.0
-    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, gold):
-        model = fit([data.examples[i] for i in train_idx], data.lookups)
+    per_fold = []
+    for (w_train, w_test), (r_train, r_test) in zip(w_folds, r_folds, strict=True):
+        model = fit([written[i] for i in w_train], data.lookups, [reals[i] for i in r_train])
         parser = BuiltinParser(model, threshold=threshold)
         t0 = time.perf_counter()
-        for i in test_idx:
-            predicted[i] = parser.parse(texts[i]).intent
+        test = list(w_test) + [len(written) + i for i in r_test]
+        for i in test:
+            parses[i] = parser.parse(examples[i][0])
         seconds += time.perf_counter() - t0
-    return score(texts, gold, predicted, seconds)
+        if len(r_test):
+            per_fold.append(sum(parses[len(written) + i].intent == reals[i][1] for i in r_test) / len(r_test))
+    texts = [t for t, _ in examples]
+    gold = [y for _, y in examples]
+    report = score(texts, gold, [p.intent for p in parses], seconds, parses)
+    w_report = score(texts[: len(written)], gold[: len(written)], [p.intent for p in parses[: len(written)]], 0.0)
+    report.extra["written_macro_f1"] = round(w_report.macro_f1, 4)
+    report.extra["written_accuracy"] = round(w_report.accuracy, 4)
+    if reals:
+        r_rows = report.rows[len(written) :]
+        report.extra["real_accuracy"] = round(sum(r.predicted == r.gold for r in r_rows) / len(r_rows), 4)
+        report.extra["real_top_candidate_accuracy"] = round(sum(r.top == r.gold for r in r_rows) / len(r_rows), 4)
+        report.extra["real_accuracy_per_fold"] = [round(a, 4) for a in per_fold]
+    return report

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from nlu.api import ENTITY_TYPES, FALLBACK_INTENT, Entity, Parse, Parser
 from nlu.entities import extract
+from nlu.types import ENTITY_TYPES, FALLBACK_INTENT, Entity, Parse, Parser
 
 log = logging.getLogger(__name__)
 

@@ -98,7 +98,10 @@ def oof_decisions(model, texts: list[str], labels: list[str], folds: int = 3) ->
     tags = sparse.csr_matrix(
         (np.full(len(rows), w.tag_weight), (rows, cols)), shape=(len(texts_norm), max(1, len(sk["tags"])))
     )
-    x = sparse.hstack([sk["char"].transform(texts_norm), sk["word"].transform(texts_norm), tags]).tocsr()
+    from sklearn.preprocessing import normalize as l2
+
+    blocks = [l2(vec.transform(texts_norm)[:, kept]) for vec, kept in (sk["char"], sk["word"])]  # round 7: pruned
+    x = sparse.hstack([*blocks, tags]).tocsr()
     cv = StratifiedKFold(folds)  # CalibratedClassifierCV's default splitter for an int cv on a classifier
     return cross_val_predict(
         LinearSVC(C=SVM_C, class_weight="balanced"), x, labels, cv=cv, method="decision_function"

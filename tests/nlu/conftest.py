@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,10 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.fixture(scope="session")
 def nlu_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("nlu-cache")
+    """One model per run (training takes tens of seconds); ``REPORTA_TEST_NLU_CACHE`` reuses a directory across
+    runs while working on the NLU (the file name carries the data hash, so a data change still retrains)."""
+    reuse = os.environ.get("REPORTA_TEST_NLU_CACHE")
+    return Path(reuse) if reuse else tmp_path_factory.mktemp("nlu-cache")
 
 
 @pytest.fixture(scope="session")

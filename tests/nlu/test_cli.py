@@ -2,6 +2,7 @@ import json
 
 from typer.testing import CliRunner
 
+from nlu.api import HARMFUL_ACTS, SERVICE_INTENTS
 from reporta.cli import app
 from reporta.settings import get_settings
 from tests.nlu.conftest import DATA
@@ -40,3 +41,28 @@ def test_cli_train(nlu_cache) -> None:
     res = runner.invoke(app, ["nlu", "train"], env=env(nlu_cache))
     assert res.exit_code == 0, res.output
     assert str(nlu_cache) in res.output
+
+
+def test_cli_train_names_the_real_data_source(nlu_cache) -> None:
+    res = runner.invoke(app, ["nlu", "train"], env=env(nlu_cache))
+    assert res.exit_code == 0, res.output
+    assert "Fuente: Ayuntamiento de Madrid" in res.output
+
+
+def test_cli_evaluate_writes_one_prediction_per_message(nlu_cache, tmp_path) -> None:
+    out = tmp_path / "pred.tsv"
+    res = runner.invoke(
+        app, ["nlu", "evaluate", str(DATA / "dev_short.tsv"), "--json", "--predictions", str(out)], env=env(nlu_cache)
+    )
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.output)
+    assert {"top_candidate_accuracy", "fallback_rate", "reports_read_as_dialogue_act", "reliability"} <= figures.keys()
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].split("\t") == ["text", "gold", "predicted", "confidence", "understood", "top"]
+    assert len(lines) == figures["n"] + 1
+    rows = [line.split("\t") for line in lines[1:]]
+    assert all(r[4] in ("true", "false") and 0.0 <= float(r[3]) <= 1.0 for r in rows)
+    assert all((r[2] == "nlu_fallback") == (r[4] == "false") for r in rows)
+    assert figures["reports_read_as_dialogue_act"]["n"] == sum(
+        r[1] in SERVICE_INTENTS and r[2] in HARMFUL_ACTS for r in rows
+    )

@@ -1,0 +1,262 @@
+"""Dialogue acts apart from service reports: how the classifier's ranking becomes a reading of the conversation.
+
+The classifier (:mod:`nlu.model`) scores every intent on the whole message; this module decides, in the light of
+what the conversation is waiting for (``pending``, one of :data:`nlu.types.PENDING_KINDS` or ``None``):
+
+* **Place names do not vote.** Streets, colonias and landmarks found by :mod:`nlu.entities` are cut out of the text
+  the classifier sees ("basura en la calle Sierra de las Pintas 12" is not graffiti, "lámpara fundida en col. Villa
+  del Parque" is not park), when the span is a sure place: an address with a number or a cross street, a colonia, a
+  landmark, or a capitalised typed street (a lowercase "calle llena de baches" is not a place).
+* **A report is a report.** The *core* of a message is the message without its courtesy (greetings, "gracias por su
+  atención", "saludos", "por favor") and, when no question is pending, without a leading answer word or count
+  ("sí", "no", "1 mueble de salón"). When the whole message reads as a dialogue act but its core reads as a service
+  category, the message is that report: "hay un bache, gracias" is a pothole, "no han bacheado" a pothole.
+* **Answers need a question.** A leading "sí"/"no"/"1"/"2" is an answer only when ``pending`` is ``yes_no``,
+  ``choice`` or ``photo``; then it decides the act ("no, sigue el bache" at a survey is ``deny``, with the pothole
+  still listed in ``problems``). A bare number with no question pending is not understood.
+* **Cancel needs cancel phrasing** (:data:`CANCEL_RE`: cancelar, olvídalo, ya no quiero, stop...), not any verb
+  of removal: "retirar el sofá de la acera", "eliminar pintadas" are reports.
+* **Two problems in one message**: the core is split at connectors ("y", "además", "también", sentence ends) and
+  every part that reads as a service category with confidence (and names it through its ``kw_*`` lexicon) is
+  listed in ``problems``, in order.
+* **The threshold is respected**: below it the message is not understood and the ranking carries the candidates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from nlu.normalize import fold
+from nlu.types import DIALOGUE_ACTS, FALLBACK_INTENT, SERVICE_INTENTS, Entity
+
+Ranking = list[tuple[str, float]]
+#: ``rank(text) -> (ranking best first, known, tags)``: the classifier's view of a text.
+RankFn = Callable[[str], tuple[Ranking, bool, Sequence[str]]]
+
+#: Questions a bare "sí" / "no" / "1" answers.
+ANSWER_PENDING = frozenset({"yes_no", "choice", "photo"})
+#: A clause names a problem of its own with at least this confidence and its category's lexicon ("hay basura tirada
+#: en el baldío": illegal_dumping 0.499 vs street_cleaning 0.48 is still a second problem to offer; the message's own
+#: intent keeps the full threshold)...
+SECOND_PROBLEM_CONFIDENCE = 0.4
+#: Clauses read for problems of their own (a 5,000-character rant costs what a short report does).
+MAX_CLAUSES = 6
+#: The rest of an answer ("no, [sigue el bache]") names a problem with this confidence and the category's lexicon.
+NAMED_PROBLEM_CONFIDENCE = 0.3
+#: ...or, without its lexicon, with at least this confidence.
+SURE_PROBLEM_CONFIDENCE = 0.85
+
+_YES = r"(?:si|sip|sii+|simon|ok|okey|okay|vale|claro|correcto|de acuerdo|afirmativo|yes|dale|va|andale|orale)"
+_NO = r"(?:no|nop|nel|negativo|nope)"
+_ANSWER_RE = re.compile(rf"^\s*(?:(?P<yes>{_YES})|(?P<no>{_NO})|(?P<num>\d{{1,2}}))\b[\s,.;:!)-]*")
+_BARE_NUMBER_RE = re.compile(r"^\s*\d{1,3}\s*[.)]?\s*$")
+_GREETING_RE = re.compile(
+    r"^\s*(?:(?:hola|holi|buen(?:os|as)?\s+(?:dias?|tardes?|noches?)|buenas|buen\s+dia|que\s+tal|saludos|"
+    r"oigan|oiga|disculpe(?:\s+la\s+molestia)?|una\s+pregunta|good\s+(?:morning|afternoon|evening)|hi|hello)"
+    r"\b[\s,.;:!¡]*)+"
+)
+_COURTESY_RE = re.compile(
+    r"(?:\b(?:muchas\s+|mil\s+|de\s+antemano\s+|)gracias(?:\s+de\s+antemano)?(?:\s+por\s+(?:su|tu|la|el|todo)"
+    r"(?:\s+(?:atencion|ayuda|tiempo|apoyo|respuesta|pronta\s+respuesta|amabilidad))?)?"
+    r"|\b(?:saludos(?:\s+cordiales)?|un\s+saludo|atentamente|atte\.?|bendiciones|quedo\s+atent[oa]|"
+    r"(?:que\s+)?tenga(?:n)?\s+(?:un\s+)?(?:buen|bonito|excelente)\s+dia|por\s+favor|porfa(?:vor)?|xfa|"
+    r"se\s+(?:los|lo|les)\s+agradecer(?:e|ia)|se\s+agradece|thanks?(?:\s+you)?|thank\s+you)\b)[\s,.;:!]*"
+)
+#: What says "cancel": stop the report or the messages. Verbs of removal ("retirar", "eliminar", "quitar", "borrar
+#: las pintas") do not, unless they take the report or the messages as object.
+_CANCEL_ANYWHERE = (
+    r"\b(?:(?:cancel|kancel|cansel)\w*|anul(?:a|ar|alo|en|enlo)\b|olvid(?:a|alo|elo|enlo|ate|ense)\b|"
+    r"dej(?:a|e|en)lo(?:\s+asi)?\b|dejalo|"
+    r"ya\s+no\s+(?:quiero|deseo|necesito|me\s+interesa|sigas?|sigan|lo\s+\w+|reportes|mandes|manden|envies|envien)|"
+    r"no\s+(?:sigas|sigan|lo\s+registren|me\s+manden|me\s+envien|quiero\s+(?:seguir|continuar|reportar|mas\s+mensajes))|"
+    r"mejor\s+no\s+lo\s+\w+|"
+    r"dej(?:a|e|en|ar)\s+de\s+(?:mandar|enviar|escribir|recibir)\w*|"
+    r"(?:elimin|retir|borr|quit|anul)\w*\s+(?:el\s+|la\s+|mi\s+|este\s+|ese\s+|esta\s+|esa\s+)?"
+    r"(?:reporte|queja|solicitud|denuncia|mensaje)s?|"
+    r"stop|unsubscribe|quit|never\s*mind|forget\s+(?:it|about\s+it)|scratch\s+that|desisto|"
+    r"(?:dar|darme|darse|doy|de)\s+de\s+baja|reinici\w*|(?:empezar|comenzar)\s+de\s+nuevo|volver\s+a\s+empezar|"
+    r"borr(?:alo|elo|enlo)|borr\w*\s+(?:todo|eso)|no\s+importa|me\s+equivoque|"
+    r"ya\s+no\s+(?:es\s+necesario|hace\s+falta|me\s+escrib\w+)|mejor\s+ya\s+no|(?:para|basta)\s+ya|"
+    r"(?:quiero\s+)?salir\s+del\s+chat|quiero\s+salir|"
+    r"(?:deten|paren|para|termina|terminar|detener)\s+(?:el|mi|este)\s+reporte)\b"
+)
+#: Words that cancel only as the whole message ("para", "alto", "ya estuvo"; "para que limpien" is no cancel).
+_CANCEL_ALONE = (
+    r"^\s*(?:ya\s+)?(?:para|parar|paren|parale|alto|sal|salir|basta|detente|detener|baja|termina|terminar|ya\s+estuvo|"
+    r"ya\s+no|nada\s+mas|eso\s+es\s+todo|error)\b[\s,.!]*(?:gracias)?[\s.!]*$"
+)
+#: What says "cancel": stop the report or the messages. Verbs of removal ("retirar", "eliminar", "quitar", "borrar
+#: las pintas") do not, unless they take the report or the messages as object ("elimina mi reporte").
+CANCEL_RE = re.compile(f"{_CANCEL_ANYWHERE}|{_CANCEL_ALONE}")
+_CLAUSE_RE = re.compile(
+    r"(?:[.;!?\n]+|,\s*(?:y|e|ademas|tambien|aparte|otra\s+cosa)\b|\s(?:y|e)\s+(?:tambien|ademas|aparte|otra\s+cosa)\b|"
+    r"\s(?:ademas|tambien|aparte|asimismo|otra\s+cosa)\b|\s(?:y|e)\s+(?=(?:hay|esta|estan|la|el|las|los|un|una)\b))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The decision for one message (the fields of :class:`nlu.types.Parse` it sets)."""
+
+    intent: str
+    confidence: float
+    ranking: Ranking
+    understood: bool
+    problems: tuple[str, ...]
+
+
+_TYPED_STREET_RE = re.compile(
+    r"(?:calle|c/|c\.|avenida|av\.?|avda\.?|ave\.?|blvd\.?|boulevard|bulevar|calzada|calz\.?|privada|priv\.?|"
+    r"andador|cerrada|cda\.?|circuito|prolongacion|paseo|carretera|camino|callejon|retorno|periferico|plaza|pza\.?|"
+    r"glorieta|ronda|travesia)\s"
+)
+
+
+def _sure_place(text: str, e: Entity, parts: list[Entity]) -> bool:
+    """A span that is surely a place name: a colonia, a landmark, or an address that starts with a street type and
+    has a house number, a cross street or a capitalised name ("calle Sierra de las Pintas 12"). Addresses found
+    without a street type ("en rio orinoco farola 1") are not masked: the rule may have taken the problem in."""
+    if e.type in ("colonia", "landmark"):
+        return True
+    if e.type != "address" or not _TYPED_STREET_RE.match(fold(e.value)):
+        return False
+    inner = [p for p in parts if e.start <= p.start and p.end <= e.end]
+    if any(p.type in ("number", "cross_street") for p in inner):
+        return True
+    words = [w for w in re.findall(r"[^\W\d_]+", e.value) if len(w) > 3]
+    return not text.isupper() and len(words) > 1 and all(w[:1].isupper() for w in words[1:2])
+
+
+def mask_places(text: str, entities: Sequence[Entity] | None = None) -> str:
+    """``text`` with its sure place names blanked (the relation word of a landmark is kept: "frente al")."""
+    if entities is None:
+        from nlu.entities import extract
+
+        entities = extract(text)
+    spans = []
+    for e in entities:
+        if not _sure_place(text, e, list(entities)):
+            continue
+        start = e.start
+        if e.type == "landmark":  # keep "frente al", blank the place itself
+            m = re.match(r"(?:\S+\s+){1,4}?(?:al|a\s+la|del|de\s+la|de|a|el|la|los|las)\s+", fold(e.value))
+            start = e.start + (m.end() if m else 0)
+        spans.append((start, e.end))
+    if not spans:
+        return text
+    out, pos = [], 0
+    for s, t in sorted(spans):
+        if s < pos:
+            s = pos
+        out.append(text[pos:s])
+        out.append(" ")
+        pos = max(pos, t)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def core_text(text: str, pending: str | None) -> tuple[str, str | None]:
+    """The message without courtesy and (no question pending) without a leading answer word or count, and the
+    leading answer when one is allowed: ``"affirm"``, ``"deny"`` or None."""
+    f = fold(text)
+    m = _GREETING_RE.match(f)
+    pos = m.end() if m else 0
+    answer = None
+    a = _ANSWER_RE.match(f, pos)
+    if a:
+        if pending in ANSWER_PENDING:
+            if a.group("yes") or a.group("num") == "1":
+                answer = "affirm"
+            elif a.group("no") or a.group("num") == "2":
+                answer = "deny"
+        # "no, sigue el bache" and "1 mueble" lose the answer word; at a question "no hay luz" keeps its "no"
+        no_answer = a.group("no") and (re.match(r"\s*[,.;:!]", f[a.end("no") :]) or pending not in ANSWER_PENDING)
+        if a.group("yes") or a.group("num") or no_answer:
+            pos = a.end()
+    rest = _COURTESY_RE.sub(" ", f[pos:])
+    return " ".join(rest.split()).strip(" ,.;:!"), answer
+
+
+def clauses(core: str) -> list[str]:
+    """The parts of a (folded) core text that may each report a problem."""
+    return [p.strip(" ,") for p in _CLAUSE_RE.split(core) if p and len(p.split()) >= 2]
+
+
+def _drop(ranking: Ranking, intent: str) -> Ranking:
+    return [(c, p) for c, p in ranking if c != intent] + [(intent, 0.0)]
+
+
+def decide(text: str, pending: str | None, rank: RankFn, threshold: float) -> Reading:
+    """Read one message (place names already masked) with the classifier ``rank``."""
+    ranking, known, _ = rank(text)
+    top, _conf = ranking[0]
+    core, answer = core_text(text, pending)
+    core_ranking: Ranking | None = None
+    core_known = False
+    core_tags: Sequence[str] = ()
+    if core and core != " ".join(fold(text).split()):
+        core_ranking, core_known, core_tags = rank(core)
+    # 1. A report is a report: the whole reads as an act, the core as a confident service category.
+    if top not in SERVICE_INTENTS and core_ranking is not None and core_known:
+        c_top, c_conf = core_ranking[0]
+        if c_top in SERVICE_INTENTS and c_conf >= threshold and (top in DIALOGUE_ACTS or c_conf > _conf):
+            ranking, known = core_ranking, True
+    # 2. Cancel needs cancel phrasing.
+    if ranking[0][0] == "cancel" and not CANCEL_RE.search(fold(text)):
+        ranking = _drop(ranking, "cancel")
+    # 3. A leading answer decides the act when a question is pending; a bare number needs one.
+    if answer is not None:
+        conf = max(dict(ranking).get(answer, 0.0), 0.95)
+        ranking = [(answer, conf), *[(c, p) for c, p in ranking if c != answer]]
+        known = True
+    elif pending not in ANSWER_PENDING and _BARE_NUMBER_RE.match(text) and ranking[0][0] in ("affirm", "deny"):
+        known = False
+    intent, confidence = ranking[0]
+    understood = known and confidence >= threshold
+    problems = _problems(
+        core or fold(text),
+        ranking,
+        (core_ranking, core_tags) if core_known and answer is not None else None,
+        understood,
+        rank,
+        threshold,
+    )
+    return Reading(
+        intent=intent if understood else FALLBACK_INTENT,
+        confidence=confidence,
+        ranking=ranking,
+        understood=understood,
+        problems=problems,
+    )
+
+
+def _problems(
+    core: str,
+    ranking: Ranking,
+    core_reading: tuple[Ranking, Sequence[str]] | None,
+    understood: bool,
+    rank: RankFn,
+    threshold: float,
+) -> tuple[str, ...]:
+    """Service categories the message reports, in order: its confident clauses that name their category, and the
+    message's own category when it is one."""
+    found: list[str] = []
+    parts = clauses(core)
+    if len(parts) > 1:
+        for part in parts[:MAX_CLAUSES]:
+            r, known, tags = rank(part)
+            c, p = r[0]
+            named = f"kw_{c}" in tags or p >= SURE_PROBLEM_CONFIDENCE
+            if known and named and c in SERVICE_INTENTS and p >= SECOND_PROBLEM_CONFIDENCE:
+                found.append(c)
+    main = ranking[0][0]
+    if understood and main in SERVICE_INTENTS and main not in found:
+        found.insert(0, main)
+    elif core_reading is not None and not found:  # an answer that names a problem: "no, sigue el bache"
+        c, p = next(((c, p) for c, p in core_reading[0] if c in SERVICE_INTENTS), ("", 0.0))
+        named = f"kw_{c}" in core_reading[1] and p >= NAMED_PROBLEM_CONFIDENCE
+        if c in SERVICE_INTENTS and (p >= threshold or named):
+            found.append(c)
+    return tuple(dict.fromkeys(found))
