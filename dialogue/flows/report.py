@@ -23,7 +23,7 @@ from dialogue.flows.report_questions import (
     reask,
 )
 from dialogue.formatting import distance_text
-from dialogue.places import address_text, has_location, is_not_a_place, location_parts
+from dialogue.places import address_text, has_location, is_not_a_place, location_parts, written_place
 from dialogue.simulated import is_simulated
 from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, is_correction, starts_with_one_of
 from dialogue.turn import Turn
@@ -83,7 +83,7 @@ def absorb(turn: Turn, *, replace_location: bool, raw_text_as_location: bool = F
         s["location_ok"] = True
         took = True
     elif turn.text:
-        parts = location_parts(turn)
+        parts = written_place(turn) if raw_text_as_location else location_parts(turn)
         if parts["any"]:
             if replace_location:
                 s.update(address=None, landmark=None, colonia=None, lat=None, lon=None, location_ok=False)
