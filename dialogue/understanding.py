@@ -20,6 +20,25 @@ FOLIO_LIKE = re.compile(r"(?<!\d)\d{4}[\s\-.]?\d{4}(?!\d)")
 NLU_MAX_CHARS = 1000
 
 
+#: What each step waits for, as the NLU is told (``nlu.api.PENDING_KINDS``).
+_PENDING = {
+    ("report", "category"): "choice", ("report", "location"): "location", ("report", "location_detail"): "location",
+    ("report", "photo"): "photo", ("report", "description"): "detail", ("report", "confirm"): "yes_no",
+    ("report", "fix"): "choice", ("report", "duplicate"): "yes_no", ("survey", "answer"): "yes_no",
+    ("survey", "rating"): "choice", ("survey", "photo"): "photo", ("relocate", "location"): "location",
+    ("status", "choose"): "choice", ("followup", "answer"): "detail", ("second", "offer"): "yes_no",
+}
+
+
+def pending(turn: Turn) -> str | None:
+    """What the conversation waits for when this message arrives (None: no question pending)."""
+    conv = turn.conv
+    kind = _PENDING.get((conv.flow or "", conv.step or ""))
+    if kind is None and turn.slots.get("options"):
+        kind = "choice"  # the menu's numbered options
+    return kind
+
+
 def parse(turn: Turn) -> Parse:
     """The NLU's reading of the text (cached per turn); a parser failure reads as "not understood"."""
     if turn.parse_cache is None:
@@ -29,7 +48,7 @@ def parse(turn: Turn) -> Parse:
                                      understood=False)
         else:
             try:
-                turn.parse_cache = turn.services.parser.parse(text)
+                turn.parse_cache = turn.services.parser.parse(text, pending=pending(turn))
             except Exception:
                 log.exception("dialogue: the NLU failed; treating the message as not understood")
                 turn.parse_cache = Parse(text=text, intent=FALLBACK_INTENT, confidence=0.0, ranking=[],

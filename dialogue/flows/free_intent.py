@@ -5,6 +5,7 @@ not understood → "no te entendí" and the menu (the second in a row goes to a 
 
 from __future__ import annotations
 
+from dialogue import clauses
 from dialogue.flows import handoff, report, status
 from dialogue.turn import Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in, intent, parse
@@ -26,6 +27,11 @@ def answer(turn: Turn) -> None:
         return
     reading = parse(turn)
     candidates = report.category_candidates(turn.services.catalog, reading)
+    if understood in SERVICE_INTENTS or candidates:
+        found = clauses.problems(turn)
+        if len(found) >= 2:  # "hay un bache y además la lámpara está fundida": both, one after the other
+            report.start(turn, category=found[0][0], description=turn.text, queued=found[1:])
+            return
     if understood in SERVICE_INTENTS:
         unsure = reading.confidence < report.SURE_CONFIDENCE and len(candidates) >= 2
         report.start(turn, category=None if unsure else understood, description=turn.text,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from dialogue import clauses
 from dialogue.flows import handoff, status
 from dialogue.flows.report_questions import (
     SUMMARY_OPTIONS,
@@ -25,7 +26,7 @@ from dialogue.flows.report_questions import (
 from dialogue.formatting import distance_text
 from dialogue.places import address_text, has_location, is_not_a_place, location_parts, written_place
 from dialogue.simulated import is_simulated
-from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, is_correction, starts_with_one_of
+from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, starts_with_one_of
 from dialogue.turn import Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word, is_no, is_short, is_yes
 from nlu.api import SERVICE_INTENTS, Parse
@@ -44,15 +45,34 @@ MAX_CANDIDATES = 3
 DUPLICATE_LOOKUP = 5
 
 
-def start(turn: Turn, *, category: str | None, description: str, candidates: Sequence[str] = ()) -> None:
+def start(turn: Turn, *, category: str | None, description: str, candidates: Sequence[str] = (),
+          queued: Sequence[tuple[str, str]] = ()) -> None:
+    """A new report; ``queued``: more problems of the same message, (category, words), filed one after the other."""
     categories = turn.services.catalog.categories
     turn.start_flow("report", None, {
         "category": category if category in categories else None,
         "candidates": [c for c in candidates if c in categories],
         "description": (description or "")[:DESCRIPTION_MAX_CHARS],
         "photos": [],
+        "queued": [[c, (words or "")[:DESCRIPTION_MAX_CHARS]] for c, words in queued if c in categories],
     })
     absorb(turn, replace_location=False)
+    if turn.slots["queued"]:
+        names = [turn.services.category_name(c) for c in (category, *(c for c, _ in turn.slots["queued"]))]
+        turn.say("report_two_problems", categories=names, first=names[0])
+    ask_next(turn)
+
+
+def _next_queued(turn: Turn, done: dict) -> None:
+    """After a report of a message with two problems: the next one, in the same place (the summary shows it)."""
+    queued = list(done.get("queued") or [])
+    if not queued:
+        return
+    (category, words), rest = queued[0], queued[1:]
+    carried = {k: done.get(k) for k in ("address", "colonia", "landmark", "lat", "lon", "location_ok")}
+    turn.start_flow("report", None, {"category": category, "candidates": [], "description": words,
+                                     "photos": [], "queued": rest, "location_followup": True, **carried})
+    turn.say("report_next_problem", category=turn.services.category_name(category))
     ask_next(turn)
 
 
@@ -106,7 +126,7 @@ def step(turn: Turn) -> bool:
     step = turn.conv.step
     if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status"):
         return _status_aside(turn)  # answered; the unsent report is kept and recalled
-    if step in ("location", "location_detail") and _correction(turn):
+    if step in ("location", "location_detail", "photo", "description", "duplicate") and _correction(turn):
         return True
     handler = _STEPS.get(step or "")
     return handler(turn) if handler else False
@@ -222,25 +242,61 @@ def _step_description(turn: Turn) -> bool:
 def _correction(turn: Turn) -> bool:
     """A correction in words before the summary ("no, es en la calle Hidalgo", "me equivoqué, es una fuga"):
     the new place replaces the old one, a different category replaces the category. True when taken."""
-    if turn.choice is not None or not turn.text or not is_correction(turn.text):
+    if turn.choice is not None or not turn.text or not clauses.is_correction(turn):
         return False
-    return _replaced_place_or_category(turn)
+    if _replaced_place_or_category(turn):
+        return True
+    if turn.conv.step not in ("photo", "description"):
+        return False  # at the place steps the words are the place; elsewhere the step reads them
+    # A correction of the details ("me equivoqué, son dos baches"): the citizen's words join the description.
+    _add_to_description(turn)
+    _after_correction(turn, "description")
+    return True
+
+
+def _after_correction(turn: Turn, what: str) -> None:
+    """Say what changed (unless the summary comes next and shows it) and ask the next question afresh."""
+    s = turn.slots
+    if turn.conv.step == "photo" and s.get("photo_state") == "asked":
+        s["photo_state"] = None  # asked again as a new question, not "still waiting for the photo"
+    before = len(turn.replies)
+    ask_next(turn)
+    if turn.conv.step != "confirm":
+        turn.say("report_corrected", what=what, category=turn.services.category_name(s.get("category")),
+                 place=turn.place(address_text(s), s.get("landmark"), s.get("lat")))
+        turn.replies.insert(before, turn.replies.pop())
 
 
 def _replaced_place_or_category(turn: Turn) -> bool:
     """A new place in words replaces the location; a different category in words replaces the category."""
-    if location_parts(turn)["any"]:
+    s = turn.slots
+    current = s.get("category")
+    correcting = clauses.is_correction(turn)
+    new_category = clauses.corrected_category(turn, current) if correcting else None
+    if new_category is None and not correcting:
+        understood = intent(turn)
+        if understood in SERVICE_INTENTS and understood != current and understood in turn.services.catalog.categories:
+            new_category = understood
+    parts = location_parts(turn)
+    if parts["address"] or parts["landmark"] or parts["colonia"]:
+        if new_category:
+            _change_category(turn, new_category)
         absorb(turn, replace_location=True)
-        turn.slots["location_followup"] = True
-        ask_next(turn)
+        s["location_followup"] = True
+        _after_correction(turn, "place")
         return True
-    understood = intent(turn)
-    if (understood in SERVICE_INTENTS and understood != turn.slots.get("category")
-            and understood in turn.services.catalog.categories):
-        _change_category(turn, understood)
-        ask_next(turn)
+    if new_category:
+        _change_category(turn, new_category)
+        _after_correction(turn, "category")
         return True
     return False
+
+
+def _add_to_description(turn: Turn) -> None:
+    s = turn.slots
+    before = (s.get("description") or "").rstrip()
+    joiner = " " if not before or before[-1] in ".!?" else ". "
+    s["description"] = (before + joiner + turn.text).strip()[:DESCRIPTION_MAX_CHARS]
 
 
 def _change_category(turn: Turn, code: str) -> None:
@@ -249,9 +305,7 @@ def _change_category(turn: Turn, code: str) -> None:
     s = turn.slots
     s["category"] = code
     if turn.text and turn.choice is None:
-        before = (s.get("description") or "").rstrip()
-        joiner = " " if not before or before[-1] in ".!?" else ". "
-        s["description"] = (before + joiner + turn.text).strip()[:DESCRIPTION_MAX_CHARS]
+        _add_to_description(turn)
     if s.get("photo_state") != "declined" or photo_policy(turn) == "required":
         s["photo_state"] = None
 
@@ -354,9 +408,11 @@ def _step_duplicate(turn: Turn) -> bool:
         svc.subscribe(ticket, turn.identity, actor=turn.actor)
         for attachment_id in s.get("photos") or []:
             svc.attach(ticket, attachment_id, actor=turn.actor, kind="photo")
+        done = dict(s)
         turn.end_flow()
         turn.say("report_subscribed", folio=ticket.folio,
                  status=turn.services.status_words(turn.channel, ticket.status), due=turn.due_text(ticket))
+        _next_queued(turn, done)
         return True
     if is_no(turn):
         s["duplicate_declined"] = True
@@ -382,6 +438,7 @@ def _create(turn: Turn) -> None:
         reporter_identity=turn.identity,
         attachment_ids=list(s.get("photos") or []),
     )
+    done = dict(s)
     turn.end_flow()
     turn.say(
         "report_created",
@@ -393,6 +450,7 @@ def _create(turn: Turn) -> None:
         referral=category.referral.explanation if category.referral else None,
     )
     log.info("dialogue: conversation %s created ticket %s", turn.conv.id, ticket.folio)
+    _next_queued(turn, done)
 
 
 _STEPS = {
