@@ -29,6 +29,7 @@ from dialogue.simulated import is_simulated
 from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, starts_with_one_of
 from dialogue.turn import Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word, is_no, is_short, is_yes
+from dialogue.urgency import urgent_cue
 from nlu.api import SERVICE_INTENTS, Parse
 from ticketing.catalog import Catalog
 
@@ -426,6 +427,7 @@ def _create(turn: Turn) -> None:
     s = turn.slots
     category = turn.services.catalog.category(s["category"])
     description = (s.get("description") or "").strip() or category.name
+    cue = urgent_cue(category, description)
     ticket = turn.tickets().create(
         category=category.code,
         description=description,
@@ -437,6 +439,7 @@ def _create(turn: Turn) -> None:
         landmark=s.get("landmark"),
         reporter_identity=turn.identity,
         attachment_ids=list(s.get("photos") or []),
+        urgent=cue is not None,
     )
     done = dict(s)
     turn.end_flow()
@@ -447,6 +450,7 @@ def _create(turn: Turn) -> None:
         department=ticket.department.name,
         due=turn.due_text(ticket),
         urgent=category.urgent,
+        urgent_words=cue,
         referral=category.referral.explanation if category.referral else None,
     )
     log.info("dialogue: conversation %s created ticket %s", turn.conv.id, ticket.folio)
