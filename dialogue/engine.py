@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dialogue import state
 from dialogue.escalation import EscalationLexicon
-from dialogue.flows import control, free_intent, frustration, handoff, report, status, survey
+from dialogue.flows import control, followup, free_intent, frustration, handoff, report, status, survey
 from dialogue.render import Renderer
 from dialogue.simulated import dialogue_channel
 from dialogue.turn import Services, Turn, clean_text
@@ -166,7 +166,7 @@ class DialogueEngine:
             return
         if escalation == "frustrated" and frustration.calm(turn):
             return
-        if control.command(turn):
+        if control.command(turn) or free_intent.opt_out_phrase(turn) or free_intent.greeting_aside(turn):
             return
         if turn.choice == "menu:handoff" or (turn.choice is None and handoff.wants_person(turn)):
             handoff.start(turn, "requested")
@@ -174,7 +174,7 @@ class DialogueEngine:
         if control.old_button(turn):
             return
         step = {"report": self._report_step, "status": self._status_step, "survey": self._survey_step,
-                "relocate": self._relocate_step}.get(turn.conv.flow or "")
+                "relocate": self._relocate_step, "followup": followup.step}.get(turn.conv.flow or "")
         if step is not None and step(turn):
             return
         if turn.conv.flow:
