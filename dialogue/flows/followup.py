@@ -31,6 +31,9 @@ REOPEN_REQUEST = re.compile(
     r"el\s+problema|la\s+basura|el\s+bache|el\s+hoyo|apagad[ao]|tirad[ao])|todavia\s+sigue|aun\s+sigue|"
     r"no\s+es\s+cierto)\b"
 )
+#: Asking in so many words ("reábranlo", "vuelvan a revisar"): without a closed report the bot says it found none.
+EXPLICIT_REOPEN = re.compile(r"\b(?:reabr\w*|reabier\w*|volver\s+a\s+abrir|vuelvan\s+a\s+(?:abrir|revisar|venir|checar)"
+                             r"|revisen\s+(?:otra\s+vez|de\s+nuevo))\b")
 #: Answers to the notice that only close the question ("ok", "gracias", "está bien", "entendido").
 _CLOSING = frozenset({"ok", "gracias", "muchas gracias", "esta bien", "entendido", "de acuerdo", "va", "vale",
                       "ok gracias", "gracias igual", "sale", "enterado", "no", "no gracias", "nada"})
@@ -115,6 +118,10 @@ def request(turn: Turn) -> bool:
         return False
     folio = folio_in(turn)
     ticket = _ticket(turn, folio) if folio else latest_closed_for(turn)
+    explicit = bool(EXPLICIT_REOPEN.search(fold(turn.text)))
+    understood = intent(turn)
+    if not explicit and (ticket is None or (understood in SERVICE_INTENTS and understood != ticket.category_code)):
+        return False  # "el bache de Hidalgo sigue ahí" with no such closed report: a report, not a reopen
     if ticket is None:
         if folio:
             return False  # the status flow says the folio does not exist
