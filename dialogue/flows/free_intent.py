@@ -19,7 +19,7 @@ from ticketing.catalog import Office
 #: so a stray "ya no" never unsubscribes anyone).
 OPT_OUT_PHRASE = re.compile(
     r"\b(?:ya\s+no\s+(?:me\s+)?(?:manden|envien|mandes|envies|escriban|quiero\s+(?:recibir|que\s+me))"
-    r"|dejen\s+de\s+(?:mandar|enviar|escribir)|no\s+(?:me\s+)?(?:manden|envien)\s+(?:mas\s+)?mensajes"
+    r"|dejen\s+de\s+(?:mandar|enviar|escribir)\w*|no\s+(?:me\s+)?(?:manden|envien)\s+(?:mas\s+)?mensajes"
     r"|no\s+quiero\s+(?:recibir\s+)?(?:mas\s+)?mensajes|(?:quiero\s+)?darme\s+de\s+baja|dar\s+de\s+baja"
     r"|desuscribir|cancelar\s+(?:los\s+)?(?:mensajes|avisos|notificaciones)|borrar\s+mi\s+numero)\b"
 )
