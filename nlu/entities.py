@@ -183,6 +183,10 @@ _PLACE_NOUNS = (
 _PLACE_NOUN_RE = re.compile(rf"\b(?P<noun>{_PLACE_NOUNS})\b")
 _CLAUSE_START = re.compile(r"(?:^|[,;:(\n])\s*(?:(?:la|el|en\s+la|en\s+el)\s+)?$")
 _BRANDS = frozenset({"oxxo", "seven", "soriana", "walmart", "heb", "imss", "issste", "dif", "cbtis", "conalep"})
+#: Words of a problem that may stand right before a street: never its first word ("bache Morelos 88").
+_PROBLEM_WORDS = frozenset("bache baches hoyo hoyos fuga fugas lampara lamparas luminaria luminarias foco basura arbol "
+                           "arboles rama ramas poste postes coladera coladeras drenaje semaforo grafiti graffiti carro "
+                           "perro perros ruido banqueta escombro tiradero reporte reporto hay esta urge".split())
 _CONNECTORS = frozenset({"de", "del", "la", "las", "los", "el", "y"})
 # Words after a colonia's name that are the start of something else: "col Centro tapando el paso".
 _NOT_A_NAME = re.compile(r"(?:[a-zñ]+(?:ando|iendo|yendo)|lleno|llena|roto|rota|tirado|tirada|caido|caida|tapado"
@@ -273,6 +277,8 @@ def _bare_street_ok(text: str, f: str, span: tuple[int, int], first: str) -> boo
     number = _NUMBER_AFTER_RE.match(f, span[1])
     if number is None:
         return False
+    if first in _PROBLEM_WORDS:
+        return False  # "bache Morelos 88": the street starts after the problem
     if is_common_street(first):
         return True
     if not _BARE_START.search(f[max(0, span[0] - 20):span[0]]):
@@ -280,6 +286,9 @@ def _bare_street_ok(text: str, f: str, span: tuple[int, int], first: str) -> boo
     word = text[span[0]:span[0] + len(first)]
     if word.isupper() and len(word) > 1 and not text.isupper():
         return False
+    names = text[span[0]:span[1]].split()
+    if len({w[:1].isupper() for w in names if w.lower() not in _CONNECTORS}) > 1:
+        return False  # "reporto Morelos 5": a name is capitalised all through, or not at all
     return bool(_AFTER_BARE_NUMBER.match(f, number.end(1)))
 
 

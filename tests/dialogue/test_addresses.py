@@ -36,6 +36,7 @@ LOCATION_ANSWERS = [
     ("moreloz 45 colonia centro", ["moreloz 45", "centro"]),
     ("Juarez 120 colonia Centro gracias", ["Juarez 120", "Centro"]),
     ("en la calle 5 de mayo numero 30", ["5 de mayo numero 30"]),
+    ("Calle Reforma s/n col. Centro", ["Calle Reforma s/n", "Centro"]),
     ("Las Palmas 34 fracc Los Pinos", ["Las Palmas 34", "Los Pinos"]),
 ]
 
@@ -46,6 +47,13 @@ FIRST_MESSAGES = [
     ("bache en calle idalgo y juares col centro", "pothole", ["idalgo", "juares", "centro"], []),
     ("hay un bache en Hidalgo 100 gracias", "pothole", ["Hidalgo 100"], ["gracias"]),
     ("retiren el carro abandonado de Juárez 45", "abandoned_vehicle", ["Juárez 45"], []),
+    ("bache Morelos 88 colonia Industrial", "pothole", ["Morelos 88", "Industrial"], ["bache"]),
+    ("bache en Madero entre Pino Suárez y Zaragoza", "pothole", ["Madero entre Pino Suárez y Zaragoza"], []),
+    ("coladera tapada en calle 5 de Mayo esquina con Juárez", "sewer", ["5 de Mayo esquina con Juárez"], []),
+    ("hay grafiti en la barda de la Escuela Benito Juárez", "graffiti", ["Escuela Benito Juárez"], []),
+    ("vengan a quitar el árbol caído de Hidalgo 20 col Centro", "tree", ["Hidalgo 20", "Centro"], []),
+    ("necesito que retiren la basura de Juárez 45", "garbage_collection", ["Juárez 45"], []),
+    ("quiten el grafiti de la barda de la calle Zaragoza 30", "graffiti", ["Zaragoza 30"], []),
     ("hay un bache enorme frente al oxxo de la calle morelos 120 col centro", "pothole",
      ["frente al oxxo", "morelos 120", "centro"], []),
 ]
