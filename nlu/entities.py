@@ -184,9 +184,12 @@ _PLACE_NOUN_RE = re.compile(rf"\b(?P<noun>{_PLACE_NOUNS})\b")
 _CLAUSE_START = re.compile(r"(?:^|[,;:(\n])\s*(?:(?:la|el|en\s+la|en\s+el)\s+)?$")
 _BRANDS = frozenset({"oxxo", "seven", "soriana", "walmart", "heb", "imss", "issste", "dif", "cbtis", "conalep"})
 #: Words of a problem that may stand right before a street: never its first word ("bache Morelos 88").
-_PROBLEM_WORDS = frozenset("bache baches hoyo hoyos fuga fugas lampara lamparas luminaria luminarias foco basura arbol "
-                           "arboles rama ramas poste postes coladera coladeras drenaje semaforo grafiti graffiti carro "
-                           "perro perros ruido banqueta escombro tiradero reporte reporto hay esta urge".split())
+_PROBLEM_WORDS = frozenset({
+    "bache", "baches", "hoyo", "hoyos", "fuga", "fugas", "lampara", "lamparas", "luminaria", "luminarias", "foco",
+    "basura", "arbol", "arboles", "rama", "ramas", "poste", "postes", "coladera", "coladeras", "drenaje", "semaforo",
+    "grafiti", "graffiti", "carro", "perro", "perros", "ruido", "banqueta", "escombro", "tiradero", "reporte",
+    "reporto", "hay", "esta", "urge",
+})
 _CONNECTORS = frozenset({"de", "del", "la", "las", "los", "el", "y"})
 # Words after a colonia's name that are the start of something else: "col Centro tapando el paso".
 _NOT_A_NAME = re.compile(r"(?:[a-zñ]+(?:ando|iendo|yendo)|lleno|llena|roto|rota|tirado|tirada|caido|caida|tapado"

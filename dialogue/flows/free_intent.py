@@ -39,8 +39,8 @@ def opt_out_phrase(turn: Turn) -> bool:
 def greeting_aside(turn: Turn) -> bool:
     """ "hola" while a question is pending: greeted back briefly and the question asked again (not "no te
     entendí", and the step is not lost). The summary has its own one-line answer."""
-    if turn.choice is not None or not turn.conv.flow or turn.conv.step == "confirm" or turn.photos \
-            or turn.inbound.location:
+    if turn.choice is not None or turn.conv.flow in (None, "followup") or turn.conv.step == "confirm" \
+            or turn.photos or turn.inbound.location:
         return False
     if turn.folded not in GREETINGS and not (is_short(turn, 3) and intent(turn) == "greet"):
         return False

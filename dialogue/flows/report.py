@@ -325,10 +325,13 @@ def _status_aside(turn: Turn) -> bool:
     return True
 
 
-def _ask_to_send(turn: Turn, *, greeting: bool = False) -> None:
+def _ask_to_send(turn: Turn, *, greeting: bool = False, thanks: bool = False) -> None:
     """ "Tu reporte de … todavía no se ha enviado. ¿Lo envío?" with the summary's options (not the whole summary)."""
+    extra = {"greeting": True} if greeting else {}
+    if thanks:
+        extra["thanks"] = True
     turn.say("report_pending", category=turn.services.category_name(turn.slots.get("category")), confirm=True,
-             buttons=turn.buttons(*SUMMARY_OPTIONS), **({"greeting": True} if greeting else {}))
+             buttons=turn.buttons(*SUMMARY_OPTIONS), **extra)
 
 
 def _step_confirm(turn: Turn) -> bool:
@@ -345,9 +348,10 @@ def _step_confirm(turn: Turn) -> bool:
         turn.conv.step = "fix"
         ask_fix(turn)
         return True
-    if turn.choice is None and is_short(turn) and intent(turn) == "greet":
-        # "hola" at the summary: greeted back and asked again in one line, not "no te entendí" + the summary.
-        _ask_to_send(turn, greeting=True)
+    if turn.choice is None and is_short(turn) and intent(turn) in ("greet", "thanks"):
+        # "hola" / "gracias" at the summary: answered and asked again in one line, not "no te entendí" + the
+        # summary (a thank-you does not send the report: the citizen may still want to correct it).
+        _ask_to_send(turn, greeting=intent(turn) == "greet", thanks=intent(turn) == "thanks")
         return True
     misunderstood(turn)
     return True

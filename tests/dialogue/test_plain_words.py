@@ -145,3 +145,17 @@ def test_a_greeting_at_any_step_is_answered_and_the_step_kept(world: World, chan
     if channel != "sms":
         chat.send(greeting)
         assert chat.conversation().step == "photo"
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("thanks", ["gracias", "muchas gracias", "gracias!!"])
+def test_thanks_at_the_summary_is_answered_and_the_report_kept(world: World, channel: str, thanks: str) -> None:
+    chat = world.chat(channel)
+    chat.send("hay un bache en Hidalgo 100 col Centro, gracias")
+    finish(chat)
+    replies = chat.send(thanks)
+    assert "gusto" in replies[0].text.lower() and "no te entend" not in chat.text.lower()
+    assert chat.conversation().step == "confirm" and chat.conversation().misunderstood_count == 0
+    chat.send("sí")
+    assert len(chat.tickets()) == 1
+    assert "gusto" in chat.send("gracias")[0].text.lower()  # after the receipt: a farewell

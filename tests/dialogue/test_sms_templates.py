@@ -94,6 +94,8 @@ CASES: dict[str, list[tuple]] = {
     "report_pending": [({"category": "Recolección de basura", "confirm": True}, labels("confirm", "fix", "cancel")),
                        ({"category": "Recolección de basura", "confirm": True, "greeting": True},
                         labels("confirm", "fix", "cancel")),
+                       ({"category": "Recolección de basura", "confirm": True, "thanks": True},
+                        labels("confirm", "fix", "cancel")),
                        ({"category": "Recolección de basura", "confirm": False}, [])],
     "lookup_ask_folio": [({}, [])],
     "lookup_not_found": [({"folio": FOLIO}, [])],
