@@ -57,7 +57,7 @@ _PLACE_NOUN_START = re.compile(
     r"|parroquia|templo|mercado|plaza|parque|cl[ií]nica|hospital|centro\s+de\s+salud|oxxo|gasolinera|pante[oó]n"
     r"|deportivo|cancha|farmacia|tienda|biblioteca|colegio|guarder[ií]a)\b", re.IGNORECASE)
 PLACE_MAX_WORDS = 12
-_CROSSING = re.compile(r"\b(?:esquina|esq|entre|cruce|y)\b", re.IGNORECASE)
+_CROSSING = re.compile(r"\b(?:esquina|esq|entre|cruce|y)\b|\bc/", re.IGNORECASE)
 
 
 def _spans_text(text: str, spans: list[tuple[int, int]]) -> list[str]:

@@ -334,7 +334,33 @@ def _ask_to_send(turn: Turn, *, greeting: bool = False, thanks: bool = False) ->
              buttons=turn.buttons(*SUMMARY_OPTIONS), **extra)
 
 
+#: What to fix, typed rather than picked ("ubicación" at the summary, "corregir" at the fix menu).
+FIX_WORDS = {
+    "corregir": "fix", "corrige": "fix", "editar": "fix", "cambiar": "fix", "modificar": "fix",
+    "ubicacion": "fix:location", "la ubicacion": "fix:location", "direccion": "fix:location",
+    "la direccion": "fix:location", "lugar": "fix:location", "el lugar": "fix:location",
+    "corregir ubicacion": "fix:location", "corregir direccion": "fix:location", "cambiar direccion": "fix:location",
+    "tipo": "fix:category", "el tipo": "fix:category", "tipo de problema": "fix:category",
+    "categoria": "fix:category", "problema": "fix:category", "el problema": "fix:category",
+    "descripcion": "fix:description", "la descripcion": "fix:description", "detalle": "fix:description",
+    "el detalle": "fix:description", "foto": "fix:photo", "la foto": "fix:photo",
+}
+
+
+def _typed_fix(turn: Turn) -> None:
+    """A fix option typed in words counts as picked (SMS citizens type; a label may not be the one offered)."""
+    if turn.choice is None and turn.text:
+        choice = FIX_WORDS.get(turn.folded)
+        if choice == "fix:photo" and turn.channel == "sms":
+            choice = None
+        if choice:
+            turn.choice = choice
+
+
 def _step_confirm(turn: Turn) -> bool:
+    _typed_fix(turn)
+    if turn.choice and turn.choice.startswith("fix:"):
+        return _step_fix(turn)
     if turn.photos or turn.inbound.location:
         absorb(turn, replace_location=True)
         ask_next(turn)
@@ -359,7 +385,11 @@ def _step_confirm(turn: Turn) -> bool:
 
 def _step_fix(turn: Turn) -> bool:
     s = turn.slots
+    _typed_fix(turn)
     choice = turn.choice
+    if choice == "fix":  # "corregir" again at the fix menu: the menu again, not "no te entendí"
+        ask_fix(turn)
+        return True
     if choice == "fix:category":
         s.update(category=None, candidates=[], photo_state=None)
         turn.conv.step = "category"
