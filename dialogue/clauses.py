@@ -38,6 +38,23 @@ _SECOND = re.compile(
 )
 
 
+_PLAIN_JOINT = re.compile(r"\s+(?:y|e)\s+(?!(?:además|ademas|también|tambien)\b)|\s*[,;]\s*(?=\S)", re.I)
+MAX_PLAIN_JOINTS = 3
+PLAIN_MIN_CONFIDENCE = 0.6
+PLAIN_HESITATION = 0.15
+PLAIN_WHOLE_SHARE = 0.2
+
+
+def _distinct(a: Parse | None, b: Parse | None) -> bool:
+    """Two clearly different problems: each sure of itself, neither hesitating towards the other's category
+    ("hay basura tirada, huele horrible" is one report whichever of the garbage categories wins)."""
+    if a is None or b is None or min(a.confidence, b.confidence) < PLAIN_MIN_CONFIDENCE:
+        return False
+    top_a = {name for name, conf in a.ranking[:3] if conf >= PLAIN_HESITATION}
+    top_b = {name for name, conf in b.ranking[:3] if conf >= PLAIN_HESITATION}
+    return a.intent not in top_b and b.intent not in top_a
+
+
 def is_correction(turn: Turn) -> bool:
     folded = fold(turn.text)
     return bool(_CUE.match(folded) or _CUE_ANYWHERE.search(folded))
@@ -113,10 +130,21 @@ def problems(turn: Turn) -> list[tuple[str, str]]:
         if m is not None and len(found) == 2:
             return [(found[0], text[:m.start()].strip()), (found[1], text[m.end():].strip())]
         return [(code, turn.text) for code in found]
-    if m is None:
-        return [(code, turn.text) for code in found]
-    first = _service(_parse_clause(turn, text[:m.start()]), codes) or (found[0] if found else None)
-    second = _service(_parse_clause(turn, text[m.end():]), codes)
-    if first and second and first != second:
-        return [(first, text[:m.start()].strip()), (second, text[m.end():].strip())]
+    if m is not None:
+        first = _service(_parse_clause(turn, text[:m.start()]), codes) or (found[0] if found else None)
+        second = _service(_parse_clause(turn, text[m.end():]), codes)
+        if first and second and first != second:
+            return [(first, text[:m.start()].strip()), (second, text[m.end():].strip())]
+    # A plain "y" / comma ("bache y lámpara fundida en Hidalgo 5"): two problems only when the whole message is
+    # split between two categories (each with a fair share of the ranking) and both sides, read on their own, are
+    # those two ("hay un bache y está muy profundo", "…, ya se cayó una moto" are one report).
+    split = {name for name, conf in reading.ranking if conf >= PLAIN_WHOLE_SHARE}
+    for joint in (list(_PLAIN_JOINT.finditer(text))[:MAX_PLAIN_JOINTS] if len(split) >= 2 else []):
+        left, right = text[:joint.start()], text[joint.end():]
+        a = _parse_clause(turn, left)
+        first = _service(a, codes)
+        b = _parse_clause(turn, right) if first else None
+        second = _service(b, codes)
+        if first and second and first != second and {first, second} <= split and _distinct(a, b):
+            return [(first, left.strip()), (second, right.strip())]
     return [(code, turn.text) for code in found]

@@ -14,6 +14,7 @@ The staff side (queue, replies, handing back) is ``dialogue.handoff``.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,9 +32,11 @@ MISUNDERSTOOD_LIMIT = 2
 #: Slots of an unsent report kept as the draft (what staff read, what the bot resumes).
 DRAFT_KEYS = ("category", "description", "address", "colonia", "landmark", "lat", "lon", "location_ok",
               "location_followup", "photos", "photo_state", "description_asked", "queued")
-#: A leaving word: the menu, a cancel, "salir", "ya no quiero hablar con nadie".
-LEAVE_WORDS = MENU_WORDS | CANCEL_WORDS | frozenset({"volver", "regresar", "bot", "asistente", "seguir con el bot",
-                                                      "ya no quiero hablar con nadie", "mejor no", "no gracias"})
+#: Going back to the bot without the menu: "mejor no", "regresar", "ya no quiero esperar".
+BACK_WORDS = frozenset({"volver", "regresar", "bot", "asistente", "seguir con el bot", "mejor no", "no gracias",
+                        "ya no quiero hablar con nadie", "ya no quiero esperar", "no quiero esperar"})
+_BACK = re.compile(r"\b(?:regresar|volver|regresame|salir|menu|inicio|cancelar|mejor\s+no|ya\s+no\s+quiero\s+"
+                   r"(?:esperar|hablar)|no\s+quiero\s+esperar|olvidalo|seguir\s+con\s+el\s+(?:bot|asistente))\b")
 
 
 def start(turn: Turn, reason: str) -> None:
@@ -112,11 +115,20 @@ def timed_out(conv: Any, now: datetime, timeout_minutes: int) -> bool:
     return now - requested >= timedelta(minutes=timeout_minutes)
 
 
-def _wants_the_bot(turn: Turn) -> bool:
-    """Menú, cancelar, salir, a menu button, a new report or a status question: the bot answers."""
+def _leaving(turn: Turn) -> str | None:
+    """ "menu" for menú / cancelar / salir (or their buttons), "back" for "mejor no", "regresar", "ya no quiero
+    esperar" (the bot again, the unsent report resumed), None otherwise."""
     folded = turn.folded
-    if folded in LEAVE_WORDS or (turn.inbound.button_payload or "").startswith(("menu:", "cancel")):
-        return True
+    payload = turn.inbound.button_payload or ""
+    if folded in MENU_WORDS or folded in CANCEL_WORDS or payload.startswith(("menu:", "cancel")):
+        return "menu"
+    if folded in BACK_WORDS or (len(folded.split()) <= 6 and _BACK.search(folded)):
+        return "back"
+    return None
+
+
+def _wants_the_bot(turn: Turn) -> bool:
+    """A new report, a folio or a status question: the bot answers it."""
     if not turn.text:
         return False
     if folio_in(turn) or FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status":
@@ -126,8 +138,9 @@ def _wants_the_bot(turn: Turn) -> bool:
 
 
 def hand_back(turn: Turn, why: str) -> None:
-    """Back to the bot: ``why`` ∈ menu (with the menu's options) | left (the message goes on) | timeout. The
-    draft (an unsent report) is resumed on a time-out."""
+    """Back to the bot: ``why`` ∈ menu (the menu's options; an unsent report is dropped, and said so) | back (the
+    unsent report resumed at its question) | left (the message goes on: a new report, a folio) | timeout (said
+    so; the unsent report resumed)."""
     conv = turn.conv
     draft = dict(turn.slots.get("draft") or {})
     conv.mode = ConversationMode.BOT
@@ -137,31 +150,42 @@ def hand_back(turn: Turn, why: str) -> None:
     conv.misunderstood_count = 0
     turn.end_flow()
     category = turn.services.category_name(draft.get("category"))
-    if why == "timeout" and draft:
+    resumed = bool(draft) and why in ("timeout", "back")
+    if resumed:
         step = draft.pop("step", None) or "location"
         turn.start_flow("report", step, {"candidates": [], "photos": [], **draft})
     hours = StaffHours(turn.services.catalog, turn.services.settings.timezone)
     name = "handoff_timeout" if why == "timeout" else "handoff_left"
-    context = {"draft": bool(draft), "category": category, "hours": hours.hours_text()}
-    if why == "menu":
+    context = {"draft": bool(draft), "category": category, "hours": hours.hours_text(), "resumed": resumed}
+    if why == "menu" or (why == "back" and not resumed):
         turn.say_menu(name, **context)
     else:
         turn.say(name, **context)
+    if resumed:
+        from dialogue.flows.report_questions import reask
+
+        reask(turn)
     log.info("dialogue: conversation %s back to the bot (%s)", conv.id, why)
 
 
 def while_handed_off(turn: Turn, escalation: str | None) -> bool:
-    """A message while staff have the conversation. True: taken (the bot stays silent for staff); False: the
-    conversation is the bot's again and the message goes on through the usual precedence."""
+    """A message while staff have the conversation. True: taken (the bot stays silent for staff, or it went back
+    to the bot and answered); False: the conversation is the bot's again and the message goes on through the usual
+    precedence."""
     if escalation == "anguished":
         turn.say("emergency")  # danger first, even while waiting for staff
     if timed_out(turn.conv, turn.now, turn.services.catalog.handoff_timeout_minutes):
         hand_back(turn, "timeout")
-        return False
-    if turn.folded in LEAVE_WORDS or (turn.inbound.button_payload or "") in ("menu:cancel", "cancel"):
-        hand_back(turn, "menu")  # "menú", "cancelar", "salir": the wait is over, the menu follows
+        return bool(turn.conv.flow)  # a resumed report waits for its answer; otherwise the message goes on
+    leaving = _leaving(turn)
+    if leaving:
+        hand_back(turn, leaving)
         return True
     if _wants_the_bot(turn):
+        new_report = parse(turn).understood and parse(turn).intent in SERVICE_INTENTS
+        if turn.slots.get("draft") and not new_report:
+            hand_back(turn, "back")  # "mejor no, envía mi reporte": the unsent report first
+            return True
         hand_back(turn, "left")
         return False
     if escalation != "anguished":

@@ -21,7 +21,19 @@ TWO_PROBLEMS = [
     ("hay un bache en Morelos 20 y también hay una fuga de agua", ("pothole", "water_leak")),
     ("no pasó la basura, aparte hay un perro muerto en la calle", ("garbage_collection", "stray_animal")),
     ("la lámpara no prende y además hay grafiti en la barda", ("streetlight", "graffiti")),
+    ("bache y lámpara fundida en Hidalgo 5 col Centro", ("pothole", "streetlight")),
+    ("hay dos problemas: un bache y una lámpara fundida en Hidalgo 5", ("pothole", "streetlight")),
 ]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text", ["Hay un bache enorme en calle Hidalgo 120 col. Centro, ya se cayó una moto",
+                                  "hay un bache en Juárez 30 col Centro y está muy profundo",
+                                  "la lámpara está fundida y el poste está chueco en Juárez 30"])
+def test_one_problem_with_more_words_is_one_report(world: World, channel: str, text: str) -> None:
+    chat = world.chat(channel)
+    chat.send(text)
+    assert "problemas" not in chat.text and not chat.conversation().slots.get("queued")
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
@@ -80,6 +92,18 @@ def test_cancelling_the_first_of_two_problems_drops_both(world: World) -> None:
     chat.send("hay un bache y además la lámpara está fundida")
     chat.send("cancelar")
     assert chat.conversation().flow is None and chat.tickets() == []
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("words, target", [("Ubicación", "location"), ("la dirección", "location"),
+                                           ("tipo de problema", "category"), ("Corregir", "fix")])
+def test_fix_options_typed_in_words(world: World, channel: str, words: str, target: str) -> None:
+    chat = world.chat(channel)
+    chat.send("hay un bache en Hidalgo 100 col Centro")
+    finish(chat)
+    chat.send(words)
+    expected = {"location": "location", "category": "category", "fix": "fix"}[target]
+    assert chat.conversation().step == expected and "no te entend" not in chat.text.lower()
 
 
 # --- item 5: corrections at any step -------------------------------------------------------------------------

@@ -153,3 +153,25 @@ def test_abuse_still_goes_to_a_person_with_neutral_words(world: World) -> None:
     chat = world.chat("whatsapp")
     chat.send("eres un idiota")
     assert chat.conversation().handoff_reason == "abusive" and "Entiendo tu molestia" in chat.text
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text", ["mejor no, envía mi reporte", "ya no quiero esperar", "regresar", "mejor no"])
+def test_going_back_to_the_bot_resumes_the_unsent_report(world: World, channel: str, text: str) -> None:
+    chat = handed_off(world, channel, draft=True)
+    chat.send(text)
+    conversation = chat.conversation()
+    assert conversation.mode == ConversationMode.BOT and conversation.flow == "report"
+    assert "pendiente" in chat.text
+    if conversation.step != "confirm":
+        chat.send("no tengo foto")
+    chat.send("sí")
+    assert chat.tickets()[-1].category_code == "pothole"
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_the_menu_from_a_handoff_says_the_unsent_report_was_dropped(world: World, channel: str) -> None:
+    chat = handed_off(world, channel, draft=True)
+    replies = chat.send("menú")
+    assert "no se envi" in chat.text and replies[-1].buttons[0].payload == "menu:report"
+    assert chat.conversation().flow is None and chat.tickets() == []

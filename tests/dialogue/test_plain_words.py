@@ -159,3 +159,17 @@ def test_thanks_at_the_summary_is_answered_and_the_report_kept(world: World, cha
     chat.send("sí")
     assert len(chat.tickets()) == 1
     assert "gusto" in chat.send("gracias")[0].text.lower()  # after the receipt: a farewell
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text", ["Hay un bache muy grande en Madero 500, muchas gracias por su atención",
+                                  "Buen día, les reporto una lámpara fundida en Allende 300 col Centro. Saludos",
+                                  "hay una fuga de agua en Madero 40, gracias de antemano"])
+def test_a_report_wrapped_in_courtesy_is_a_report(world: World, channel: str, text: str) -> None:
+    chat = world.chat(channel)
+    chat.send(text)
+    conversation = chat.conversation()
+    assert conversation.flow == "report" and conversation.slots["category"] is not None
+    finish(chat)
+    chat.send("sí")
+    assert len(chat.tickets()) == 1
