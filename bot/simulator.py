@@ -26,6 +26,7 @@ from dialogue.simulated import SIMULATOR, simulator_external_id
 from reporta.messages import InboundMessage, Location, Media, OutboundMessage
 from reporta.runtime import Runtime
 from reporta.settings import Settings
+from ticketing.citizens import get_or_create_identity
 from ticketing.models import utcnow
 
 HELP = "Escribe como ciudadano. Comandos: /ubicacion LAT LON, /foto RUTA, /boton N, /salir"
@@ -49,18 +50,28 @@ class Simulator:
         self.external_id = simulator_external_id(user, mimic)
         self.capabilities = capabilities(mimic)
         self.last_buttons: tuple = ()
+        self.waiting_for_input = False
         self.sender = SimulatorSender(sink=self._show, mimic=mimic)
         # Only the simulator's sender: rows for real channels stay for the server's dispatcher.
         self.runtime = Runtime.from_settings(settings, channels=False, senders={SIMULATOR: self.sender},
                                              dispatcher_options={"rate_limits": False})
         self.runtime.pipeline.media_sources[SIMULATOR] = LocalFiles()
+        # This terminal delivers only its own citizen's messages (another terminal's updates stay for it), and
+        # delivers them when they are due, not at the next keystroke: a background dispatcher loop.
+        with self.runtime.session_factory() as session, session.begin():
+            identity = get_or_create_identity(session, SIMULATOR, self.external_id)
+            self.identity_id = identity.id
+        self.runtime.dispatcher.only_identities = frozenset({self.identity_id})
+
+    def start_background(self) -> None:
+        """Print proactive updates (status changes, "¿ya quedó?") as soon as they are sent."""
+        self.runtime.dispatcher.start()
 
     def _show(self, message: OutboundMessage, rendered: str) -> None:
         prompt = "bot>"
-        if message.external_id == self.external_id:
-            self.last_buttons = message.buttons
-        else:  # another simulated citizen's update (same database)
-            prompt = f"bot ({message.external_id})>"
+        self.last_buttons = message.buttons
+        if self.waiting_for_input:  # an update arrived while the citizen was not typing: a fresh line
+            prompt = "\nbot>"
         if self.mimic == "sms":
             rendered = to_gsm7(rendered)
             self.out(f"{prompt} {rendered}\n     [{len(rendered)} caracteres, {sms_segments(rendered)} SMS]")
@@ -126,12 +137,16 @@ def run(settings: Settings, mimic: str, user: str) -> None:
     except ValueError as exc:
         raise SystemExit(f"reporta chat: {exc}") from None
     print(f"Reporta — simulador ({mimic}). {HELP}")
+    sim.start_background()
     try:
         while True:
             try:
+                sim.waiting_for_input = True
                 line = input("tú> ")
             except EOFError:
                 break
+            finally:
+                sim.waiting_for_input = False
             if line.strip() and not sim.send(line):
                 break
     except KeyboardInterrupt:

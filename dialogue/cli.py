@@ -56,7 +56,8 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
                 {"id": i.conversation_id, "channel": i.channel, "citizen_id": i.citizen_id,
                  "name": i.display_name, "reason": i.reason,
                  "requested_at": i.requested_at.isoformat() if i.requested_at else None, "staff": i.staff,
-                 "messages": [{"at": at.isoformat(), "direction": d, "text": t} for at, d, t in i.last_messages]}
+                 "messages": [{"at": at.isoformat(), "direction": d, "text": t} for at, d, t in i.last_messages],
+                 "draft": i.draft}
                 for i in items], ensure_ascii=False, indent=2))
             return
         if not items:
@@ -67,6 +68,10 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON 
             who = i.display_name or f"citizen {i.citizen_id}"
             typer.echo(f"#{i.conversation_id}  {i.channel:<9} {who}  since {since}  reason: {i.reason}"
                        + (f"  staff: {i.staff}" if i.staff else ""))
+            if i.draft:
+                place = ", ".join(str(i.draft[k]) for k in ("address", "colonia", "landmark") if i.draft.get(k))
+                typer.echo(f"    unsent report: {i.draft.get('category') or '?'} at {place or 'no place yet'}: "
+                           f"{(i.draft.get('description') or '')[:120]}")
             for at, direction, text in i.last_messages:
                 arrow = "<-" if direction == "in" else "->"
                 typer.echo(f"    {at.astimezone(tz):%H:%M} {arrow} {text[:200]}")

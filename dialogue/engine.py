@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dialogue import state
 from dialogue.escalation import EscalationLexicon
-from dialogue.flows import control, free_intent, handoff, report, status, survey
+from dialogue.flows import control, followup, free_intent, frustration, handoff, report, status, survey
 from dialogue.render import Renderer
 from dialogue.simulated import dialogue_channel
 from dialogue.turn import Services, Turn, clean_text
@@ -151,18 +151,22 @@ class DialogueEngine:
         """Hand the message to the first part of the dialogue that takes it (see the module docstring)."""
         if control.opt_out_or_in(turn):
             return
+        escalation = self.escalation.classify(turn.text)
         if turn.conv.mode == ConversationMode.HANDOFF:
-            turn.silent = True  # staff answer; the message is in the log for them
-            return
+            if handoff.while_handed_off(turn, escalation):  # silent for staff, unless it leaves or times out
+                return
+        elif escalation == "anguished":
+            turn.say("emergency")  # the emergency advice before anything else, the privacy notice included
         control.welcome_or_restart(turn)
         read_choice(turn)
         if control.unusable_media(turn) or control.empty_message(turn):
             return
-        escalation = self.escalation.classify(turn.text)
-        if escalation:
+        if escalation in ("anguished", "abusive"):
             handoff.start(turn, escalation)
             return
-        if control.command(turn):
+        if escalation == "frustrated" and frustration.calm(turn):
+            return
+        if control.command(turn) or free_intent.opt_out_phrase(turn) or free_intent.greeting_aside(turn):
             return
         if turn.choice == "menu:handoff" or (turn.choice is None and handoff.wants_person(turn)):
             handoff.start(turn, "requested")
@@ -170,7 +174,7 @@ class DialogueEngine:
         if control.old_button(turn):
             return
         step = {"report": self._report_step, "status": self._status_step, "survey": self._survey_step,
-                "relocate": self._relocate_step}.get(turn.conv.flow or "")
+                "relocate": self._relocate_step, "followup": followup.step}.get(turn.conv.flow or "")
         if step is not None and step(turn):
             return
         if turn.conv.flow:
@@ -187,6 +191,6 @@ def _save(turn: Turn) -> None:
         conv.misunderstood_count = 0
     values = dict(turn.slots)
     values["options"] = turn.offered or []
-    if conv.flow is None:
-        values = {"options": values["options"]}
+    if conv.flow is None:  # only the options (and an unsent report kept for staff during a handoff)
+        values = {k: values[k] for k in ("options", "draft", "staff_replied_at") if k in values}
     state.set_slots(conv, values)

@@ -1,4 +1,5 @@
-"""Detection of abusive or anguished messages that go straight to a person (lexicon: data/dialogue/escalation.yml)."""
+"""Detection of anguished or abusive messages that go straight to a person, and of frustration, which gets a calm
+answer from the bot instead (lexicon: data/dialogue/escalation.yml)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from dialogue.text import fold
 
 @dataclass(frozen=True)
 class EscalationLexicon:
-    """Whole-word phrase lists; ``classify`` answers ``"anguished"``, ``"abusive"`` or None."""
+    """Whole-word phrase lists; ``classify`` answers ``"anguished"``, ``"abusive"``, ``"frustrated"`` or None."""
 
     abusive: tuple[str, ...] = ()
     anguished: tuple[str, ...] = ()
+    frustrated: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_abusive_re", _compile(self.abusive))
         object.__setattr__(self, "_anguished_re", _compile(self.anguished))
+        object.__setattr__(self, "_frustrated_re", _compile(self.frustrated))
 
     @classmethod
     def load(cls, path: Path) -> EscalationLexicon:
@@ -33,6 +36,7 @@ class EscalationLexicon:
         return cls(
             abusive=tuple(fold(str(w)) for w in raw.get("abusive") or ()),
             anguished=tuple(fold(str(w)) for w in raw.get("anguished") or ()),
+            frustrated=tuple(fold(str(w)) for w in raw.get("frustrated") or ()),
         )
 
     def classify(self, text: str | None) -> str | None:
@@ -43,6 +47,8 @@ class EscalationLexicon:
             return "anguished"
         if self._abusive_re is not None and self._abusive_re.search(folded):  # type: ignore[attr-defined]
             return "abusive"
+        if self._frustrated_re is not None and self._frustrated_re.search(folded):  # type: ignore[attr-defined]
+            return "frustrated"
         return None
 
 

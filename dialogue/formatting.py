@@ -4,7 +4,7 @@ Words that depend on the situation (statuses, "the pin you sent") are labels in 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
@@ -18,7 +18,9 @@ def local(moment: datetime, timezone: str) -> datetime:
 
 
 def date_text(moment: datetime | None, timezone: str, *, with_time: bool = False, now: datetime | None = None) -> str:
-    """``jueves 27 de noviembre`` (``hoy``/``mañana`` when close), optionally ``a las 15:30``."""
+    """``jueves 27 de noviembre`` (``hoy``/``mañana`` when close). With ``with_time``, the hour is said only for a
+    moment later today, rounded up to the half hour as a person would say it (``hoy a las 15:30``): "mañana a las
+    01:29" reads oddly, "mañana" does not."""
     if moment is None:
         return "sin fecha"
     when = local(moment, timezone)
@@ -32,9 +34,17 @@ def date_text(moment: datetime | None, timezone: str, *, with_time: bool = False
             day = "mañana"
         if when.year != local(now, timezone).year:
             day += f" de {when.year}"
-    if with_time:
-        day += f" a las {when:%H:%M}"
+    if with_time and (now is None or day == "hoy"):
+        day += f" a las {_rounded(when):%H:%M}"
     return day
+
+
+def _rounded(when: datetime) -> datetime:
+    """Up to the next half hour (a deadline said earlier than it is would be a broken promise)."""
+    if when.minute % 30 == 0 and when.second == 0 and when.microsecond == 0:
+        return when
+    extra = 30 - when.minute % 30
+    return (when + timedelta(minutes=extra)).replace(second=0, microsecond=0)
 
 
 def distance_text(metres: float) -> str:

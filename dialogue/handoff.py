@@ -11,7 +11,7 @@ Privacy: the queue shows a conversation id, channel, display name and messages, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from dialogue import state
 from dialogue.render import Renderer
 from notifications.outbox import enqueue
 from reporta.messages import OutboundMessage
+from ticketing.catalog import Catalog
 from ticketing.models import (
     ChannelKind,
     Conversation,
@@ -28,6 +29,7 @@ from ticketing.models import (
     Message,
     OutboxMessage,
     StaffUser,
+    utcnow,
 )
 
 REASONS = {
@@ -52,6 +54,9 @@ class QueueItem:
     requested_at: datetime | None
     staff: str | None
     last_messages: list[tuple[datetime, str, str]]  # (when, "in"/"out", text)
+    #: The report the citizen had not sent when the conversation was handed over (category, description,
+    #: address, colonia, landmark, lat/lon, photos...), or None.
+    draft: dict | None = None
 
 
 def _staff(session: Session, staff: StaffUser | str | None) -> tuple[StaffUser | None, str | None]:
@@ -103,6 +108,7 @@ def list_queue(session: Session, *, messages: int = 3) -> list[QueueItem]:
             staff=staff.username if staff else None,
             last_messages=[(m.created_at, Direction(m.direction).value, m.text or f"[{m.kind}]")
                            for m in reversed(recent)],
+            draft=(conv.slots or {}).get("draft"),
         ))
     return items
 
@@ -125,6 +131,9 @@ def reply(session: Session, conversation_id: int, text: str, staff: StaffUser | 
     user, name = _staff(session, staff)
     if user is not None:
         conversation.handoff_staff_id = user.id
+    slots = state.slots(conversation)
+    slots["staff_replied_at"] = utcnow().isoformat()  # someone answered: the bot's time-out no longer applies
+    state.set_slots(conversation, slots)
     identity = conversation.identity
     channel = ChannelKind(identity.channel).value
     body = _renderer(renderer).render("handoff_staff_reply", channel, staff_name=name, text=text)
@@ -151,3 +160,47 @@ def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
     body = _renderer(renderer).render("handoff_closed", channel, staff_name=name)
     return enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id, text=body,
                                                       kind="handoff_closed"), kind="handoff_closed")
+
+
+def expire_handoffs(session: Session, catalog: Catalog, renderer: Renderer, *, timezone: str,
+                    now: datetime | None = None, limit: int = 200) -> int:
+    """Hand back to the bot every conversation nobody from staff answered within the catalog's
+    ``handoff_timeout_minutes``, telling the citizen (kind ``handoff_timeout``); an unsent report kept as the
+    draft is resumed. Returns how many. Safe in several processes (row locks, ``SKIP LOCKED`` on PostgreSQL)."""
+    from dialogue.flows.handoff import timed_out
+    from dialogue.simulated import dialogue_channel
+    from dialogue.staff_hours import StaffHours
+
+    now = now or utcnow()
+    cutoff = now - timedelta(minutes=catalog.handoff_timeout_minutes)
+    stmt = (select(Conversation).where(Conversation.mode == ConversationMode.HANDOFF,
+                                       Conversation.handoff_requested_at <= cutoff)
+            .order_by(Conversation.id).limit(limit))
+    if session.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update(skip_locked=True)
+    hours = StaffHours(catalog, timezone).hours_text()
+    done = 0
+    for conversation in session.scalars(stmt).all():
+        if not timed_out(conversation, now, catalog.handoff_timeout_minutes):
+            continue
+        draft = dict((conversation.slots or {}).get("draft") or {})
+        conversation.mode = ConversationMode.BOT
+        conversation.handoff_reason = None
+        conversation.handoff_requested_at = None
+        conversation.handoff_staff_id = None
+        conversation.misunderstood_count = 0
+        state.reset(conversation)
+        category = catalog.categories.get(draft.get("category") or "")
+        if draft:
+            step = draft.pop("step", None) or "location"
+            state.start_flow(conversation, "report", step, {"candidates": [], "photos": [], **draft})
+        state.touch(conversation, now)
+        identity = conversation.identity
+        channel = ChannelKind(identity.channel).value
+        body = renderer.render("handoff_timeout", dialogue_channel(channel, identity.external_id),
+                               draft=bool(draft), category=category.name if category else "", hours=hours)
+        enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id, text=body,
+                                                   kind="handoff_timeout"), kind="handoff_timeout",
+                dedupe_key=f"handoff_timeout:{conversation.id}:{now:%Y%m%d%H%M%S}")
+        done += 1
+    return done

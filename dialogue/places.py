@@ -41,29 +41,81 @@ def landmark_phrase(text: str, entity_starts: Sequence[int]) -> str | None:
     return phrase if len(phrase) > m.end() - 1 - start else None
 
 
+_ADDRESS_TYPES = ("address", "street", "number", "cross_street")
+#: What may stand between two parts of one written address: "Allende 77 [entre] Ocampo y Abasolo" is one place.
+_ADDRESS_GLUE = re.compile(r"^[\s,;#]*(?:(?:y|e|con|entre|esquina|esq\.?|casi|a\s+la\s+altura\s+de)\b[\s,]*)?$",
+                           re.IGNORECASE)
+_COLONIA_WORD = re.compile(r"(?:\b(?:en\s+(?:la\s+)?)?(?:colonia|col\.?|fraccionamiento|fracc?\.?|barrio|sector)\s*)$",
+                           re.IGNORECASE)
+#: Words around a written place that are not part of it: "es en", "está en la", "por favor", "gracias".
+_LEAD_FILLER = re.compile(r"^(?:(?:es|est[aá]|queda|ser[ií]a)\s+)?(?:en\s+)?(?:(?:la|el)\s+(?=calle\b))?",
+                          re.IGNORECASE)
+_TAIL_FILLER = re.compile(
+    r"(?:[\s,.;:!]+(?:por\s+favor|porfa|gracias|muchas\s+gracias|saludos|urge|y|e|,))+[\s,.;:!]*$", re.IGNORECASE)
+_PLACE_NOUN_START = re.compile(
+    r"^(?:(?:la|el)\s+)?(?:escuela|primaria|secundaria|kinder|jard[ií]n\s+de\s+niños|prepa|preparatoria|iglesia"
+    r"|parroquia|templo|mercado|plaza|parque|cl[ií]nica|hospital|centro\s+de\s+salud|oxxo|gasolinera|pante[oó]n"
+    r"|deportivo|cancha|farmacia|tienda|biblioteca|colegio|guarder[ií]a)\b", re.IGNORECASE)
+PLACE_MAX_WORDS = 12
+_CROSSING = re.compile(r"\b(?:esquina|esq|entre|cruce|y)\b|\bc/", re.IGNORECASE)
+
+
+def _spans_text(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The citizen's words for each run of address parts (parts separated only by "y", "entre", a comma... join)."""
+    runs: list[list[int]] = []
+    for start, end in sorted(spans):
+        if runs and (start <= runs[-1][1] or _ADDRESS_GLUE.match(text[runs[-1][1]:start])):
+            runs[-1][1] = max(runs[-1][1], end)
+        else:
+            runs.append([start, end])
+    return [text[a:b].strip(" ,;") for a, b in runs]
+
+
 def location_parts(turn: Turn) -> dict[str, Any]:
-    """What the NLU found about a place: address, colonia, landmark and whether it is precise."""
-    found: dict[str, str] = {}
-    starts: list[int] = []
-    for entity in parse(turn).entities:
-        if entity.type in ("address", "street", "number", "cross_street", "colonia", "landmark"):
-            found.setdefault(entity.type, entity.value.strip())
-            starts.append(entity.start)
-    if found and not found.get("landmark"):
-        landmark = landmark_phrase(turn.text[:NLU_MAX_CHARS], starts)
+    """What the NLU found about a place: address (street, number, cross streets in the citizen's words),
+    colonia, landmark and whether it is precise."""
+    text = turn.text[:NLU_MAX_CHARS]
+    entities = [e for e in parse(turn).entities if e.type in (*_ADDRESS_TYPES, "colonia", "landmark")]
+    address_spans = [(e.start, e.end) for e in entities if e.type == "address"]
+    address_spans += [(e.start, e.end) for e in entities if e.type in ("street", "cross_street", "number")
+                      and not any(a <= e.start and e.end <= b for a, b in address_spans)]
+    landmarks = list(dict.fromkeys(e.value.strip() for e in entities if e.type == "landmark"))
+    colonias = [e.value.strip() for e in entities if e.type == "colonia"]
+    starts = [e.start for e in entities]
+    if entities and not landmarks:
+        landmark = landmark_phrase(text, starts)
         if landmark:
-            found["landmark"] = landmark
-    address = found.get("address")
-    if not address and found.get("street"):
-        address = found["street"] + (f" {found['number']}" if found.get("number") else "")
-    if found.get("cross_street") and (not address or fold(found["cross_street"]) not in fold(address)):
-        address = f"{address} esquina con {found['cross_street']}" if address else found["cross_street"]
-    precise = bool(address or found.get("number") or found.get("landmark"))
-    colonia = found.get("colonia")
+            landmarks = [landmark]
+    runs = [r for r in _spans_text(text, address_spans) if r] if address_spans else []
+    address = ", ".join(dict.fromkeys(runs)) or None
+    landmark = ", ".join(landmarks) or None
+    precise = bool(address or landmark)
+    colonia = colonias[0] if colonias else None
     if colonia and not fold(colonia).startswith(("col", "fracc", "barrio", "sector", "unidad", "residencial")):
         colonia = f"col. {colonia}"
-    return {"address": address, "colonia": colonia, "landmark": found.get("landmark"),
-            "precise": precise, "any": bool(found)}
+    return {"address": address, "colonia": colonia, "landmark": landmark, "precise": precise,
+            "any": bool(entities), "first_start": min(starts) if starts else None}
+
+
+def written_place(turn: Turn) -> dict[str, Any]:
+    """The answer to "¿Dónde está?": what the NLU found, plus the words it could not read as a place part
+    (a street without a number, a misspelt name, a landmark: "Hidalgo col Centro", "escuela primaria 5"), so
+    nothing the citizen wrote about the place is lost."""
+    parts = location_parts(turn)
+    text = turn.text[:NLU_MAX_CHARS]
+    if parts["address"]:
+        return parts
+    lead = text[:parts["first_start"]] if parts["any"] else text
+    lead = _COLONIA_WORD.sub("", lead)
+    lead = _TAIL_FILLER.sub("", _LEAD_FILLER.sub("", lead.strip(" ,;:.\n"))).strip(" ,;:.\n")
+    if not lead or len(lead.split()) > PLACE_MAX_WORDS or not any(ch.isalnum() for ch in lead):
+        return parts
+    if _PLACE_NOUN_START.match(lead) and not parts["landmark"]:
+        parts = {**parts, "landmark": lead, "precise": True, "any": True}
+    elif not parts["address"]:
+        parts = {**parts, "address": lead, "any": True,
+                 "precise": parts["precise"] or any(ch.isdigit() for ch in lead) or bool(_CROSSING.search(lead))}
+    return parts
 
 
 def is_not_a_place(turn: Turn) -> bool:

@@ -134,3 +134,36 @@ class Renderer:
         if channel == "sms":
             text = to_gsm7(text)
         return text
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_TOKEN = re.compile(r"[0-9a-zñ]+")
+
+
+def _tokens(sentence: str) -> list[str]:
+    decomposed = unicodedata.normalize("NFD", sentence.lower().replace("ñ", "\x00"))
+    folded = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").replace("\x00", "ñ")
+    return _TOKEN.findall(folded)
+
+
+def drop_repeated_sentences(text: str) -> str:
+    """``text`` without a sentence that says again what an earlier sentence said (all its words, at least four,
+    already in one earlier sentence): templates and catalog explanations written apart ("Ya les enviamos tu
+    reporte.") never reach a citizen twice. Line breaks are kept."""
+    seen: list[set[str]] = []
+    out_lines = []
+    for line in text.split("\n"):
+        kept = []
+        for m in _SENTENCE.finditer(line):
+            sentence = m.group(0)
+            words = _tokens(sentence)
+            if len(words) >= 4 and any(set(words) <= earlier for earlier in seen):
+                continue
+            if words:
+                seen.append(set(words))
+            kept.append(sentence)
+        joined = "".join(kept).strip()
+        if joined or not line.strip():
+            out_lines.append(joined if kept else line)
+    result = "\n".join(out_lines)
+    return re.sub(r"\n{3,}", "\n\n", result).strip()

@@ -60,11 +60,25 @@ def begin_survey(session: Session, identity: ChannelIdentity, ticket: Ticket, re
                            buttons=tuple(buttons), kind="survey")
 
 
+def begin_followup(session: Session, identity: ChannelIdentity, ticket: Ticket) -> bool:
+    """After a notice that says "si sigue ahí, responde a este mensaje": the answer reopens ``ticket``
+    (``dialogue.flows.followup``). Not set while staff have the conversation or a report is being written (the
+    citizen can still ask to reopen it in words). True when set."""
+    conversation = state.load_conversation(session, identity)
+    if conversation.mode == ConversationMode.HANDOFF or conversation.flow in ("report", "survey", "relocate"):
+        return False
+    state.start_flow(conversation, "followup", "answer", {"folio": ticket.folio, "options": []})
+    conversation.misunderstood_count = 0
+    state.touch(conversation, utcnow())
+    return True
+
+
 def begin_location_request(session: Session, identity: ChannelIdentity, ticket: Ticket,
-                           renderer: Renderer) -> OutboundMessage:
-    """Ask for a better location of a ticket closed as could_not_locate; the answer reopens it."""
+                           renderer: Renderer, *, note: str | None = None) -> OutboundMessage:
+    """Ask for a better location of a ticket closed as could_not_locate; the answer reopens it. ``note``: what
+    staff wrote for the citizen ("Recorrimos la calle Hidalgo…"), shown in the question."""
     channel = dialogue_channel(ChannelKind(identity.channel).value, identity.external_id)
     _set_expectation(session, identity, "relocate", "location", ticket, [])
-    text = renderer.render("relocate_ask", channel, folio=ticket.folio)
+    text = renderer.render("relocate_ask", channel, folio=ticket.folio, note=note)
     return OutboundMessage(channel=ChannelKind(identity.channel).value, external_id=identity.external_id, text=text,
                            request_location=channel == "telegram", kind="location_request")

@@ -75,11 +75,8 @@ class Services:
         return self.renderer.label("place_pin" if lat is not None else "place_none", channel)
 
     def due_text(self, ticket: Ticket, now: datetime) -> str:
-        """The committed (or revised) date, with the time for categories whose SLA is in hours."""
-        category = self.catalog.categories.get(ticket.category_code)
-        with_time = bool(category and category.sla_hours)
-        return date_text(ticket.revised_due_at or ticket.due_at, self.settings.timezone, with_time=with_time,
-                         now=now)
+        """The committed (or revised) date; the hour only when it is later today (``date_text``)."""
+        return date_text(ticket.revised_due_at or ticket.due_at, self.settings.timezone, with_time=True, now=now)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import re
 
 from dialogue.text import NO_WORDS, ORDINALS, SKIP_WORDS, UNSURE_WORDS, YES_WORDS, option_index, starts_with_one_of
 from dialogue.turn import Turn
-from nlu.api import FALLBACK_INTENT, Parse
+from nlu.api import FALLBACK_INTENT, SERVICE_INTENTS, Entity, Parse
 from ticketing.folio import normalise_folio
 
 log = logging.getLogger("reporta.dialogue")
@@ -18,6 +18,25 @@ log = logging.getLogger("reporta.dialogue")
 FOLIO_LIKE = re.compile(r"(?<!\d)\d{4}[\s\-.]?\d{4}(?!\d)")
 #: Characters of a message the NLU sees (the whole text is still kept as the report's description).
 NLU_MAX_CHARS = 1000
+
+
+#: What each step waits for, as the NLU is told (``nlu.api.PENDING_KINDS``).
+_PENDING = {
+    ("report", "category"): "choice", ("report", "location"): "location", ("report", "location_detail"): "location",
+    ("report", "photo"): "photo", ("report", "description"): "detail", ("report", "confirm"): "yes_no",
+    ("report", "fix"): "choice", ("report", "duplicate"): "yes_no", ("survey", "answer"): "yes_no",
+    ("survey", "rating"): "choice", ("survey", "photo"): "photo", ("relocate", "location"): "location",
+    ("status", "choose"): "choice", ("followup", "answer"): "detail", ("second", "offer"): "yes_no",
+}
+
+
+def pending(turn: Turn) -> str | None:
+    """What the conversation waits for when this message arrives (None: no question pending)."""
+    conv = turn.conv
+    kind = _PENDING.get((conv.flow or "", conv.step or ""))
+    if kind is None and turn.slots.get("options"):
+        kind = "choice"  # the menu's numbered options
+    return kind
 
 
 def parse(turn: Turn) -> Parse:
@@ -29,12 +48,44 @@ def parse(turn: Turn) -> Parse:
                                      understood=False)
         else:
             try:
-                turn.parse_cache = turn.services.parser.parse(text)
+                turn.parse_cache = _without_courtesy(turn, turn.services.parser.parse(text, pending=pending(turn)))
             except Exception:
                 log.exception("dialogue: the NLU failed; treating the message as not understood")
                 turn.parse_cache = Parse(text=text, intent=FALLBACK_INTENT, confidence=0.0, ranking=[],
                                          entities=[], understood=False)
     return turn.parse_cache
+
+
+#: Courtesy around a report: "Buenas noches, …", "…, muchas gracias por su atención", "… de antemano gracias".
+_LEADING_COURTESY = re.compile(
+    r"^\W*(?:(?:hola|buen[oa]s?\s+(?:d[ií]as?|tardes|noches)|buenas|qu[eé]\s+tal|saludos|disculpe|disculpa|"
+    r"una\s+pregunta|oiga|oigan|perd[oó]n\s+la\s+molestia)\b[\s,.!¡]*)+", re.IGNORECASE)
+_TRAILING_COURTESY = re.compile(
+    r"[\s,.;:!]*(?:(?:y\s+)?(?:muchas\s+|mil\s+)?gracias(?:\s+de\s+antemano|\s+por\s+(?:su|la|tu)\s+"
+    r"(?:atenci[oó]n|ayuda|apoyo))?|de\s+antemano(?:\s+gracias)?|saludos(?:\s+cordiales)?|bendiciones|"
+    r"que\s+tengan?\s+(?:buen|bonito)\s+d[ií]a|por\s+favor|porfa(?:vor)?|quedo\s+atent[oa]|atentamente)"
+    r"[\s,.;:!]*$", re.IGNORECASE)
+_COURTESY_INTENTS = frozenset({"thanks", "greet", "goodbye", "affirm", FALLBACK_INTENT})
+
+
+def _without_courtesy(turn: Turn, reading: Parse) -> Parse:
+    """A report wrapped in courtesy ("Hay un bache en Madero 500, muchas gracias por su atención") read as the
+    courtesy (thanks): read again without it; entity spans still index the whole text."""
+    if reading.understood and reading.intent not in _COURTESY_INTENTS:
+        return reading
+    text = reading.text
+    core = _TRAILING_COURTESY.sub("", text)
+    lead = _LEADING_COURTESY.match(core)
+    offset = lead.end() if lead else 0
+    core = core[offset:]
+    if core == text or len(core.split()) < 3:
+        return reading
+    again = turn.services.parser.parse(core, pending=pending(turn))
+    if not (again.understood and again.intent in SERVICE_INTENTS | {"check_status", "report_problem"}):
+        return reading
+    entities = [Entity(e.type, e.value, e.start + offset, e.end + offset) for e in again.entities]
+    return Parse(text=text, intent=again.intent, confidence=again.confidence, ranking=again.ranking,
+                 entities=entities, understood=True, problems=again.problems)
 
 
 def intent(turn: Turn) -> str | None:

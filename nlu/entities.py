@@ -65,7 +65,7 @@ _STREET_SOBRE_RE = re.compile(
 )
 _NUMBER_AFTER_RE = re.compile(rf"\s*,?\s*{_NUMBER}")
 _CORNER_RE = re.compile(
-    rf"\s*,?\s*(?:esquina|esq\.?)\s*(?:con|c/|y)?\s+(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<x>{_NAME})"
+    rf"\s*,?\s*(?:casi\s+)?(?:esquina|esq\.?)\s*(?:con|c/|y|de)?\s+(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<x>{_NAME})"
 )
 # Yucatán-style crossings of numbered streets: "calle 60 x 47", "calle 60 por 47".
 _CROSS_NUMBER_RE = re.compile(
@@ -92,6 +92,40 @@ _COMMON_STREETS = (
     "ferrocarril universidad tecnologico suarez ortiz dominguez"
 )
 COMMON_STREETS = frozenset(_COMMON_STREETS.split())
+
+
+def _sound(word: str) -> str:
+    """A spelling-blind key of a folded word: silent h, b/v, s/z/c(e,i), y/ll, k/c/qu, doubled letters."""
+    w = re.sub(r"(?<!c)h", "", word).replace("ll", "y").replace("v", "b").replace("z", "s").replace("qu", "k")
+    w = re.sub(r"c(?=[ei])", "s", w).replace("c", "k")
+    return re.sub(r"(.)\1", r"\1", w)
+
+
+_COMMON_SOUNDS = frozenset(_sound(w) for w in COMMON_STREETS)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by at most one inserted, deleted or replaced letter."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i + (len(a) == len(b)):] == b[i + 1:] if i < len(b) else True
+
+
+def is_common_street(word: str) -> bool:
+    """A well-known street name, misspelt or not ("idalgo", "juares", "morelso" for Hidalgo, Juárez, Morelos)."""
+    if word in COMMON_STREETS:
+        return True
+    if len(word) < 4 or not word.isalpha():
+        return False
+    key = _sound(word)
+    if key in _COMMON_SOUNDS:
+        return True
+    return len(word) >= 6 and any(_one_edit(key, k) for k in _COMMON_SOUNDS if abs(len(k) - len(key)) <= 1)
 _BETWEEN_RE = re.compile(
     rf"\b(?:entre|entra)\s+(?:(?:la|las|el|calles?)\s+)?(?:{_STREET_TYPE}\s+)?(?P<a>{_NAME})\s+y\s+(?:(?:la|el)\s+)?"
     rf"(?:{_STREET_TYPE}\s+)?(?P<b>{_NAME})"
@@ -101,7 +135,7 @@ _CORNER_ALONE_RE = re.compile(
     rf"(?:(?:la|el)\s+)?(?:{_STREET_TYPE}\s+)?(?P<b>{_NAME})"
 )
 _GLUED_CORNER_RE = re.compile(
-    rf"\b(?:en|sobre|por)\s+(?:la\s+|el\s+)?(?P<s>{_NAME_WORD}(?:\s+{_NAME_WORD})?)(?=\s*,?\s*(?:esquina|esq\.?)\s)"
+    rf"(?:\b(?P<prep>en|sobre|por)\s+(?:la\s+|el\s+)?|^\s*|(?<=[,;:\n])\s*)(?P<s>{_NAME_WORD}(?:\s+{_NAME_WORD})?)(?=\s*,?\s*(?:esquina|esq\.?)\s)"
 )
 # Colonia names run longer than street names and join with "del" too: "Valle del Mirador", "Lomas de San Francisco".
 _COLONIA_RE = re.compile(
@@ -127,6 +161,39 @@ _LANDMARK_RE = re.compile(
 _LANDMARK_STREET_RE = re.compile(
     rf"\s+(?:de|del|en|sobre)\s+(?:la\s+|el\s+)?(?P<street>{_NAME})(?=\s*,?\s*(?:#|no\.|num|numero)?\s*\d)"
 )
+# A street written without "calle" before its number: "Hidalgo 100 col Centro", "retiren el carro de Juárez 45".
+_STREET_BARE_RE = re.compile(rf"(?P<street>{_NAME})(?=\s*,?\s*(?:#\s*|no\.\s*|num\.?\s*|numero\s+|n[°º]\s*)?\d)")
+# What may follow the number of such a street for a name that is not a well-known one: the end, punctuation or
+# another part of the address ("Rio Bravo 200 col Centro"; not "Reporte 2 lámparas").
+_AFTER_BARE_NUMBER = re.compile(
+    r"\s*(?:$|[,;:.!?()\n]|(?:col|colonia|fracc|fraccionamiento|entre|esquina|esq|y|frente|enfrente|junto|cerca|casi"
+    r"|a\s+un\s+lado|al\s+lado|atras|detras|por|en|int|interior|cp|c\.p|gracias|porfa|por\s+favor)\b)"
+)
+_BARE_START = re.compile(r"(?:^|[,;:(\n]\s*|\b(?:en|sobre|por|de|del|hasta)\s+(?:la\s+|el\s+)?)$")
+_WORD_START_RE = re.compile(r"(?<![a-zñ0-9'.])[a-zñ]")
+# Places people name without "frente a": "Escuela Primaria Benito Juárez", "el Oxxo de la esquina".
+_PLACE_NOUNS = (
+    r"(?:escuela|primaria|secundaria|kinder|jardin\s+de\s+ninos|preparatoria|prepa|universidad|iglesia|parroquia"
+    r"|templo|capilla|mercado|plaza|parque|plazuela|clinica|hospital|centro\s+de\s+salud|oxxo|seven|7\s*eleven"
+    r"|gasolinera|panteon|deportivo|unidad\s+deportiva|cancha|farmacia|tienda|abarrotes|super|soriana|walmart"
+    r"|bodega\s+aurrera|heb|biblioteca|presidencia\s+municipal|palacio\s+municipal|central\s+de\s+autobuses"
+    r"|estacion|tianguis|kiosko|kiosco|glorieta|puente|fabrica|imss|issste|dif|cbtis|conalep|colegio|guarderia"
+    r"|auditorio|gimnasio|cementerio|monumento|museo|teatro|hotel|restaurante|banco|cajero)"
+)
+_PLACE_NOUN_RE = re.compile(rf"\b(?P<noun>{_PLACE_NOUNS})\b")
+_CLAUSE_START = re.compile(r"(?:^|[,;:(\n])\s*(?:(?:la|el|en\s+la|en\s+el)\s+)?$")
+_BRANDS = frozenset({"oxxo", "seven", "soriana", "walmart", "heb", "imss", "issste", "dif", "cbtis", "conalep"})
+#: Words of a problem that may stand right before a street: never its first word ("bache Morelos 88").
+_PROBLEM_WORDS = frozenset({
+    "bache", "baches", "hoyo", "hoyos", "fuga", "fugas", "lampara", "lamparas", "luminaria", "luminarias", "foco",
+    "basura", "arbol", "arboles", "rama", "ramas", "poste", "postes", "coladera", "coladeras", "drenaje", "semaforo",
+    "grafiti", "graffiti", "carro", "perro", "perros", "ruido", "banqueta", "escombro", "tiradero", "reporte",
+    "reporto", "hay", "esta", "urge",
+})
+_CONNECTORS = frozenset({"de", "del", "la", "las", "los", "el", "y"})
+# Words after a colonia's name that are the start of something else: "col Centro tapando el paso".
+_NOT_A_NAME = re.compile(r"(?:[a-zñ]+(?:ando|iendo|yendo)|lleno|llena|roto|rota|tirado|tirada|caido|caida|tapado"
+                         r"|tapada|fundido|fundida|apagado|apagada|sucio|sucia|feo|fea|bien|mal|desde|hoy|ayer)$")
 # Words a landmark or colonia cut short before an address may not end with: "frente al Oxxo de la [calle ...]".
 _DANGLING = re.compile(r"(?:\s+(?:de|del|la|el|los|las|en|sobre|por|y|a|al))+\s*$")
 
@@ -148,7 +215,7 @@ def _street_like(text: str, f: str, start: int, end: int, *, caps_ok: bool) -> b
     """Does ``text[start:end]`` look like a street name? A well-known name ("Hidalgo"), a date name ("5 de Mayo"),
     or (``caps_ok``) a capitalised word ("Pinos"; not an all-caps one, which says nothing in an all-caps message)."""
     first = f[start:end].split()[0] if f[start:end].split() else ""
-    if first in COMMON_STREETS or (first.isdigit() and " de " in f[start:end]):
+    if is_common_street(first) or (first.isdigit() and " de " in f[start:end]):
         return True
     word = text[start : start + len(first)]
     return caps_ok and word[:1].isupper() and not (len(word) > 1 and word.isupper())
@@ -168,9 +235,111 @@ def _name_end(text: str, f: str, start: int, end: int) -> int:
         if word == "de":
             after_de = True
             continue
-        if not (after_de or word in COMMON_STREETS or (orig[:1].isupper() and not orig.isupper())):
+        if not (after_de or is_common_street(word) or (orig[:1].isupper() and not orig.isupper())):
             break
         stop, after_de = w.end(), False
+    return stop
+
+
+_TYPED_BEFORE_RE = re.compile(rf"{_STREET_TYPE}\s+(?:de\s+(?:la\s+|los\s+|las\s+)?)?{_NAME}\s*,?\s*$")
+
+
+def _street_before(text: str, f: str, pos: int) -> tuple[int, int] | None:
+    """The street written just before "entre X y Y" ("calle Hidalgo entre…", "en Hidalgo entre…"), or None."""
+    lo = max(0, pos - 60)
+    head = f[lo:pos]
+    typed = None
+    for m in _TYPED_BEFORE_RE.finditer(head):
+        typed = m
+        break
+    if typed is not None and typed.end() == len(head):
+        start, end = lo + typed.start(), lo + len(head.rstrip(" ,"))
+        return (start, end)
+    words = list(_WORD_RE.finditer(head))
+    for k in (2, 1):
+        if len(words) < k:
+            continue
+        chosen = words[-k:]
+        if any(re.fullmatch(_STOP, w.group()) for w in chosen):
+            continue
+        start, end = lo + chosen[0].start(), lo + chosen[-1].end()
+        before = f[max(0, start - 20):start]
+        clause_start = bool(_BARE_START.search(before))
+        if _street_like(text, f, start, end, caps_ok=clause_start) and (
+                k == 1 or _street_like(text, f, lo + chosen[1].start(), end, caps_ok=True)):
+            return (start, lo + chosen[-1].end() - (1 if f[lo + chosen[-1].end() - 1] == "," else 0))
+    return None
+
+
+def _bare_street_ok(text: str, f: str, span: tuple[int, int], first: str) -> bool:
+    """A street without a type word before its number: a well-known name (misspelt too) anywhere; another name
+    only at the start of a clause or after "en"/"sobre"/"de", capitalised or not, and followed by the end or more
+    of the address ("Rio Bravo 200, col Centro")."""
+    if first.isdigit() or first in ("s/n",):
+        return False
+    number = _NUMBER_AFTER_RE.match(f, span[1])
+    if number is None:
+        return False
+    if first in _PROBLEM_WORDS:
+        return False  # "bache Morelos 88": the street starts after the problem
+    if is_common_street(first):
+        return True
+    if not _BARE_START.search(f[max(0, span[0] - 20):span[0]]):
+        return False
+    word = text[span[0]:span[0] + len(first)]
+    if word.isupper() and len(word) > 1 and not text.isupper():
+        return False
+    names = text[span[0]:span[1]].split()
+    if len({w[:1].isupper() for w in names if w.lower() not in _CONNECTORS}) > 1:
+        return False  # "reporto Morelos 5": a name is capitalised all through, or not at all
+    return bool(_AFTER_BARE_NUMBER.match(f, number.end(1)))
+
+
+def _colonia_end(text: str, f: str, start: int, end: int) -> int:
+    """End of a colonia's name: words after the first are kept while they look like more of the name
+    (capitalised like it, a connector and its word, or, in a lowercase message, not a verb or a description)."""
+    words = list(_WORD_RE.finditer(f, start, end))
+    if not words:
+        return end
+    capitalised = text[words[0].start()][:1].isupper() and not text[words[0].start():words[0].end()].isupper()
+    stop = words[0].end()
+    after_connector = f[words[0].start():words[0].end()] in _CONNECTORS
+    for w in words[1:]:
+        word, orig = w.group(), text[w.start():w.end()]
+        if word in _CONNECTORS:
+            after_connector = True
+            continue
+        if not after_connector:
+            if capitalised and not orig[:1].isupper():
+                break
+            if _NOT_A_NAME.match(word):
+                break
+        stop, after_connector = w.end(), False
+    return stop
+
+
+def _place_name_end(text: str, f: str, pos: int, *, lower_ok: bool = False) -> int:
+    """End of the proper name after a place noun: "Escuela [Primaria Benito Juárez]", "iglesia [de San José]",
+    "Secundaria [Técnica 5]": capitalised words (any word with ``lower_ok``, at the start of a clause), numbers
+    and the connectors between them, up to punctuation or a street (empty when there is none)."""
+    stop = last = pos
+    for count, w in enumerate(_WORD_RE.finditer(f, pos)):
+        if f[last:w.start()].strip() or count >= 8:
+            break  # punctuation between words: the name ended
+        word = w.group().rstrip(",.;:!?")
+        orig = text[w.start():w.start() + len(word)]
+        last = w.start() + len(word)
+        if word in _CONNECTORS:
+            if len(word) < len(w.group()):
+                break
+            continue
+        if re.fullmatch(_STOP, word) or re.fullmatch(_STREET_TYPE, word):
+            break
+        if not ((orig[:1].isupper() and not orig.isupper()) or word.isdigit() or (lower_ok and word.isalpha())):
+            break
+        stop = last
+        if len(word) < len(w.group()):
+            break
     return stop
 
 
@@ -226,16 +395,35 @@ def extract_places(text: str, folded: str | None = None) -> list[Entity]:
         for m in rx.finditer(f):
             if _overlaps(m.span(), taken):
                 continue
-            out.append(_ent(text, "address", m.start(), m.end()))
+            street = _street_before(text, f, m.start()) if rx is _BETWEEN_RE else None
+            if street is not None:  # "Hidalgo entre Morelos y Allende": the street itself is kept too
+                out.append(_ent(text, "address", street[0], m.end()))
+                out.append(_ent(text, "street", *street))
+            else:
+                out.append(_ent(text, "address", m.start(), m.end()))
             out.append(_ent(text, "cross_street", m.start("a"), m.end("a")))
             out.append(_ent(text, "cross_street", m.start("b"), m.end("b")))
-            taken.append(m.span())
+            taken.append((street[0] if street else m.start(), m.end()))
     for rx in (_STREET_TYPED_RE, _STREET_SOBRE_RE):
         for m in rx.finditer(f):
             span = m.span("street")
             if _overlaps(span, taken) or f[span[0] : span[1]].startswith(("c. p", "c.p")):
                 continue
+            if rx is _STREET_SOBRE_RE and _PLACE_NOUN_RE.match(f, span[0]):
+                continue  # "en la Secundaria 5" is a place, not a street: a landmark below
             add_address(span, span[0])
+    for w in _WORD_START_RE.finditer(f):
+        if _overlaps((w.start(), w.start() + 1), taken):
+            continue
+        m = _STREET_BARE_RE.match(f, w.start())
+        if m is None:
+            continue
+        span = m.span("street")
+        first = f[span[0]:span[1]].split()[0]
+        if _overlaps(span, taken) or _PLACE_NOUN_RE.match(f, span[0]) or not _bare_street_ok(text, f, span, first):
+            continue
+        add_address(span, span[0])
+
     def cut(start: int, end: int, min_end: int) -> int | None:
         """End of ``[start, end)`` cut before the first place already found inside it (and a dangling "de la"),
         or None when the cut would leave less than ``[start, min_end)`` or ``start`` is inside a found place."""
@@ -246,7 +434,7 @@ def extract_places(text: str, folded: str | None = None) -> list[Entity]:
         return end if end >= min_end else None
 
     for m in _COLONIA_RE.finditer(f):
-        end = cut(m.start("c"), m.end("c"), m.start("c") + 1)
+        end = cut(m.start("c"), _colonia_end(text, f, m.start("c"), m.end("c")), m.start("c") + 1)
         if end is None:
             continue
         out.append(_ent(text, "colonia", m.start("c"), end))
@@ -261,11 +449,26 @@ def extract_places(text: str, folded: str | None = None) -> list[Entity]:
             continue
         out.append(_ent(text, "landmark", start, end))
         taken.append((start, end))
+    for m in _PLACE_NOUN_RE.finditer(f):
+        start = m.start("noun")
+        clause_start = bool(_CLAUSE_START.search(f[max(0, start - 12):start]))
+        end = _place_name_end(text, f, m.end("noun"), lower_ok=clause_start)
+        named = end > m.end("noun") or m.group("noun") in _BRANDS
+        if not named or _overlaps((start, end), taken):
+            continue
+        end = cut(start, end, m.end("noun"))
+        if end is None:
+            continue
+        out.append(_ent(text, "landmark", start, end))
+        taken.append((start, end))
     # Street names glued to a cross street without a type word: "Juárez esquina con Hidalgo".
     for m in _GLUED_CORNER_RE.finditer(f):
         span = m.span("s")
-        if not _overlaps(span, taken):
-            add_address(span, span[0])
+        if _overlaps(span, taken):
+            continue
+        if m.group("prep") is None and not _street_like(text, f, span[0], span[1], caps_ok=False):
+            continue  # at the start of a clause, only a name that looks like a street: "Morelos esquina Zaragoza"
+        add_address(span, span[0])
     # Bare intersections: "Hidalgo y Zaragoza", "en hidalgo y zaragoza". Both names must look like streets: well
     # known or date names, or capitalised when a place preposition ("en", "sobre", "de"...) comes before them.
     pos = 0

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.interprocess import WriteLock
@@ -169,6 +169,9 @@ class Dispatcher:
         self._wakes: list[threading.Event] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        #: When set, only these identities' rows are claimed (a terminal simulator delivers its own citizen's
+        #: messages, leaving another terminal's to that terminal).
+        self.only_identities: frozenset[int] | None = None
 
     # --- the background loop -------------------------------------------------------------------------
     def start(self) -> None:
@@ -267,8 +270,10 @@ class Dispatcher:
         with self._write_lock or nullcontext(), self.session_factory() as session, session.begin():
             now = self.now()
             due = self._due(now)
+            mine = (OutboxMessage.identity_id.in_(self.only_identities) if self.only_identities is not None
+                    else true())
             candidates = session.scalars(
-                select(OutboxMessage.identity_id).where(due, OutboxMessage.channel.in_(channels))
+                select(OutboxMessage.identity_id).where(due, mine, OutboxMessage.channel.in_(channels))
                 # Replies to people in a conversation go before a backlog of notifications.
                 .order_by(OutboxMessage.urgent.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
             ).all()

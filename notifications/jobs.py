@@ -113,7 +113,21 @@ class Jobs:
     def run_all(self) -> dict[str, int]:
         return {"send_surveys": self.send_surveys(), "expire_surveys": self.expire_surveys(),
                 "warn_sla": self.warn_sla(), "notify_overdue": self.notify_overdue(),
-                "apply_early_receipts": self.apply_early_receipts()}
+                "apply_early_receipts": self.apply_early_receipts(), "expire_handoffs": self.expire_handoffs()}
+
+    # --- handoffs nobody answered -----------------------------------------------------------------------------
+    def expire_handoffs(self) -> int:
+        """Conversations handed to staff that nobody answered in time go back to the bot (``dialogue.handoff``)."""
+        if self.catalog is None:
+            return 0
+        from dialogue.handoff import expire_handoffs
+
+        with self.session_factory() as session, session.begin():
+            done = expire_handoffs(session, self.catalog, self.renderer, timezone=self.settings.timezone,
+                                   now=self.now(), limit=self.batch_size)
+        if done and self.on_enqueue is not None:
+            self.on_enqueue()
+        return done
 
     # --- "¿ya quedó?" ---------------------------------------------------------------------------------------
     def send_surveys(self) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dialogue.render import Renderer
+from dialogue.render import Renderer, drop_repeated_sentences
 from dialogue.simulated import dialogue_channel
 from notifications.outbox import enqueue
 from notifications.timing import spanish_date
@@ -56,6 +56,8 @@ STATUS_LABELS = {
     "status_could_not_locate": "necesitamos la ubicación", "status_reopened": "reabierto",
     "status_reassigned": "reasignado", "sla_overdue": "retrasado",
 }
+#: Notices that invite an answer ("responde a este mensaje y lo volvemos a revisar"): the reply reopens the ticket.
+FOLLOWUP_TEMPLATES = frozenset({"status_not_resolved"})
 #: Reasons with their own template; the others use ``status_not_resolved`` with the catalog's explanation.
 REASON_TEMPLATES = {"out_of_jurisdiction", "duplicate", "needs_budget", "could_not_locate"}
 
@@ -219,14 +221,26 @@ class StatusUpdates:
                 self._begin_location_request(session, identity, ticket, event, update)
                 continue
             self.notify(session, identity, ticket, update, dedupe_key=f"event:{event.id}:{identity.id}")
+            if update.template in FOLLOWUP_TEMPLATES:
+                self._begin_followup(session, identity, ticket)
+
+    @staticmethod
+    def _begin_followup(session: Session, identity: ChannelIdentity, ticket: Ticket) -> None:
+        """The notice says "responde a este mensaje y lo volvemos a revisar": the answer must reopen it."""
+        try:
+            from dialogue.survey import begin_followup
+        except ImportError:
+            return
+        begin_followup(session, identity, ticket)
 
     def notify(self, session: Session, identity: ChannelIdentity, ticket: Ticket, update: Update, *,
                dedupe_key: str, kind: str | None = None, urgent: bool = False) -> None:
         """Render ``update`` for the identity's channel and enqueue it (with its SMS text for a fallback)."""
         channel = ChannelKind(identity.channel).value
         written_for = render_channel(identity)  # a simulator conversation: the channel it mimics
-        text = self.renderer.render(update.template, written_for, **update.context)
-        sms_text = text if written_for == "sms" else self.renderer.render(update.template, "sms", **update.context)
+        text = drop_repeated_sentences(self.renderer.render(update.template, written_for, **update.context))
+        sms_text = text if written_for == "sms" else drop_repeated_sentences(
+            self.renderer.render(update.template, "sms", **update.context))
         media = update.media_path if channel in PHOTO_CHANNELS and update.media_path else None
         if media is not None and not Path(media).is_file():
             log.warning("evidence photo for ticket %s is missing on disk; sending text only", ticket.id)
@@ -254,7 +268,7 @@ class StatusUpdates:
         if begin is None:
             self.notify(session, identity, ticket, update, dedupe_key=f"event:{event.id}:{identity.id}")
             return
-        result = begin(session, identity, ticket, self.renderer)
+        result = begin(session, identity, ticket, self.renderer, note=update.context.get("note"))
         for i, message in enumerate(_as_messages(result)):
             row = enqueue(session, identity, message, kind="location_request", urgent=False,
                           dedupe_key=f"event:{event.id}:{identity.id}" + (f":{i}" if i else ""), ticket_id=ticket.id)

@@ -20,7 +20,7 @@ from notifications.jobs import Jobs
 
 log = logging.getLogger(__name__)
 
-JOB_NAMES = ("send_surveys", "expire_surveys", "warn_sla", "notify_overdue", "apply_early_receipts")
+JOB_NAMES = ("send_surveys", "expire_surveys", "warn_sla", "notify_overdue", "apply_early_receipts", "expire_handoffs")
 
 
 class Worker:

@@ -77,6 +77,10 @@ class Category(_Model):
     duplicate_radius_m: int = Field(gt=0, le=5000)
     referral: Referral | None = None
     urgent: bool = False  # urgent: the clock runs in calendar hours, 24/7
+    #: Words that make one report of this category urgent ("tapando el paso", "sobre los cables"), and the
+    #: shorter commitment such a report gets (calendar hours, 24/7). Both or neither.
+    urgent_cues: tuple[str, ...] = ()
+    urgent_sla_hours: int | None = Field(default=None, gt=0, le=24 * 30)
 
     @model_validator(mode="after")
     def _one_sla(self) -> Category:
@@ -84,6 +88,10 @@ class Category(_Model):
             raise ValueError("exactly one of sla_business_days and sla_hours must be set")
         if self.urgent and self.sla_hours is None:
             raise ValueError("an urgent category counts calendar hours: set sla_hours, not sla_business_days")
+        if bool(self.urgent_cues) != (self.urgent_sla_hours is not None):
+            raise ValueError("urgent_cues and urgent_sla_hours go together: set both or neither")
+        if any(not cue.strip() for cue in self.urgent_cues):
+            raise ValueError("urgent_cues: empty cue")
         return self
 
     def sla_text(self) -> str:
@@ -165,12 +173,36 @@ class BusinessHours(_Model):
         return frozenset(WEEKDAYS.index(d) for d in self.weekdays)
 
 
+class Office(_Model):
+    """A municipal office for questions the bot does not take (predial, licencias...): who can help."""
+
+    name: str = Field(min_length=1)  # es-MX, e.g. "Tesorería Municipal"
+    topics: tuple[str, ...] = Field(min_length=1)  # words of a question that belong here ("predial", "multa")
+    contact: str = Field(min_length=1)  # phone, address, hours or URL a citizen can use
+
+    @field_validator("topics")
+    @classmethod
+    def _no_empty_topic(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not t.strip() for t in value):
+            raise ValueError("empty topic")
+        return value
+
+
 class Catalog(_Model):
     business_hours: BusinessHours = BusinessHours()
     departments: dict[str, Department]
     categories: dict[str, Category]
     reasons: dict[str, Reason]
+    #: When a person answers a conversation handed to staff (default: the business hours), and how long the bot
+    #: waits for one before taking the conversation back.
+    staff_hours: BusinessHours | None = None
+    handoff_timeout_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    offices: tuple[Office, ...] = ()
     source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def staff_service_hours(self) -> BusinessHours:
+        return self.staff_hours or self.business_hours
 
     def category(self, code: str) -> Category:
         try:
@@ -213,8 +245,10 @@ def _entry(loc: tuple[Any, ...]) -> tuple[str, str]:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("departments", "categories", "reasons") and len(parts) >= 2:
         return ".".join(parts[:2]), ".".join(parts[2:])
-    if parts and parts[0] == "business_hours":
-        return "business_hours", ".".join(parts[1:])
+    if parts and parts[0] in ("business_hours", "staff_hours"):
+        return parts[0], ".".join(parts[1:])
+    if parts and parts[0] == "offices" and len(parts) >= 2:
+        return ".".join(parts[:2]), ".".join(parts[2:])
     return ".".join(parts) or "(top level)", ""
 
 

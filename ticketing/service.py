@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, union_all
@@ -292,8 +292,12 @@ class TicketService:
         landmark: str | None = None,
         reporter_identity: ChannelIdentity | None = None,
         attachment_ids: Sequence[int] = (),
+        urgent: bool = False,
     ) -> Ticket:
         """Record a new report: folio, routing to the category's department, due date, ``created`` event.
+
+        ``urgent``: the report's words say it is urgent (the category's ``urgent_cues``): the due date is the
+        category's ``urgent_sla_hours`` calendar hours when that is sooner than its usual commitment.
 
         The reporter's channel identity (if any) is subscribed to the ticket. A category's photo policy
         is the dialogue's to enforce (staff taking a report by phone cannot attach one).
@@ -313,6 +317,9 @@ class TicketService:
         attachments = self._attachments(attachment_ids, None)
         department = self._department(cat.department)
         now = self.now()
+        due_at = self.calendar.due_at(cat, now)
+        if urgent and cat.urgent_sla_hours is not None:
+            due_at = min(due_at, now + timedelta(hours=cat.urgent_sla_hours))
         fields: dict[str, Any] = dict(
             category_code=cat.code,
             department_id=department.id,
@@ -328,7 +335,7 @@ class TicketService:
             reporter_identity_id=reporter_identity.id if reporter_identity else None,
             created_at=now,
             updated_at=now,
-            due_at=self.calendar.due_at(cat, now),
+            due_at=due_at,
             reopen_count=0,
         )
         ticket = self._insert_with_unique_folio(fields)
@@ -347,6 +354,7 @@ class TicketService:
                 "department": cat.department,
                 "channel": kind.value,
                 "due_at": _iso(ticket.due_at),
+                "urgent": True if urgent and cat.urgent_sla_hours is not None else None,
                 "attachment_ids": list(attachment_ids) or None,
                 "reporter_identity_id": reporter_identity.id if reporter_identity else None,
             },
@@ -440,6 +448,10 @@ class TicketService:
                 raise TicketError(f"{name} must be an aware datetime")
         if reason == "scheduled" and scheduled_for is None:
             raise TicketError("reason 'scheduled' needs scheduled_for (the date the work is planned)")
+        if scheduled_for is not None and self.calendar.local(scheduled_for).date() < self.calendar.local(
+                self.now()).date():
+            raise TicketError(f"scheduled_for {self.calendar.local(scheduled_for):%Y-%m-%d} is in the past: the "
+                              "citizen would read a date that already went by; give today or a later date")
         if reason == "out_of_jurisdiction":
             category = self.catalog.category(ticket.category_code)
             referred_to = (referred_to or "").strip() or (category.referral.agency if category.referral else None)

@@ -17,9 +17,9 @@ from ticketing.models import ConversationMode
 log = logging.getLogger("reporta.dialogue")
 
 #: Flows started by a proactive message: they wait for the survey timeout, not the idle restart.
-PROACTIVE_FLOWS = frozenset({"survey", "relocate"})
+PROACTIVE_FLOWS = frozenset({"survey", "relocate", "followup"})
 #: Flows a cancel speaks of ("lo dejamos ahí"); with none, "no había nada pendiente".
-CANCELLABLE_FLOWS = frozenset({"report", "status", "relocate", "survey"})
+CANCELLABLE_FLOWS = frozenset({"report", "status", "relocate", "survey", "followup"})
 
 
 def opt_out_or_in(turn: Turn) -> bool:

@@ -5,10 +5,60 @@ not understood → "no te entendí" and the menu (the second in a row goes to a 
 
 from __future__ import annotations
 
-from dialogue.flows import handoff, report, status
+import re
+
+from dialogue import clauses
+from dialogue.flows import control, followup, handoff, report, status
+from dialogue.text import fold
 from dialogue.turn import Turn
-from dialogue.understanding import FOLIO_LIKE, folio_in, intent, parse
+from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_short, parse
 from nlu.api import SERVICE_INTENTS
+from ticketing.catalog import Office
+
+#: Opting out said in words ("ya no me manden mensajes"): the exact keyword BAJA is offered (the law's keyword,
+#: so a stray "ya no" never unsubscribes anyone).
+OPT_OUT_PHRASE = re.compile(
+    r"\b(?:ya\s+no\s+(?:me\s+)?(?:manden|envien|mandes|envies|escriban|quiero\s+(?:recibir|que\s+me))"
+    r"|dejen\s+de\s+(?:mandar|enviar|escribir)\w*|no\s+(?:me\s+)?(?:manden|envien)\s+(?:mas\s+)?mensajes"
+    r"|no\s+quiero\s+(?:recibir\s+)?(?:mas\s+)?mensajes|(?:quiero\s+)?darme\s+de\s+baja|dar\s+de\s+baja"
+    r"|desuscribir|cancelar\s+(?:los\s+)?(?:mensajes|avisos|notificaciones)|borrar\s+mi\s+numero)\b"
+)
+GREETINGS = frozenset({"hola", "buenas", "buen dia", "buenos dias", "buenas tardes", "buenas noches", "que tal",
+                       "hola buenas", "hola buenos dias", "hola buenas tardes", "hola buenas noches", "ola", "hey",
+                       "saludos", "hello", "hi", "holi"})
+
+
+def opt_out_phrase(turn: Turn) -> bool:
+    """ "ya no me manden mensajes", "quiero darme de baja": say how (BAJA), at any step; the step is kept."""
+    if turn.choice is not None or not turn.text or len(turn.text) > 200 or not OPT_OUT_PHRASE.search(turn.folded):
+        return False
+    turn.say("opt_out_offer")
+    return True
+
+
+def greeting_aside(turn: Turn) -> bool:
+    """ "hola" while a question is pending: greeted back briefly and the question asked again (not "no te
+    entendí", and the step is not lost). The summary has its own one-line answer."""
+    if turn.choice is not None or turn.conv.flow in (None, "followup") or turn.conv.step == "confirm" \
+            or turn.photos or turn.inbound.location:
+        return False
+    if turn.folded not in GREETINGS and not (is_short(turn, 3) and intent(turn) == "greet"):
+        return False
+    turn.say("greeting_brief")
+    control.reprompt(turn)
+    return True
+
+
+def _office(turn: Turn) -> Office | None:
+    """The municipal office whose topic words the question uses ("¿cuánto cuesta el predial?" -> Tesorería)."""
+    folded = turn.folded
+    best, hits = None, 0
+    for office in turn.services.catalog.offices:  # the most topic words wins; the first on a tie
+        found = sum(1 for topic in office.topics
+                    if re.search(rf"(?<![\wñ]){re.escape(fold(topic))}(?![\wñ])", folded))
+        if found > hits:
+            best, hits = office, found
+    return best
 
 
 def answer(turn: Turn) -> None:
@@ -19,6 +69,8 @@ def answer(turn: Turn) -> None:
     if choice == "menu:status":
         status.answer(turn, None)
         return
+    if followup.request(turn):  # "quiero que lo reabran", "no lo arreglaron": the latest closed report
+        return
     folio = folio_in(turn) if turn.text else None
     understood = intent(turn)
     if folio or understood == "check_status" or FOLIO_LIKE.search(turn.text):
@@ -26,6 +78,11 @@ def answer(turn: Turn) -> None:
         return
     reading = parse(turn)
     candidates = report.category_candidates(turn.services.catalog, reading)
+    if understood in SERVICE_INTENTS or candidates:
+        found = clauses.problems(turn)
+        if len(found) >= 2:  # "hay un bache y además la lámpara está fundida": both, one after the other
+            report.start(turn, category=found[0][0], description=turn.text, queued=found[1:])
+            return
     if understood in SERVICE_INTENTS:
         unsure = reading.confidence < report.SURE_CONFIDENCE and len(candidates) >= 2
         report.start(turn, category=None if unsure else understood, description=turn.text,
@@ -49,8 +106,12 @@ def answer(turn: Turn) -> None:
     if understood == "help":
         turn.say("help")
         return
-    if understood == "out_of_scope":
-        turn.say("out_of_scope")
+    office = _office(turn) if understood in ("out_of_scope", None) and turn.text else None
+    if understood == "out_of_scope" or (office is not None and not candidates):
+        if office is not None:  # who can help: the catalog's offices
+            turn.say("out_of_scope", office=office.name, contact=office.contact)
+        else:
+            turn.say("out_of_scope")
         turn.say_menu()
         return
     if candidates:

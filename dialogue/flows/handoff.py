@@ -1,5 +1,12 @@
 """Handing a conversation to a person from the conversation side: on request ("persona", the NLU's
-``human_handoff``), on the escalation lexicon, or after two misunderstood messages in a row.
+``human_handoff``), on the escalation lexicon, or after two misunderstood messages in a row; and what a message
+does while the conversation waits for staff.
+
+A handoff is never a trap: the citizen is told when a person will answer (``dialogue.staff_hours``: staff hours
+from the catalog, "mañana a las 9:00" outside them); an unsent report is kept as ``slots["draft"]`` for staff
+(and for the bot again); "menú", "cancelar", a new report or a folio always reach the bot; and when nobody has
+answered within the catalog's ``handoff_timeout_minutes`` the bot takes the conversation back, saying so (on the
+next message, or proactively from the scheduler: ``dialogue.handoff.expire_handoffs``).
 
 The staff side (queue, replies, handing back) is ``dialogue.handoff``.
 """
@@ -7,30 +14,74 @@ The staff side (queue, replies, handing back) is ``dialogue.handoff``.
 from __future__ import annotations
 
 import logging
+import re
+from datetime import datetime, timedelta
+from typing import Any
 
-from dialogue.text import HANDOFF_WORDS
+from dialogue.staff_hours import StaffHours
+from dialogue.text import CANCEL_WORDS, HANDOFF_WORDS, MENU_WORDS
 from dialogue.turn import Turn
-from dialogue.understanding import intent
+from dialogue.understanding import FOLIO_LIKE, folio_in, intent, parse
+from nlu.api import SERVICE_INTENTS
 from ticketing.models import ConversationMode
 
 log = logging.getLogger("reporta.dialogue")
 
 #: How many consecutive misunderstood messages send the conversation to a person.
 MISUNDERSTOOD_LIMIT = 2
+#: Slots of an unsent report kept as the draft (what staff read, what the bot resumes).
+DRAFT_KEYS = ("category", "description", "address", "colonia", "landmark", "lat", "lon", "location_ok",
+              "location_followup", "photos", "photo_state", "description_asked", "queued")
+#: Going back to the bot without the menu: "mejor no", "regresar", "ya no quiero esperar".
+BACK_WORDS = frozenset({"volver", "regresar", "bot", "asistente", "seguir con el bot", "mejor no", "no gracias",
+                        "ya no quiero hablar con nadie", "ya no quiero esperar", "no quiero esperar"})
+_BACK = re.compile(r"\b(?:regresar|volver|regresame|salir|menu|inicio|cancelar|mejor\s+no|ya\s+no\s+quiero\s+"
+                   r"(?:esperar|hablar)|no\s+quiero\s+esperar|olvidalo|seguir\s+con\s+el\s+(?:bot|asistente))\b")
 
 
 def start(turn: Turn, reason: str) -> None:
     """Hand the conversation to staff (``reason`` ∈ requested | not_understood | abusive | anguished)."""
     conv = turn.conv
-    unsent_report = conv.flow == "report"  # the draft is not kept: say so rather than lose it silently
+    unsent_report = conv.flow == "report"
+    draft = {k: turn.slots.get(k) for k in DRAFT_KEYS if turn.slots.get(k) not in (None, [], "")} \
+        if unsent_report else None
+    if draft is not None:
+        draft["step"] = conv.step
+    elif reason == "anguished":
+        draft = _draft_of_message(turn)  # "hay un herido, se cayó un árbol en Juárez 10": staff get the report
     turn.end_flow()
     conv.mode = ConversationMode.HANDOFF
     conv.handoff_reason = reason
     conv.handoff_requested_at = turn.now
     conv.handoff_staff_id = None
     turn.misunderstood = False
-    turn.say("handoff_started", reason=reason, unsent_report=unsent_report)
+    if draft:
+        turn.slots = {"draft": draft}
+    hours = StaffHours(turn.services.catalog, turn.services.settings.timezone)
+    open_now = hours.is_open(turn.now)
+    turn.say("handoff_started", reason=reason, unsent_report=unsent_report, kept_draft=bool(draft),
+             open_now=open_now, hours=hours.hours_text(),
+             next_opening=None if open_now else hours.next_opening_text(turn.now),
+             timeout_minutes=turn.services.catalog.handoff_timeout_minutes)
     log.info("dialogue: conversation %s handed to staff (%s)", conv.id, reason)
+
+
+def _draft_of_message(turn: Turn) -> dict[str, Any] | None:
+    """The report a message carries (category, the citizen's words, the place), kept for staff, or None."""
+    from dialogue.places import location_parts
+
+    category = intent(turn)
+    if category not in SERVICE_INTENTS or category not in turn.services.catalog.categories:
+        return None
+    parts = location_parts(turn)
+    draft = {"category": category, "description": turn.text[:4000], "photos": turn.photos}
+    draft.update({k: parts[k] for k in ("address", "colonia", "landmark") if parts.get(k)})
+    if turn.inbound.location is not None:
+        draft.update(lat=turn.inbound.location.lat, lon=turn.inbound.location.lon, location_ok=True)
+    elif parts["precise"]:
+        draft["location_ok"] = True
+    draft["step"] = None
+    return {k: v for k, v in draft.items() if v not in (None, [], "")} | {"step": None}
 
 
 def wants_person(turn: Turn) -> bool:
@@ -47,3 +98,96 @@ def count_misunderstood(turn: Turn) -> bool:
         return True
     turn.misunderstood = True
     return False
+
+
+# --- while the conversation waits for staff -------------------------------------------------------------
+
+
+def timed_out(conv: Any, now: datetime, timeout_minutes: int) -> bool:
+    """Nobody from staff answered within the timeout since the handoff started."""
+    requested = conv.handoff_requested_at
+    if requested is None or (conv.slots or {}).get("staff_replied_at"):
+        return False
+    if requested.tzinfo is None:  # SQLite returns naive UTC
+        from datetime import UTC
+
+        requested = requested.replace(tzinfo=UTC)
+    return now - requested >= timedelta(minutes=timeout_minutes)
+
+
+def _leaving(turn: Turn) -> str | None:
+    """ "menu" for menú / cancelar / salir (or their buttons), "back" for "mejor no", "regresar", "ya no quiero
+    esperar" (the bot again, the unsent report resumed), None otherwise."""
+    folded = turn.folded
+    payload = turn.inbound.button_payload or ""
+    if folded in MENU_WORDS or folded in CANCEL_WORDS or payload.startswith(("menu:", "cancel")):
+        return "menu"
+    if folded in BACK_WORDS or (len(folded.split()) <= 6 and _BACK.search(folded)):
+        return "back"
+    return None
+
+
+def _wants_the_bot(turn: Turn) -> bool:
+    """A new report, a folio or a status question: the bot answers it."""
+    if not turn.text:
+        return False
+    if folio_in(turn) or FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status":
+        return True
+    reading = parse(turn)
+    return reading.understood and reading.intent in SERVICE_INTENTS
+
+
+def hand_back(turn: Turn, why: str) -> None:
+    """Back to the bot: ``why`` ∈ menu (the menu's options; an unsent report is dropped, and said so) | back (the
+    unsent report resumed at its question) | left (the message goes on: a new report, a folio) | timeout (said
+    so; the unsent report resumed)."""
+    conv = turn.conv
+    draft = dict(turn.slots.get("draft") or {})
+    conv.mode = ConversationMode.BOT
+    conv.handoff_reason = None
+    conv.handoff_requested_at = None
+    conv.handoff_staff_id = None
+    conv.misunderstood_count = 0
+    turn.end_flow()
+    category = turn.services.category_name(draft.get("category"))
+    resumed = bool(draft) and why in ("timeout", "back")
+    if resumed:
+        step = draft.pop("step", None) or "location"
+        turn.start_flow("report", step, {"candidates": [], "photos": [], **draft})
+    hours = StaffHours(turn.services.catalog, turn.services.settings.timezone)
+    name = "handoff_timeout" if why == "timeout" else "handoff_left"
+    context = {"draft": bool(draft), "category": category, "hours": hours.hours_text(), "resumed": resumed}
+    if why == "menu" or (why == "back" and not resumed):
+        turn.say_menu(name, **context)
+    else:
+        turn.say(name, **context)
+    if resumed:
+        from dialogue.flows.report_questions import reask
+
+        reask(turn)
+    log.info("dialogue: conversation %s back to the bot (%s)", conv.id, why)
+
+
+def while_handed_off(turn: Turn, escalation: str | None) -> bool:
+    """A message while staff have the conversation. True: taken (the bot stays silent for staff, or it went back
+    to the bot and answered); False: the conversation is the bot's again and the message goes on through the usual
+    precedence."""
+    if escalation == "anguished":
+        turn.say("emergency")  # danger first, even while waiting for staff
+    if timed_out(turn.conv, turn.now, turn.services.catalog.handoff_timeout_minutes):
+        hand_back(turn, "timeout")
+        return bool(turn.conv.flow)  # a resumed report waits for its answer; otherwise the message goes on
+    leaving = _leaving(turn)
+    if leaving:
+        hand_back(turn, leaving)
+        return True
+    if _wants_the_bot(turn):
+        new_report = parse(turn).understood and parse(turn).intent in SERVICE_INTENTS
+        if turn.slots.get("draft") and not new_report:
+            hand_back(turn, "back")  # "mejor no, envía mi reporte": the unsent report first
+            return True
+        hand_back(turn, "left")
+        return False
+    if escalation != "anguished":
+        turn.silent = True  # staff answer; the message is in the log for them
+    return True

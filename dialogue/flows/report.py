@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from dialogue import clauses
 from dialogue.flows import handoff, status
 from dialogue.flows.report_questions import (
     SUMMARY_OPTIONS,
@@ -23,11 +24,12 @@ from dialogue.flows.report_questions import (
     reask,
 )
 from dialogue.formatting import distance_text
-from dialogue.places import address_text, has_location, is_not_a_place, location_parts
+from dialogue.places import address_text, has_location, is_not_a_place, location_parts, written_place
 from dialogue.simulated import is_simulated
-from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, is_correction, starts_with_one_of
+from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, starts_with_one_of
 from dialogue.turn import Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word, is_no, is_short, is_yes
+from dialogue.urgency import urgent_cue
 from nlu.api import SERVICE_INTENTS, Parse
 from ticketing.catalog import Catalog
 
@@ -44,15 +46,34 @@ MAX_CANDIDATES = 3
 DUPLICATE_LOOKUP = 5
 
 
-def start(turn: Turn, *, category: str | None, description: str, candidates: Sequence[str] = ()) -> None:
+def start(turn: Turn, *, category: str | None, description: str, candidates: Sequence[str] = (),
+          queued: Sequence[tuple[str, str]] = ()) -> None:
+    """A new report; ``queued``: more problems of the same message, (category, words), filed one after the other."""
     categories = turn.services.catalog.categories
     turn.start_flow("report", None, {
         "category": category if category in categories else None,
         "candidates": [c for c in candidates if c in categories],
         "description": (description or "")[:DESCRIPTION_MAX_CHARS],
         "photos": [],
+        "queued": [[c, (words or "")[:DESCRIPTION_MAX_CHARS]] for c, words in queued if c in categories],
     })
     absorb(turn, replace_location=False)
+    if turn.slots["queued"]:
+        names = [turn.services.category_name(c) for c in (category, *(c for c, _ in turn.slots["queued"]))]
+        turn.say("report_two_problems", categories=names, first=names[0])
+    ask_next(turn)
+
+
+def _next_queued(turn: Turn, done: dict) -> None:
+    """After a report of a message with two problems: the next one, in the same place (the summary shows it)."""
+    queued = list(done.get("queued") or [])
+    if not queued:
+        return
+    (category, words), rest = queued[0], queued[1:]
+    carried = {k: done.get(k) for k in ("address", "colonia", "landmark", "lat", "lon", "location_ok")}
+    turn.start_flow("report", None, {"category": category, "candidates": [], "description": words,
+                                     "photos": [], "queued": rest, "location_followup": True, **carried})
+    turn.say("report_next_problem", category=turn.services.category_name(category))
     ask_next(turn)
 
 
@@ -83,7 +104,7 @@ def absorb(turn: Turn, *, replace_location: bool, raw_text_as_location: bool = F
         s["location_ok"] = True
         took = True
     elif turn.text:
-        parts = location_parts(turn)
+        parts = written_place(turn) if raw_text_as_location else location_parts(turn)
         if parts["any"]:
             if replace_location:
                 s.update(address=None, landmark=None, colonia=None, lat=None, lon=None, location_ok=False)
@@ -106,7 +127,7 @@ def step(turn: Turn) -> bool:
     step = turn.conv.step
     if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status"):
         return _status_aside(turn)  # answered; the unsent report is kept and recalled
-    if step in ("location", "location_detail") and _correction(turn):
+    if step in ("location", "location_detail", "photo", "description", "duplicate") and _correction(turn):
         return True
     handler = _STEPS.get(step or "")
     return handler(turn) if handler else False
@@ -222,25 +243,61 @@ def _step_description(turn: Turn) -> bool:
 def _correction(turn: Turn) -> bool:
     """A correction in words before the summary ("no, es en la calle Hidalgo", "me equivoqué, es una fuga"):
     the new place replaces the old one, a different category replaces the category. True when taken."""
-    if turn.choice is not None or not turn.text or not is_correction(turn.text):
+    if turn.choice is not None or not turn.text or not clauses.is_correction(turn):
         return False
-    return _replaced_place_or_category(turn)
+    if _replaced_place_or_category(turn):
+        return True
+    if turn.conv.step not in ("photo", "description"):
+        return False  # at the place steps the words are the place; elsewhere the step reads them
+    # A correction of the details ("me equivoqué, son dos baches"): the citizen's words join the description.
+    _add_to_description(turn)
+    _after_correction(turn, "description")
+    return True
+
+
+def _after_correction(turn: Turn, what: str) -> None:
+    """Say what changed (unless the summary comes next and shows it) and ask the next question afresh."""
+    s = turn.slots
+    if turn.conv.step == "photo" and s.get("photo_state") == "asked":
+        s["photo_state"] = None  # asked again as a new question, not "still waiting for the photo"
+    before = len(turn.replies)
+    ask_next(turn)
+    if turn.conv.step != "confirm":
+        turn.say("report_corrected", what=what, category=turn.services.category_name(s.get("category")),
+                 place=turn.place(address_text(s), s.get("landmark"), s.get("lat")))
+        turn.replies.insert(before, turn.replies.pop())
 
 
 def _replaced_place_or_category(turn: Turn) -> bool:
     """A new place in words replaces the location; a different category in words replaces the category."""
-    if location_parts(turn)["any"]:
+    s = turn.slots
+    current = s.get("category")
+    correcting = clauses.is_correction(turn)
+    new_category = clauses.corrected_category(turn, current) if correcting else None
+    if new_category is None and not correcting:
+        understood = intent(turn)
+        if understood in SERVICE_INTENTS and understood != current and understood in turn.services.catalog.categories:
+            new_category = understood
+    parts = location_parts(turn)
+    if parts["address"] or parts["landmark"] or parts["colonia"]:
+        if new_category:
+            _change_category(turn, new_category)
         absorb(turn, replace_location=True)
-        turn.slots["location_followup"] = True
-        ask_next(turn)
+        s["location_followup"] = True
+        _after_correction(turn, "place")
         return True
-    understood = intent(turn)
-    if (understood in SERVICE_INTENTS and understood != turn.slots.get("category")
-            and understood in turn.services.catalog.categories):
-        _change_category(turn, understood)
-        ask_next(turn)
+    if new_category:
+        _change_category(turn, new_category)
+        _after_correction(turn, "category")
         return True
     return False
+
+
+def _add_to_description(turn: Turn) -> None:
+    s = turn.slots
+    before = (s.get("description") or "").rstrip()
+    joiner = " " if not before or before[-1] in ".!?" else ". "
+    s["description"] = (before + joiner + turn.text).strip()[:DESCRIPTION_MAX_CHARS]
 
 
 def _change_category(turn: Turn, code: str) -> None:
@@ -249,9 +306,7 @@ def _change_category(turn: Turn, code: str) -> None:
     s = turn.slots
     s["category"] = code
     if turn.text and turn.choice is None:
-        before = (s.get("description") or "").rstrip()
-        joiner = " " if not before or before[-1] in ".!?" else ". "
-        s["description"] = (before + joiner + turn.text).strip()[:DESCRIPTION_MAX_CHARS]
+        _add_to_description(turn)
     if s.get("photo_state") != "declined" or photo_policy(turn) == "required":
         s["photo_state"] = None
 
@@ -270,13 +325,42 @@ def _status_aside(turn: Turn) -> bool:
     return True
 
 
-def _ask_to_send(turn: Turn, *, greeting: bool = False) -> None:
+def _ask_to_send(turn: Turn, *, greeting: bool = False, thanks: bool = False) -> None:
     """ "Tu reporte de … todavía no se ha enviado. ¿Lo envío?" with the summary's options (not the whole summary)."""
+    extra = {"greeting": True} if greeting else {}
+    if thanks:
+        extra["thanks"] = True
     turn.say("report_pending", category=turn.services.category_name(turn.slots.get("category")), confirm=True,
-             buttons=turn.buttons(*SUMMARY_OPTIONS), **({"greeting": True} if greeting else {}))
+             buttons=turn.buttons(*SUMMARY_OPTIONS), **extra)
+
+
+#: What to fix, typed rather than picked ("ubicación" at the summary, "corregir" at the fix menu).
+FIX_WORDS = {
+    "corregir": "fix", "corrige": "fix", "editar": "fix", "cambiar": "fix", "modificar": "fix",
+    "ubicacion": "fix:location", "la ubicacion": "fix:location", "direccion": "fix:location",
+    "la direccion": "fix:location", "lugar": "fix:location", "el lugar": "fix:location",
+    "corregir ubicacion": "fix:location", "corregir direccion": "fix:location", "cambiar direccion": "fix:location",
+    "tipo": "fix:category", "el tipo": "fix:category", "tipo de problema": "fix:category",
+    "categoria": "fix:category", "problema": "fix:category", "el problema": "fix:category",
+    "descripcion": "fix:description", "la descripcion": "fix:description", "detalle": "fix:description",
+    "el detalle": "fix:description", "foto": "fix:photo", "la foto": "fix:photo",
+}
+
+
+def _typed_fix(turn: Turn) -> None:
+    """A fix option typed in words counts as picked (SMS citizens type; a label may not be the one offered)."""
+    if turn.choice is None and turn.text:
+        choice = FIX_WORDS.get(turn.folded)
+        if choice == "fix:photo" and turn.channel == "sms":
+            choice = None
+        if choice:
+            turn.choice = choice
 
 
 def _step_confirm(turn: Turn) -> bool:
+    _typed_fix(turn)
+    if turn.choice and turn.choice.startswith("fix:"):
+        return _step_fix(turn)
     if turn.photos or turn.inbound.location:
         absorb(turn, replace_location=True)
         ask_next(turn)
@@ -290,9 +374,10 @@ def _step_confirm(turn: Turn) -> bool:
         turn.conv.step = "fix"
         ask_fix(turn)
         return True
-    if turn.choice is None and is_short(turn) and intent(turn) == "greet":
-        # "hola" at the summary: greeted back and asked again in one line, not "no te entendí" + the summary.
-        _ask_to_send(turn, greeting=True)
+    if turn.choice is None and is_short(turn) and intent(turn) in ("greet", "thanks"):
+        # "hola" / "gracias" at the summary: answered and asked again in one line, not "no te entendí" + the
+        # summary (a thank-you does not send the report: the citizen may still want to correct it).
+        _ask_to_send(turn, greeting=intent(turn) == "greet", thanks=intent(turn) == "thanks")
         return True
     misunderstood(turn)
     return True
@@ -300,7 +385,11 @@ def _step_confirm(turn: Turn) -> bool:
 
 def _step_fix(turn: Turn) -> bool:
     s = turn.slots
+    _typed_fix(turn)
     choice = turn.choice
+    if choice == "fix":  # "corregir" again at the fix menu: the menu again, not "no te entendí"
+        ask_fix(turn)
+        return True
     if choice == "fix:category":
         s.update(category=None, candidates=[], photo_state=None)
         turn.conv.step = "category"
@@ -354,9 +443,11 @@ def _step_duplicate(turn: Turn) -> bool:
         svc.subscribe(ticket, turn.identity, actor=turn.actor)
         for attachment_id in s.get("photos") or []:
             svc.attach(ticket, attachment_id, actor=turn.actor, kind="photo")
+        done = dict(s)
         turn.end_flow()
         turn.say("report_subscribed", folio=ticket.folio,
                  status=turn.services.status_words(turn.channel, ticket.status), due=turn.due_text(ticket))
+        _next_queued(turn, done)
         return True
     if is_no(turn):
         s["duplicate_declined"] = True
@@ -370,6 +461,7 @@ def _create(turn: Turn) -> None:
     s = turn.slots
     category = turn.services.catalog.category(s["category"])
     description = (s.get("description") or "").strip() or category.name
+    cue = urgent_cue(category, description)
     ticket = turn.tickets().create(
         category=category.code,
         description=description,
@@ -381,7 +473,9 @@ def _create(turn: Turn) -> None:
         landmark=s.get("landmark"),
         reporter_identity=turn.identity,
         attachment_ids=list(s.get("photos") or []),
+        urgent=cue is not None,
     )
+    done = dict(s)
     turn.end_flow()
     turn.say(
         "report_created",
@@ -390,9 +484,11 @@ def _create(turn: Turn) -> None:
         department=ticket.department.name,
         due=turn.due_text(ticket),
         urgent=category.urgent,
+        urgent_words=cue,
         referral=category.referral.explanation if category.referral else None,
     )
     log.info("dialogue: conversation %s created ticket %s", turn.conv.id, ticket.folio)
+    _next_queued(turn, done)
 
 
 _STEPS = {

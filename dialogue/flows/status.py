@@ -32,6 +32,12 @@ def answer(turn: Turn, folio: str | None, *, aside: bool = False) -> None:
             return
         tickets = turn.tickets().open_tickets_for(turn.citizen.id)
         if not tickets:
+            from dialogue.flows.followup import latest_closed_for
+
+            recent = latest_closed_for(turn)  # "needs budget", "not found": closed, but not forgotten
+            if recent is not None:
+                show(turn, recent.folio)
+                return
             turn.start_flow("status", "folio")
             turn.say("lookup_none")
             return

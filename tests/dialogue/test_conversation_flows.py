@@ -167,7 +167,7 @@ def test_abusive_and_anguished_messages_escalate(world: World) -> None:
     assert rude.conversation().handoff_reason == "abusive"
     scared = world.chat("sms")
     replies = scared.send("ayúdenme por favor, se está quemando un poste y hay un herido")
-    assert "911" in replies[-1].text and scared.conversation().handoff_reason == "anguished"
+    assert "911" in replies[0].text and scared.conversation().handoff_reason == "anguished"  # danger first
 
 
 def test_voice_notes_stickers_and_unusable_photos_get_a_kind_answer(world: World) -> None:

@@ -181,8 +181,8 @@ class UnsureParser:
     def __init__(self, real, phrase: str) -> None:
         self.real, self.phrase = real, phrase
 
-    def parse(self, text: str) -> Parse:
-        parsed = self.real.parse(text)
+    def parse(self, text: str, *, pending: str | None = None) -> Parse:
+        parsed = self.real.parse(text, pending=pending)
         if text != self.phrase:
             return parsed
         ranking = [("street_cleaning", 0.45), ("pothole", 0.25), ("sidewalk", 0.13), ("deny", 0.05)]
