@@ -221,7 +221,7 @@ class TelegramChannel:
             raise ValueError("Telegram returned no file_path on the Bot API host")
         with self._http.stream("GET", url) as response:
             response.raise_for_status()
-            yield Download(response.iter_bytes(64 * 1024), response.headers.get("content-type"),
+            yield Download(response.iter_bytes(), response.headers.get("content-type"),
                            as_size(tg_file.file_size))
 
     # --- outbound ---------------------------------------------------------------------------------

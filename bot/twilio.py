@@ -193,7 +193,7 @@ class TwilioChannel:
 
         with safe_fetch.stream(self._http, self.allowlist, media.url, auth_for=auth_for) as response:
             length = response.headers.get("content-length")
-            yield Download(response.iter_bytes(64 * 1024), response.headers.get("content-type"),
+            yield Download(response.iter_bytes(), response.headers.get("content-type"),
                            int(length) if length and length.isdigit() and len(length) < 19 else None)
 
     # --- outbound ---------------------------------------------------------------------------------
