@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Insert, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot.channel import Download
@@ -478,8 +478,8 @@ class Pipeline:
             batch, stop = _drain(ready, item, self.batch_size)
             try:
                 self._process_ready(batch)
-            except Exception:
-                log.exception("processing a batch of %d inbound message(s) failed; they stay queued", len(batch))
+            except Exception as exc:
+                log_failure(f"processing a batch of {len(batch)} inbound message(s) failed; they stay queued", exc)
             finally:
                 with self._threads_lock:
                     self._queued.subtract(r.identity_id for r in batch)
@@ -494,19 +494,20 @@ class Pipeline:
         media = {r.identity_id for r in batch if r.has_media}
         try:
             return self._process_identities(order, media, skip_locked=skip_locked)
-        except Exception:
-            if len(order) == 1:
+        except Exception as exc:
+            if len(order) == 1 or isinstance(exc, OperationalError):  # the database is away: all would fail alike
                 raise
             # A database error (deadlock, serialisation) in a batch: each citizen on its own, so one cannot
             # hold the others back.
-            log.warning("batch of %d citizens failed; processing them one by one", len(order), exc_info=True)
+            log.warning("batch of %d citizens failed (%s); processing them one by one", len(order),
+                        describe_error(exc))
             done = 0
             for identity_id in order:
                 try:
                     done += self._process_identities([identity_id], media & {identity_id}, skip_locked=skip_locked)
-                except Exception:
-                    log.exception("processing the inbound messages of identity %s failed; they stay queued",
-                                  identity_id)
+                except Exception as exc:
+                    log_failure(f"processing the inbound messages of identity {identity_id} failed; they stay "
+                                "queued", exc)
             return done
 
     def _recover_loop(self) -> None:
@@ -514,8 +515,8 @@ class Pipeline:
         while not self._stop.is_set():
             try:
                 self.recover(older_than=0.0 if first else self.recover_age)
-            except Exception:
-                log.exception("inbound recovery pass failed")
+            except Exception as exc:
+                log_failure("inbound recovery pass failed", exc)
             first = False
             self._stop.wait(self.recover_interval)
 
@@ -540,8 +541,10 @@ class Pipeline:
             chunk = order[start:start + self.batch_size]
             try:
                 done += self._process_ready([_Ready(0, i, True) for i in chunk], skip_locked=True)
-            except Exception:
-                log.exception("recovering inbound messages failed; they stay queued")
+            except Exception as exc:
+                log_failure("recovering inbound messages failed; they stay queued", exc)
+                if isinstance(exc, OperationalError):
+                    break
         if done:
             log.info("recovered %d inbound message(s)", done)
         return done
@@ -579,8 +582,10 @@ class Pipeline:
             chunk = ids[start:start + size]
             try:
                 done += self._process_ready([_Ready(0, i, order[i]) for i in chunk])
-            except Exception:
-                log.exception("processing a batch of %d citizen(s) failed; they stay queued", len(chunk))
+            except Exception as exc:
+                if isinstance(exc, OperationalError):
+                    raise  # the database is away: the caller logs once and retries
+                log_failure(f"processing a batch of {len(chunk)} citizen(s) failed; they stay queued", exc)
                 for i in chunk:
                     self._retry_after[i] = time.monotonic() + self.recover_age
             if self._failures:
@@ -598,8 +603,8 @@ class Pipeline:
     def _process_logged(self, message_id: int, has_media: bool = True) -> int:
         try:
             return self.process(message_id, has_media=has_media)
-        except Exception:
-            log.exception("processing inbound message %s failed; it stays queued", message_id)
+        except Exception as exc:
+            log_failure(f"processing inbound message {message_id} failed; it stays queued", exc)
             return 0
 
     def process(self, message_id: int, *, has_media: bool = True) -> int:
@@ -846,3 +851,10 @@ def describe_error(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     first = str(orig if orig is not None else "").strip().splitlines()
     return f"{type(exc).__name__}: {first[0][:120]}" if first else type(exc).__name__
+
+
+def log_failure(what: str, exc: BaseException) -> None:
+    """One ERROR line for a failure: a database error without its traceback (it would print the statement; its
+    parameters are hidden by the engine, but one line per failure is what an outage should cost), anything else
+    with it (a bug)."""
+    log.error("%s: %s", what, describe_error(exc), exc_info=None if isinstance(exc, DBAPIError) else exc)

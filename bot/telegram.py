@@ -95,6 +95,9 @@ class TelegramChannel:
             raise ValueError("REPORTA_TELEGRAM_TOKEN is not set")
         self.settings = settings
         self.secret = settings.telegram_webhook_secret
+        if not self.secret:
+            log.warning("REPORTA_TELEGRAM_WEBHOOK_SECRET is not set: /webhooks/telegram refuses every update "
+                        "(403) until it is; long polling (reporta serve --telegram-polling) still works")
         self.location_button_label = location_button_label
         self.send_timeout = send_timeout
         base = settings.telegram_api_base_url.rstrip("/")
