@@ -19,49 +19,14 @@ import gc
 import logging
 import os
 import threading
-import time
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from bot.pipeline import describe_error
-from notifications.interprocess import Listener, Wakeup
+from notifications.interprocess import ReconnectingListener, Wakeup
 
 log = logging.getLogger(__name__)
-
-
-class ReconnectingListener(Listener):
-    """A wake-up listener that survives its connection dying: waits (as a poll) and reopens it later."""
-
-    def __init__(self, wakeup: Wakeup, topic: str) -> None:
-        self.wakeup, self.topic = wakeup, topic
-        self._inner: Listener | None = None
-        self._open()
-
-    def _open(self) -> None:
-        try:
-            self._inner = self.wakeup.listener(self.topic)
-        except Exception as exc:
-            self._inner = None
-            log.warning("wake-up listener (%s) unavailable: %s; polling", self.topic, type(exc).__name__)
-
-    def wait(self, timeout: float) -> bool:
-        if self._inner is None:
-            self._open()
-        if self._inner is None:
-            time.sleep(timeout)
-            return False
-        try:
-            return self._inner.wait(timeout)
-        except Exception as exc:
-            log.warning("wake-up listener (%s) lost: %s; reconnecting", self.topic, type(exc).__name__)
-            self._inner.close()
-            self._inner = None
-            return False
-
-    def close(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
 
 
 class Processor:

@@ -42,13 +42,17 @@ class RedactFilter(logging.Filter):
     """Rewrites each record's message (and its formatted traceback) with ``redact``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: keep what we have
-            return True
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, None
+        args = record.args
+        if isinstance(args, tuple) and all(isinstance(a, str | int | float | type(None)) for a in args):
+            # keep the arguments (uvicorn's access formatter unpacks them), redact the strings among them
+            record.msg = redact(record.msg) if isinstance(record.msg, str) else record.msg
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in args)
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string: keep what we have
+                return True
+            record.msg, record.args = redact(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

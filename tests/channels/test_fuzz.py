@@ -169,7 +169,8 @@ def internal_service():
         yield srv
 
 
-def test_fuzzed_webhooks(app: AppServer, runtime: Runtime, fake_twilio: FakeTwilio, internal_service: FakeTwilio) -> None:
+def test_fuzzed_webhooks(app: AppServer, runtime: Runtime, fake_twilio: FakeTwilio,
+                         internal_service: FakeTwilio) -> None:
     started = time.monotonic()
     media = [fake_twilio.add_media(JPEG), fake_twilio.add_media(b"%PDF-1.4 no image", "application/pdf")]
     tg = telegram_cases(CASES, SEED)

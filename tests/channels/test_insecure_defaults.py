@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
+from twilio.request_validator import RequestValidator
 from typer.testing import CliRunner
 
 from reporta.app import create_app
@@ -19,7 +20,6 @@ from reporta.settings import Settings, get_settings
 from tests.channels.conftest import PUBLIC_URL, TG_TOKEN, TW_SID, TW_TOKEN, AppServer, channel_settings_for
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
-from twilio.request_validator import RequestValidator
 
 
 class Multi(dict):
