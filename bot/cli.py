@@ -178,11 +178,16 @@ def _serve_one(runtime: Any, host: str, port: int, settings: Any, telegram_polli
             raise typer.BadParameter("--telegram-polling needs REPORTA_TELEGRAM_TOKEN")
 
         def on_update(update: dict) -> None:
+            from bot.channel import BadRequest
+            from bot.pipeline import StoreFailed
+
             try:
                 for inbound in channel.parse(update):
                     runtime.pipeline.receive(inbound)
-            except Exception:
-                logging.getLogger("bot.polling").exception("telegram update could not be stored")
+            except BadRequest as exc:  # Unusable too: dropped with a line, as the webhook answers 200
+                logging.getLogger("bot.polling").warning("telegram update dropped: %s", exc)
+            except StoreFailed:  # logged once by the inbox writer; polled again from this update
+                raise
 
         threading.Thread(target=channel.poll, args=(on_update, stop), name="telegram-polling", daemon=True).start()
     try:

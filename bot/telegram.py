@@ -298,9 +298,13 @@ class TelegramChannel:
                 log.warning("telegram polling failed: %s", type(exc).__name__)
                 stop.wait(2)
                 continue
-            for update in updates:
-                on_update(update.to_dict())
-                offset = update.update_id + 1
+            try:
+                for update in updates:
+                    on_update(update.to_dict())
+                    offset = update.update_id + 1
+            except Exception as exc:  # not stored (the database is away): fetch it again from ``offset``
+                log.warning("telegram polling: update not stored (%s); trying again", type(exc).__name__)
+                stop.wait(1)
 
     def set_webhook(self, url: str) -> bool:
         return self._loop.run(self._bot.set_webhook(url, secret_token=self.secret), timeout=self.send_timeout)
