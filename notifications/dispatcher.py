@@ -436,6 +436,8 @@ class Dispatcher:
             if done:
                 self._record_until_done(done)  # recorded first, before anything else is sent or waited for
                 in_flight.difference_update(j.row_id for j in done)
+            elif all(f.done() for f in futures) and finished.empty():
+                break  # a sending thread died (a bug): its rows come back when their lease expires
             if in_flight and time.monotonic() - renewed >= renew_every:
                 self._renew(in_flight)
                 renewed = time.monotonic()
