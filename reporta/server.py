@@ -5,7 +5,8 @@ exhaustion: anyone on the internet can open a connection to a webhook URL.
   (16 KiB): a request line + headers beyond that is answered 400 and the connection closed, with at most that
   much buffered. (httptools, uvicorn's faster default, buffers headers without a bound: a 128 MB header blocked
   the event loop for 21 s.)
-- **Header count**: ``HeaderLimit`` answers 431 past ``REPORTA_SERVER_MAX_HEADERS`` (100) before the app runs.
+- **Header count and size**: ``HeaderLimit`` answers 431 past ``REPORTA_SERVER_MAX_HEADERS`` (100) headers or
+  ``REPORTA_SERVER_MAX_HEADER_BYTES`` of them, before the app runs.
 - **Incomplete requests**: ``GuardedH11Protocol`` closes a connection whose request (head and body) has not fully
   arrived ``REPORTA_SERVER_REQUEST_SECONDS`` (10 s) after its first byte, or after the connection opened — the
   half-open and slow-loris connections that uvicorn alone keeps forever.
@@ -80,18 +81,25 @@ class GuardedH11Protocol(H11Protocol):
 
 
 class HeaderLimit:
-    """ASGI middleware: 431 for a request with more than ``max_headers`` headers."""
+    """ASGI middleware: 431 for a request with more than ``max_headers`` headers or more than ``max_bytes`` of
+    them. (h11's limit bounds what it buffers of an *incomplete* head; a head that arrives in one read of up to
+    64 KiB is complete at once, so the size is checked here too.)"""
 
-    def __init__(self, app: Any, max_headers: int) -> None:
+    def __init__(self, app: Any, max_headers: int, max_bytes: int = 16 * 1024) -> None:
         self.app = app
         self.max_headers = max_headers
+        self.max_bytes = max_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and len(scope.get("headers") or ()) > self.max_headers:
-            await send({"type": "http.response.start", "status": 431,
-                        "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")]})
-            await send({"type": "http.response.body", "body": b"too many headers"})
-            return
+        if scope["type"] == "http":
+            headers = scope.get("headers") or ()
+            size = sum(len(k) + len(v) + 4 for k, v in headers) + len(scope.get("raw_path") or b"") + len(
+                scope.get("query_string") or b"")
+            if len(headers) > self.max_headers or size > self.max_bytes:
+                await send({"type": "http.response.start", "status": 431,
+                            "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": b"request header fields too large"})
+                return
         await self.app(scope, receive, send)
 
 
@@ -113,7 +121,8 @@ def options(settings: Settings) -> dict[str, Any]:
 
 def config(app: Any, settings: Settings, **overrides: Any) -> Config:
     """A uvicorn ``Config`` for ``app`` (wrapped in ``HeaderLimit``) with the limits above."""
-    wrapped = HeaderLimit(app, settings.server_max_headers) if not isinstance(app, str) else app
+    wrapped = (HeaderLimit(app, settings.server_max_headers, settings.server_max_header_bytes)
+               if not isinstance(app, str) else app)
     return Config(wrapped, **{"host": settings.host, "port": settings.port, **options(settings), **overrides})
 
 
@@ -123,4 +132,4 @@ def serving_app() -> Any:
 
     settings = Settings()
     _LIMITS["request_seconds"] = settings.server_request_seconds
-    return HeaderLimit(create_serving_app(), settings.server_max_headers)
+    return HeaderLimit(create_serving_app(), settings.server_max_headers, settings.server_max_header_bytes)

@@ -97,6 +97,9 @@ def test_too_many_headers_get_431(served: Served) -> None:
     assert httpx.get(f"http://127.0.0.1:{served.port}/healthz", headers=headers).status_code == 431
     few = {f"x-h{i}": "1" for i in range(20)}
     assert httpx.get(f"http://127.0.0.1:{served.port}/healthz", headers=few).status_code == 200
+    # 20 KiB in one header, sent in one write (h11 sees a complete head at once): refused too
+    assert httpx.get(f"http://127.0.0.1:{served.port}/healthz", headers={"x-big": "a" * 20_000}).status_code in (
+        400, 431)
 
 
 def test_half_open_connections_are_closed(served: Served) -> None:
