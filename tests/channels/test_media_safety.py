@@ -165,22 +165,28 @@ def test_store_stream_checks_dimensions(settings: Settings) -> None:
 
 # --- slow media -------------------------------------------------------------------------------------------------
 
+def _text_latency(app: AppServer, fake_twilio: FakeTwilio, phone: str, sid: str) -> float:
+    started = time.monotonic()
+    app.twilio({"MessageSid": sid, "AccountSid": TW_SID, "From": phone, "To": "+528100000000", "Body": "hola",
+                "NumMedia": "0"})
+    fake_twilio.wait_for("Messages.json", where=lambda r: r.params.get("To") == phone, timeout=20)
+    return time.monotonic() - started
+
+
 @pytest.mark.parametrize("served", [{"media_file_seconds": 2.0, "media_message_seconds": 3.0}], indirect=True)
 def test_slow_media_holds_only_its_own_citizen(served, fake_twilio: FakeTwilio) -> None:
-    """Two photos dripping a byte a second; a third citizen's text is answered as fast as without them, and the
-    slow messages end at their deadline (answered, not stuck)."""
+    """Two photos dripping a byte a second; a third citizen's text is answered within 2 s of the same text's
+    answer without them (the acceptance criterion), and the slow messages end at their deadline (answered, not
+    stuck)."""
     app, rt = served
+    baseline = _text_latency(app, fake_twilio, "+528112341008", "SM" + "8" * 32)
     slow = [fake_twilio.add_media(JPEG, drip_seconds=1.0) for _ in range(2)]
     for i, url in enumerate(slow):
         assert app.twilio(media_form(url, f"MM{i:032d}", sender=f"whatsapp:+52811234100{i}")).status_code == 200
     time.sleep(0.3)  # the downloads are under way
-    started = time.monotonic()
-    other = "+528112341009"
-    app.twilio({"MessageSid": "SM" + "9" * 32, "AccountSid": TW_SID, "From": other, "To": "+528100000000",
-                "Body": "hola", "NumMedia": "0"})
-    fake_twilio.wait_for("Messages.json", where=lambda r: r.params.get("To") == other, timeout=10)
-    latency = time.monotonic() - started
-    assert latency < 2.0, f"the other citizen waited {latency:.1f} s"
+    latency = _text_latency(app, fake_twilio, "+528112341009", "SM" + "9" * 32)
+    assert latency < baseline + 2.0, f"the other citizen waited {latency:.1f} s (baseline {baseline:.1f} s)"
+    print(f"slow media: another citizen's reply in {latency * 1000:.0f} ms (baseline {baseline * 1000:.0f} ms)")
     settle(rt, timeout=20)
     slow_rows = [m for m in rows(rt) if m.channel == "whatsapp"]
     assert len(slow_rows) == 2
