@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     server_max_headers: int = 100
     server_request_seconds: float = 10.0  # a request's head and body must arrive within this
     server_keep_alive_seconds: int = 5
-    server_max_connections: int = 1000  # beyond: 503 (uvicorn limit_concurrency)
+    server_max_connections: int = 4000  # open connections or requests in progress; beyond: 503 (limit_concurrency)
 
     @property
     def media_path(self) -> Path:
