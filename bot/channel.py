@@ -50,6 +50,11 @@ class BadRequest(ValueError):
     """A webhook payload that is not what the provider sends (answered with HTTP 400)."""
 
 
+class Unusable(BadRequest):
+    """A request from the provider (or shaped like one) whose content we cannot use: answered 2xx with a log line,
+    because the provider redelivers anything else for hours (Telegram)."""
+
+
 class Forbidden(PermissionError):
     """A webhook whose secret or signature does not match (answered with HTTP 403)."""
 

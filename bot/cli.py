@@ -41,7 +41,10 @@ def telegram_set_webhook() -> None:
         typer.echo(f"error: Telegram only calls https webhooks; REPORTA_PUBLIC_URL is {settings.public_url}", err=True)
         raise typer.Exit(2)
     if not settings.telegram_webhook_secret:
-        typer.echo("warning: REPORTA_TELEGRAM_WEBHOOK_SECRET is not set: anyone could post updates", err=True)
+        typer.echo("error: REPORTA_TELEGRAM_WEBHOOK_SECRET is not set: without it anyone could post updates, so the "
+                   "webhook refuses every update. Set it (1-256 characters A-Z a-z 0-9 _ -) or use "
+                   "reporta serve --telegram-polling.", err=True)
+        raise typer.Exit(2)
     url = settings.public_url.rstrip("/") + "/webhooks/telegram"
     channel = TelegramChannel(settings)
     try:
@@ -106,8 +109,10 @@ def register(app: typer.Typer) -> None:
                 # processes themselves) claim identities, conversations and outbox rows with row locks.
                 os.environ["REPORTA_PROCESSORS"] = str(n_proc)
                 typer.echo(f"reporta serve: {workers} web processes, {n_proc} processing; http://{host}:{port}")
-                uvicorn.run("reporta.app:create_serving_app", factory=True, workers=workers, host=host, port=port,
-                            log_level=settings.log_level.lower(), proxy_headers=True)
+                from reporta import server
+
+                uvicorn.run("reporta.server:serving_app", factory=True, workers=workers, host=host, port=port,
+                            **server.options(settings))
                 return
             runtime = Runtime.from_settings(settings, migrate=False, store_only=n_proc > 0)
             _serve_one(runtime, host, port, settings, telegram_polling, separate=n_proc > 0)
@@ -160,6 +165,7 @@ def _serve_one(runtime: Any, host: str, port: int, settings: Any, telegram_polli
     """One web process (uvicorn) over ``runtime``; ``separate``: processing and dispatch run in child processes."""
     import uvicorn
 
+    from reporta import server
     from reporta.app import create_app
 
     on = ", ".join(sorted(runtime.senders))
@@ -172,16 +178,22 @@ def _serve_one(runtime: Any, host: str, port: int, settings: Any, telegram_polli
             raise typer.BadParameter("--telegram-polling needs REPORTA_TELEGRAM_TOKEN")
 
         def on_update(update: dict) -> None:
+            from bot.channel import BadRequest
+            from bot.pipeline import StoreFailed
+
             try:
                 for inbound in channel.parse(update):
                     runtime.pipeline.receive(inbound)
-            except Exception:
-                logging.getLogger("bot.polling").exception("telegram update could not be stored")
+            except BadRequest as exc:  # Unusable too: dropped with a line, as the webhook answers 200
+                logging.getLogger("bot.polling").warning("telegram update dropped: %s", exc)
+            except StoreFailed:  # logged once by the inbox writer; polled again from this update
+                raise
 
         threading.Thread(target=channel.poll, args=(on_update, stop), name="telegram-polling", daemon=True).start()
     try:
-        uvicorn.run(create_app(runtime, scheduler=not separate), host=host, port=port,
-                    log_level=settings.log_level.lower(), proxy_headers=True)
+        # The limits of reporta.server: header size and count, request arrival time, keep-alive, concurrency.
+        uvicorn.Server(server.config(create_app(runtime, scheduler=not separate), settings, host=host,
+                                     port=port)).run()
     finally:
         stop.set()
         runtime.close()

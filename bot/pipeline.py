@@ -42,10 +42,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import Insert, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot.channel import Download
-from bot.media import MediaRejected, StoredFile, add_attachment, store_stream
+from bot.downloads import DOWNLOADABLE, MediaDownloads, Prepared, fetch_all
+from bot.edge import clean_str
+from bot.media import StoredFile, add_attachment
 from notifications.interprocess import WriteLock
 from notifications.outbox import enqueue_replies
 from reporta.messages import InboundMessage, Media, OutboundMessage, TurnFailed
@@ -56,7 +59,6 @@ from ticketing.models import ChannelIdentity, ChannelKind, Citizen, Direction, I
 
 log = logging.getLogger(__name__)
 
-DOWNLOADABLE = frozenset({"photo", "document"})
 #: Identity ids remembered per process (channel, external id) -> id; cleared when full.
 IDENTITY_CACHE_SIZE = 100_000
 
@@ -232,11 +234,16 @@ def accept_many(session_factory: sessionmaker[Session], inbounds: Sequence[Inbou
     return ids
 
 
-@dataclass
-class _Prepared:
-    """Media downloaded for one message before the transaction: stored files or the reason they were refused."""
+_Prepared = Prepared
 
-    files: dict[int, StoredFile | MediaRejected]
+
+class StoreFailed(RuntimeError):
+    """The inbox could not store a message (the database is down, or the message cannot be stored): the webhook
+    answers 5xx so the provider delivers it again. Logged once, by the inbox writer."""
+
+
+class _Deferred(Exception):
+    """A message's media is still downloading: its citizen waits (``MediaDownloads`` hands them back)."""
 
 
 @dataclass(slots=True)
@@ -311,6 +318,9 @@ class Pipeline:
         self._ready: list[queue.SimpleQueue[Any]] = []
         self._workers: list[threading.Thread] = []
         self._queued: Counter[int] = Counter()  # identity id -> messages waiting in this process's queues
+        #: Media downloads run in a pool of their own (``bot.downloads``): a slow file holds only its citizen.
+        self.downloads = MediaDownloads(lambda inbound: fetch_all(self.settings, self.media_sources, inbound),
+                                        workers=settings.media_download_workers, on_ready=self._media_ready)
 
     # --- the request path -------------------------------------------------------------------------
 
@@ -382,6 +392,7 @@ class Pipeline:
             inbox.join(timeout=timeout)
         for t in workers:
             t.join(timeout=timeout)
+        self.downloads.close()
         # Anything still queued for the writer is refused (its webhook answers 5xx and the provider retries).
         while True:
             try:
@@ -430,25 +441,34 @@ class Pipeline:
             # a connection that died while idle in the pool (the database restarted) costs a retry, not the batch
             ids = retry_on_disconnect(lambda: accept_many(self.session_factory, inbounds, self.write_lock,
                                                           self.identities, signal))
-        except Exception:
-            if len(batch) > 1:  # one bad message must not refuse the others: store them one by one
+        except Exception as exc:
+            unreachable = isinstance(exc, OperationalError)  # the database, not one message: all fail alike
+            if len(batch) > 1 and not unreachable:  # one bad message must not refuse the others: one by one
                 self.identities.clear()
                 for one in batch:
                     self._store_batch([one])
                 return
-            log.exception("inbound %s message could not be stored", inbounds[0].channel)
+            # One line, no traceback: a traceback would print the statement's parameters (texts, names).
+            log.error("inbox: %d %s message(s) could not be stored: %s", len(batch), inbounds[0].channel,
+                      describe_error(exc))
             ids = None
         if ids is not None and not self.process_here and any(mid is not None for mid in ids):
             self.on_stored()  # the processing processes take it from here
         for i, (inbound, future) in enumerate(batch):
             if ids is None:
-                future.set_exception(RuntimeError("the inbound message could not be stored"))
+                future.set_exception(StoreFailed("the inbound message could not be stored"))
                 continue
             mid = ids[i]
             if mid is not None and self.process_here:
                 self.submit(mid, has_media=bool(inbound.media),
                             identity_id=self.identities.get((inbound.channel, inbound.external_id)))
             future.set_result(mid)
+
+    def _media_ready(self, message_id: int, identity_id: int) -> None:
+        """A deferred citizen's media is in: queue them again (processing processes find them on their next
+        pass)."""
+        if self.process_here and not self._stop.is_set():
+            self.submit(message_id, has_media=True, identity_id=identity_id)
 
     def _worker_loop(self, ready: queue.SimpleQueue[Any]) -> None:
         while True:
@@ -458,8 +478,8 @@ class Pipeline:
             batch, stop = _drain(ready, item, self.batch_size)
             try:
                 self._process_ready(batch)
-            except Exception:
-                log.exception("processing a batch of %d inbound message(s) failed; they stay queued", len(batch))
+            except Exception as exc:
+                log_failure(f"processing a batch of {len(batch)} inbound message(s) failed; they stay queued", exc)
             finally:
                 with self._threads_lock:
                     self._queued.subtract(r.identity_id for r in batch)
@@ -474,19 +494,20 @@ class Pipeline:
         media = {r.identity_id for r in batch if r.has_media}
         try:
             return self._process_identities(order, media, skip_locked=skip_locked)
-        except Exception:
-            if len(order) == 1:
+        except Exception as exc:
+            if len(order) == 1 or isinstance(exc, OperationalError):  # the database is away: all would fail alike
                 raise
             # A database error (deadlock, serialisation) in a batch: each citizen on its own, so one cannot
             # hold the others back.
-            log.warning("batch of %d citizens failed; processing them one by one", len(order), exc_info=True)
+            log.warning("batch of %d citizens failed (%s); processing them one by one", len(order),
+                        describe_error(exc))
             done = 0
             for identity_id in order:
                 try:
                     done += self._process_identities([identity_id], media & {identity_id}, skip_locked=skip_locked)
-                except Exception:
-                    log.exception("processing the inbound messages of identity %s failed; they stay queued",
-                                  identity_id)
+                except Exception as exc:
+                    log_failure(f"processing the inbound messages of identity {identity_id} failed; they stay "
+                                "queued", exc)
             return done
 
     def _recover_loop(self) -> None:
@@ -494,8 +515,8 @@ class Pipeline:
         while not self._stop.is_set():
             try:
                 self.recover(older_than=0.0 if first else self.recover_age)
-            except Exception:
-                log.exception("inbound recovery pass failed")
+            except Exception as exc:
+                log_failure("inbound recovery pass failed", exc)
             first = False
             self._stop.wait(self.recover_interval)
 
@@ -520,8 +541,10 @@ class Pipeline:
             chunk = order[start:start + self.batch_size]
             try:
                 done += self._process_ready([_Ready(0, i, True) for i in chunk], skip_locked=True)
-            except Exception:
-                log.exception("recovering inbound messages failed; they stay queued")
+            except Exception as exc:
+                log_failure("recovering inbound messages failed; they stay queued", exc)
+                if isinstance(exc, OperationalError):
+                    break
         if done:
             log.info("recovered %d inbound message(s)", done)
         return done
@@ -559,8 +582,10 @@ class Pipeline:
             chunk = ids[start:start + size]
             try:
                 done += self._process_ready([_Ready(0, i, order[i]) for i in chunk])
-            except Exception:
-                log.exception("processing a batch of %d citizen(s) failed; they stay queued", len(chunk))
+            except Exception as exc:
+                if isinstance(exc, OperationalError):
+                    raise  # the database is away: the caller logs once and retries
+                log_failure(f"processing a batch of {len(chunk)} citizen(s) failed; they stay queued", exc)
                 for i in chunk:
                     self._retry_after[i] = time.monotonic() + self.recover_age
             if self._failures:
@@ -578,8 +603,8 @@ class Pipeline:
     def _process_logged(self, message_id: int, has_media: bool = True) -> int:
         try:
             return self.process(message_id, has_media=has_media)
-        except Exception:
-            log.exception("processing inbound message %s failed; it stays queued", message_id)
+        except Exception as exc:
+            log_failure(f"processing inbound message {message_id} failed; it stays queued", exc)
             return 0
 
     def process(self, message_id: int, *, has_media: bool = True) -> int:
@@ -593,10 +618,11 @@ class Pipeline:
             row = session.execute(select(Message.state, Message.identity_id).where(Message.id == message_id)).first()
         if row is None or row.state != InboundState.RECEIVED or row.identity_id is None:
             return 0
-        return self._process_identities([row.identity_id], {row.identity_id} if has_media else set())
+        return self._process_identities([row.identity_id], {row.identity_id} if has_media else set(),
+                                        wait_media=True)
 
     def _process_identities(self, identity_ids: Sequence[int], media_of: Iterable[int] = (), *,
-                            skip_locked: bool = False) -> int:
+                            skip_locked: bool = False, wait_media: bool = False) -> int:
         """One transaction: lock ``identity_ids`` and handle all their ``received`` messages, oldest first.
 
         ``skip_locked`` (recovery) leaves out citizens whose identity another transaction holds.
@@ -610,24 +636,48 @@ class Pipeline:
         media_of = set(media_of)
         prepared: dict[int, _Prepared] = {}
         if media_of:
+            # Media first, outside the transaction and off this thread: a citizen whose files are still coming
+            # waits (handed back when they are in); the others go on now.
             with self.session_factory() as session:
-                pending = session.execute(
-                    self._pending_columns(sorted(media_of))).all()
-            prepared = {mid: self._download(InboundMessage.from_dict(p)) for mid, p in pending
-                        if (p or {}).get("media")}
+                pending = session.execute(self._pending_columns(sorted(media_of))).all()
+            deferred: set[int] = set()
+            for mid, identity_id, p in pending:
+                got = self._media_of(mid, identity_id, p, wait=wait_media)
+                if got is _WAITING:
+                    deferred.add(identity_id)
+                elif got is not None:
+                    prepared[mid] = got
+            identity_ids = [i for i in identity_ids if i not in deferred]
+            if not identity_ids:
+                return 0
         if self._engine_handler():
             try:
-                return self._run_batch(identity_ids, prepared, skip_locked=skip_locked, careful=False)
+                return self._run_batch(identity_ids, prepared, skip_locked=skip_locked, careful=False,
+                                       wait_media=wait_media)
             except Exception:
                 log.debug("a message of the batch failed; the batch runs again with a savepoint per message",
                           exc_info=True)
-        return self._run_batch(identity_ids, prepared, skip_locked=skip_locked, careful=True)
+        return self._run_batch(identity_ids, prepared, skip_locked=skip_locked, careful=True, wait_media=wait_media)
+
+    def _media_of(self, message_id: int, identity_id: int, payload: Any, *, wait: bool) -> Any:
+        """The prepared media of a stored message: None when it has none (or its payload cannot be read: its turn
+        counts that failure), ``_WAITING`` while it downloads."""
+        if not isinstance(payload, dict) or not payload.get("media"):
+            return None
+        try:
+            inbound = InboundMessage.from_dict(payload)
+        except Exception:
+            return None
+        if not any(m.kind in DOWNLOADABLE for m in inbound.media):
+            return None
+        got = self.downloads.get(message_id, identity_id, inbound, wait=wait)
+        return _WAITING if got is None else got
 
     def _engine_handler(self) -> bool:
         return hasattr(self.handler, "load_conversations") and hasattr(self.handler, "handle_failed")
 
     def _run_batch(self, identity_ids: Sequence[int], prepared: dict[int, _Prepared], *, skip_locked: bool,
-                   careful: bool) -> int:
+                   careful: bool, wait_media: bool = False) -> int:
         enqueued = 0
         handled = 0
         with self.write_lock or nullcontext(), self.session_factory() as session, session.begin():
@@ -650,16 +700,21 @@ class Pipeline:
             for identity_id in identity_ids:
                 identity = identities.get(identity_id)
                 for msg in by_identity.get(identity_id, ()) if identity is not None else ():
-                    inbound = InboundMessage.from_dict(msg.payload)
-                    prep = prepared.get(msg.id) or self._download(inbound)
                     conversation = conversations.get(identity_id)
                     if not careful:  # any exception leaves the whole pass (see _process_identities)
+                        try:
+                            inbound, prep = self._inputs(msg, identity_id, prepared, wait_media)
+                        except _Deferred:
+                            break  # its media is still downloading: the citizen waits, in order
                         enqueued += self._handle_one(session, msg, inbound, identity, prep, conversation,
                                                      flush=False)
                         handled += 1
                         done.append(msg.id)
                         continue
+                    # Everything about one message (reading its payload, its media, its turn) counts toward its
+                    # attempts: a message that keeps failing is marked failed and answered, and the queue goes on.
                     try:
+                        inbound, prep = self._inputs(msg, identity_id, prepared, wait_media)
                         try:
                             with session.begin_nested():
                                 enqueued += self._handle_one(session, msg, inbound, identity, prep, conversation)
@@ -671,16 +726,51 @@ class Pipeline:
                                                              failed=True)
                         handled += 1
                         done.append(msg.id)
+                    except _Deferred:
+                        break
                     except Exception as exc:
-                        self._failed(msg, exc)
-                        break  # keep the citizen's order: later messages wait for this one
+                        if not self._failed(msg, exc):
+                            break  # keep the citizen's order: later messages wait for this one's retry
+                        enqueued += self._answer_failed(session, msg, identity, conversation)
+                        done.append(msg.id)
             if enqueued and self.signal is not None:
                 self.signal(session, "outbox")
         for mid in done:
             self._failures.pop(mid, None)
+        self.downloads.done(done)
         if enqueued:
             self.on_outbox()
         return handled
+
+    def _inputs(self, msg: Message, identity_id: int, prepared: dict[int, _Prepared],
+                wait_media: bool) -> tuple[InboundMessage, _Prepared]:
+        """A stored message's ``InboundMessage`` and its downloaded media (``_Deferred`` while downloading)."""
+        inbound = InboundMessage.from_dict(msg.payload)
+        prep = prepared.get(msg.id)
+        if prep is None:
+            got = self._media_of(msg.id, identity_id, msg.payload, wait=wait_media)
+            if got is _WAITING:
+                raise _Deferred()
+            prep = got or _Prepared({})
+        return inbound, prep
+
+    def _answer_failed(self, session: Session, msg: Message, identity: ChannelIdentity, conversation: Any) -> int:
+        """A message marked failed still gets an answer (``error_generic``), in a savepoint of its own."""
+        answer = getattr(self.handler, "handle_failed", None)
+        if answer is None:
+            return 0
+        inbound = InboundMessage(channel=identity.channel.value, external_id=identity.external_id,
+                                 provider_message_id=msg.provider_message_id or str(msg.id), raw_kind="unsupported")
+        try:
+            with session.begin_nested():
+                replies = answer(session, msg, inbound, identity, conversation=conversation) or []
+                enqueue_replies(session, identity, replies, in_reply_to_id=msg.id)
+                session.flush()
+        except Exception as exc:
+            log.warning("inbound message %s: the failure answer could not be queued (%s)", msg.id,
+                        type(exc).__name__)
+            return 0
+        return len(replies)
 
     def _failed(self, msg: Message, exc: Exception) -> bool:
         """Count a failed attempt; mark the message failed after ``max_attempts`` (returns True then)."""
@@ -688,10 +778,11 @@ class Pipeline:
         self._failures[msg.id] = attempts
         if attempts >= self.max_attempts:
             msg.state = InboundState.FAILED
-            msg.error = f"{type(exc).__name__}: {exc}"[:4000]
+            msg.error = clean_str(f"{type(exc).__name__}: {exc}", 4000)  # kept for inspection, never logged
             msg.processed_at = utcnow()
             self._failures.pop(msg.id, None)
-            log.error("inbound message %s failed %d times; marked failed", msg.id, attempts, exc_info=exc)
+            log.error("inbound message %s failed %d times; marked failed and answered (%s)", msg.id, attempts,
+                      describe_error(exc))
             return True
         log.warning("inbound message %s failed (attempt %d): %s", msg.id, attempts, type(exc).__name__)
         return False
@@ -701,7 +792,7 @@ class Pipeline:
                                       Message.state == InboundState.RECEIVED).order_by(Message.id))
 
     def _pending_columns(self, identity_ids: Sequence[int]):
-        return (select(Message.id, Message.payload).where(
+        return (select(Message.id, Message.identity_id, Message.payload).where(
             Message.identity_id.in_(identity_ids), Message.direction == Direction.INBOUND,
             Message.state == InboundState.RECEIVED).order_by(Message.id))
 
@@ -750,28 +841,20 @@ class Pipeline:
         session.flush()
         return len(replies)
 
-    def _download(self, inbound: InboundMessage) -> _Prepared:
-        files: dict[int, StoredFile | MediaRejected] = {}
-        source = self.media_sources.get(inbound.channel)
-        for i, m in enumerate(inbound.media):
-            if m.kind not in DOWNLOADABLE:
-                continue
-            if m.size_bytes is not None and m.size_bytes > self.settings.max_media_bytes:
-                files[i] = MediaRejected("too_large", f"{m.size_bytes} bytes declared")  # not even fetched
-                continue
-            if source is None:
-                files[i] = MediaRejected("download_failed", "channel cannot download")
-                continue
-            started = time.monotonic()
-            try:
-                with source.fetch_media(m) as download:
-                    files[i] = store_stream(self.settings, download.chunks, declared_size=download.declared_size)
-            except MediaRejected as exc:
-                files[i] = exc
-            except Exception as exc:
-                files[i] = MediaRejected("download_failed", type(exc).__name__)
-            got = files[i]
-            log.info("media %d of %s message: %s in %.0f ms", i, inbound.channel,
-                     got.reason if isinstance(got, MediaRejected) else f"stored {got.size_bytes} bytes",
-                     (time.monotonic() - started) * 1000)
-        return _Prepared(files)
+
+_WAITING = object()
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error in one short line without its parameters: the exception type and, for a database error, the
+    first line of the driver's message (``value too long for type character varying(80)``)."""
+    orig = getattr(exc, "orig", None)
+    first = str(orig if orig is not None else "").strip().splitlines()
+    return f"{type(exc).__name__}: {first[0][:120]}" if first else type(exc).__name__
+
+
+def log_failure(what: str, exc: BaseException) -> None:
+    """One ERROR line for a failure: a database error without its traceback (it would print the statement; its
+    parameters are hidden by the engine, but one line per failure is what an outage should cost), anything else
+    with it (a bug)."""
+    log.error("%s: %s", what, describe_error(exc), exc_info=None if isinstance(exc, DBAPIError) else exc)

@@ -7,6 +7,10 @@ index`` (``Pipeline.process_pending``), so two processes never contend for one c
 messages are handled in order. After a commit with replies it wakes the dispatcher's process (topic
 ``outbox``). It also polls every ``poll_interval`` seconds, so a lost wake-up delays, never loses, a message;
 a crash rolls back the batch, which the restarted process (``serve`` restarts it) handles again.
+
+A database outage does not end the process: a failing pass is logged once (one line) and retried every second,
+and the ``LISTEN`` connection is reopened in process (``ReconnectingListener``), so the first messages after the
+database returns are handled within about a second instead of after a restart and its back-off.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ import os
 import threading
 from typing import Any
 
-from notifications.interprocess import Wakeup
+from sqlalchemy.exc import DBAPIError
+
+from bot.pipeline import describe_error
+from notifications.interprocess import ReconnectingListener, Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +44,7 @@ class Processor:
 
     def run(self, *, parent_pid: int | None = None) -> None:
         """Process until ``stop()`` (or until ``parent_pid`` is gone: an orphan stops)."""
-        listener = self.wakeup.listener("inbox")  # listen first: nothing stored after this is missed
+        listener = ReconnectingListener(self.wakeup, "inbox")  # listen first: nothing stored after this is missed
         # Everything loaded at start-up (NLU model, catalog, templates) lives as long as the process: moved out
         # of the collector's generations, a full collection no longer walks it (a ~100-250 ms pause every few
         # seconds under load otherwise), and young collections run less often.
@@ -45,12 +52,19 @@ class Processor:
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
         log.info("processor %d/%d started", self.index, self.count)
+        failing = False
         try:
             while not self.stop_event.is_set():
                 try:
                     n = self.pipeline.process_pending(self.index, self.count)
-                except Exception:
-                    log.exception("processing pass failed")
+                    if failing:
+                        log.info("processor %d: processing works again", self.index)
+                        failing = False
+                except Exception as exc:
+                    if not failing:  # one line when it starts, not one per pass (or a traceback each)
+                        log.error("processor %d: processing pass failed: %s; retrying every second", self.index,
+                                  describe_error(exc), exc_info=not isinstance(exc, DBAPIError))
+                    failing = True
                     n = 0
                     self.stop_event.wait(1.0)
                 self.handled += n

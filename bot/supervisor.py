@@ -1,6 +1,8 @@
 """The child processes of ``reporta serve``: processing processes (``reporta process``) and the notifications
 worker (``reporta worker``: scheduler + outbox dispatcher). A child that dies is started again (after a pause
-that grows while it keeps dying); ``stop()`` asks them to finish (SIGTERM), then kills what is left. Children
+that grows while it keeps dying, up to ``MAX_PAUSE`` seconds: children reconnect to the database
+in process, so a child that keeps dying is a bug or a bad configuration, and a long pause would only delay the
+recovery); ``stop()`` asks them to finish (SIGTERM), then kills what is left. Children
 also stop on their own when ``serve`` is gone (``--parent-pid``)."""
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+MAX_PAUSE = 2.0
 
 
 @dataclass
@@ -64,7 +68,7 @@ class Children:
                 code = child.proc.returncode
                 quick = time.monotonic() - child.started_at < 10
                 child.restarts = child.restarts + 1 if quick else 0
-                pause = min(30.0, 0.5 * 2 ** child.restarts) if quick else 0.0
+                pause = min(MAX_PAUSE, 0.25 * 2 ** child.restarts) if quick else 0.0
                 log.error("%s exited with %s; starting it again in %.1f s", child.name, code, pause)
                 if self._stop.wait(pause):
                     return

@@ -15,7 +15,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,7 +34,8 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.aio import LoopThread
-from bot.channel import CAPABILITIES, BadRequest, Download, Forbidden
+from bot.channel import CAPABILITIES, BadRequest, Download, Forbidden, Unusable
+from bot.edge import MAX_NAME, as_int, as_size, bounded, clean_str, clean_tree
 from reporta.messages import (
     InboundMessage,
     Location,
@@ -54,7 +55,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 CALLBACK_DATA_MAX = 64  # bytes, Telegram's limit
-MAX_INBOUND_TEXT = 4096
+MAX_INBOUND_TEXT = 4096  # longer texts are cut at the edge (bot.edge)
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
@@ -94,12 +95,18 @@ class TelegramChannel:
             raise ValueError("REPORTA_TELEGRAM_TOKEN is not set")
         self.settings = settings
         self.secret = settings.telegram_webhook_secret
+        if not self.secret:
+            log.warning("REPORTA_TELEGRAM_WEBHOOK_SECRET is not set: /webhooks/telegram refuses every update "
+                        "(403) until it is; long polling (reporta serve --telegram-polling) still works")
         self.location_button_label = location_button_label
         self.send_timeout = send_timeout
         base = settings.telegram_api_base_url.rstrip("/")
+        self._file_base = f"{base}/file/bot"
         self._loop = LoopThread("reporta-telegram")
         self._bot: ExtBot = self._loop.run(self._make_bot(settings.telegram_token, base))
-        self._http = httpx.Client(timeout=httpx.Timeout(20.0, connect=5.0), follow_redirects=True)
+        # Files come from the configured Bot API host only: no redirects, a short read timeout (the pipeline puts
+        # a total deadline on each file).
+        self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=5.0), follow_redirects=False)
         self.sender = self  # ``send`` lives here: the outbox dispatcher calls ``channel.sender.send``
 
     async def _make_bot(self, token: str, base: str) -> ExtBot:
@@ -125,41 +132,53 @@ class TelegramChannel:
             raise Forbidden("bad Telegram secret token")
 
     def parse(self, payload: Any) -> list[InboundMessage]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+        """An Update → inbound messages. ``BadRequest`` (answered 400) when it is not an Update at all;
+        ``Unusable`` (answered 200, so Telegram stops redelivering) when it is one we cannot use."""
+        if not isinstance(payload, dict) or as_size(payload.get("update_id")) is None:
             raise BadRequest("not a Telegram Update")
+        pid = str(payload["update_id"])
         try:
-            update = Update.de_json(dict(payload), self._bot)
-        except Exception as exc:  # PTB raises KeyError/TypeError on malformed objects
-            raise BadRequest(f"malformed Telegram Update: {type(exc).__name__}") from exc
-        pid = str(update.update_id)
+            cleaned = clean_tree(payload)
+            update = Update.de_json(cleaned, self._bot)
+            messages = self._from_update(pid, update, cleaned)
+            return [bounded(m) for m in messages]
+        except Exception as exc:  # PTB trusts the types it is given: KeyError/TypeError/AttributeError/...
+            raise Unusable(f"telegram update {pid} unusable: {type(exc).__name__}") from exc
+
+    def _from_update(self, pid: str, update: Update, payload: dict[str, Any]) -> list[InboundMessage]:
         if update.callback_query is not None:
             cq = update.callback_query
             chat = cq.message.chat if cq.message is not None else None
-            chat_id = str(chat.id) if chat is not None else str(cq.from_user.id)
-            return [InboundMessage(channel="telegram", external_id=chat_id, provider_message_id=pid,
-                                   button_payload=cq.data, display_name=cq.from_user.full_name,
+            user_id = as_int(cq.from_user.id)
+            chat_id = as_int(chat.id) if chat is not None else user_id
+            if chat_id is None:
+                raise Unusable("callback query without a chat or user id")
+            return [InboundMessage(channel="telegram", external_id=str(chat_id), provider_message_id=pid,
+                                   button_payload=_str(cq.data), display_name=_full_name(cq.from_user),
                                    received_at=utcnow(), raw_kind="text")]
         msg = update.message
         if msg is None:
             log.info("telegram update %s ignored (kind: %s)", pid, _update_kind(payload))
             return []
         if msg.chat.type != "private":
-            log.info("telegram update %s ignored (chat type %s)", pid, msg.chat.type)
+            log.info("telegram update %s ignored (chat type %s)", pid, _str(msg.chat.type, 20))
             return []
         return [self._from_message(pid, msg)]
 
     def _from_message(self, pid: str, msg: TgMessage) -> InboundMessage:
         user = msg.from_user
+        chat_id = as_int(msg.chat.id)
+        if chat_id is None:
+            raise Unusable("message without a chat id")
         common: dict[str, Any] = {
-            "channel": "telegram", "external_id": str(msg.chat.id), "provider_message_id": pid,
-            "display_name": user.full_name if user else None, "received_at": msg.date,
+            "channel": "telegram", "external_id": str(chat_id), "provider_message_id": pid,
+            "display_name": _full_name(user) if user else None,
+            "received_at": msg.date if isinstance(msg.date, datetime) else None,
         }
-        text = msg.text if msg.text is not None else msg.caption
-        if text is not None and len(text) > MAX_INBOUND_TEXT:
-            text = text[:MAX_INBOUND_TEXT]
+        text = _str(msg.text) if msg.text is not None else _str(msg.caption)
         if msg.venue is not None:
             loc = msg.venue.location
-            address = ", ".join(p for p in (msg.venue.title, msg.venue.address) if p)
+            address = ", ".join(p for p in (_str(msg.venue.title), _str(msg.venue.address)) if p)
             return InboundMessage(**common, text=text, raw_kind="location",
                                   location=Location(loc.latitude, loc.longitude, address or None))
         if msg.location is not None:
@@ -167,24 +186,28 @@ class TelegramChannel:
                                   location=Location(msg.location.latitude, msg.location.longitude))
         if msg.photo:
             limit = self.settings.max_media_bytes
-            sizes = sorted(msg.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
-            fitting = [p for p in sizes if (p.file_size or 0) <= limit] or sizes[:1]
+            sizes = sorted(msg.photo, key=lambda p: ((as_size(p.width) or 0) * (as_size(p.height) or 0),
+                                                     as_size(p.file_size) or 0))
+            fitting = [p for p in sizes if (as_size(p.file_size) or 0) <= limit] or sizes[:1]
             best = fitting[-1]
             return InboundMessage(**common, text=text, raw_kind="photo", media=(
-                Media(kind="photo", content_type="image/jpeg", file_id=best.file_id, size_bytes=best.file_size),))
+                Media(kind="photo", content_type="image/jpeg", file_id=_str(best.file_id),
+                      size_bytes=as_size(best.file_size)),))
         if msg.document is not None:
             doc = msg.document
-            kind = "photo" if (doc.mime_type or "").startswith("image/") else "document"
+            mime = _str(doc.mime_type, 100)
+            kind = "photo" if (mime or "").startswith("image/") else "document"
             return InboundMessage(**common, text=text, raw_kind=kind, media=(
-                Media(kind=kind, content_type=doc.mime_type, file_id=doc.file_id, size_bytes=doc.file_size),))
+                Media(kind=kind, content_type=mime, file_id=_str(doc.file_id), size_bytes=as_size(doc.file_size)),))
         for kind in ("voice", "audio", "video", "video_note", "sticker", "animation"):
             attachment = getattr(msg, kind, None)
             if attachment is not None:
                 norm = {"video_note": "video", "animation": "video"}.get(kind, kind)
                 return InboundMessage(**common, text=text, raw_kind=norm, media=(
-                    Media(kind=norm, file_id=attachment.file_id, size_bytes=attachment.file_size),))
-        if msg.contact is not None and msg.contact.user_id == (user.id if user else None):
-            return InboundMessage(**common, text=text, phone_e164=msg.contact.phone_number, raw_kind="unsupported")
+                    Media(kind=norm, file_id=_str(attachment.file_id), size_bytes=as_size(attachment.file_size)),))
+        if msg.contact is not None and user is not None and as_int(msg.contact.user_id) == as_int(user.id):
+            return InboundMessage(**common, text=text, phone_e164=_str(msg.contact.phone_number, 32),
+                                  raw_kind="unsupported")
         if text is None:
             return InboundMessage(**common, raw_kind="unsupported")
         return InboundMessage(**common, text=text, raw_kind="text")
@@ -194,14 +217,15 @@ class TelegramChannel:
         """``getFile`` for the download path, then stream ``/file/bot<token>/<path>``."""
         if not media.file_id:
             raise ValueError("Telegram media without file_id")
-        tg_file = self._loop.run(self._bot.get_file(media.file_id), timeout=self.send_timeout)
+        tg_file = self._loop.run(self._bot.get_file(media.file_id),
+                                 timeout=min(self.send_timeout, self.settings.media_file_seconds))
         url = tg_file.file_path
-        if not url:
-            raise ValueError("Telegram returned no file_path")
+        if not url or not url.startswith(self._file_base):
+            raise ValueError("Telegram returned no file_path on the Bot API host")
         with self._http.stream("GET", url) as response:
             response.raise_for_status()
-            yield Download(response.iter_bytes(64 * 1024), response.headers.get("content-type"),
-                           tg_file.file_size)
+            yield Download(response.iter_bytes(), response.headers.get("content-type"),
+                           as_size(tg_file.file_size))
 
     # --- outbound ---------------------------------------------------------------------------------
 
@@ -274,13 +298,28 @@ class TelegramChannel:
                 log.warning("telegram polling failed: %s", type(exc).__name__)
                 stop.wait(2)
                 continue
-            for update in updates:
-                on_update(update.to_dict())
-                offset = update.update_id + 1
+            try:
+                for update in updates:
+                    on_update(update.to_dict())
+                    offset = update.update_id + 1
+            except Exception as exc:  # not stored (the database is away): fetch it again from ``offset``
+                log.warning("telegram polling: update not stored (%s); trying again", type(exc).__name__)
+                stop.wait(1)
 
     def set_webhook(self, url: str) -> bool:
         return self._loop.run(self._bot.set_webhook(url, secret_token=self.secret), timeout=self.send_timeout)
 
 
 def _update_kind(payload: dict[str, Any]) -> str:
-    return next((k for k in payload if k != "update_id"), "empty")
+    kind = next((k for k in payload if k != "update_id"), "empty")
+    return kind if kind.isidentifier() and len(kind) <= 40 else "unknown"
+
+
+def _str(value: Any, limit: int = MAX_INBOUND_TEXT) -> str | None:
+    """A string field of an Update, or None when Telegram (or a forger) put something else there."""
+    return clean_str(value, limit)
+
+
+def _full_name(user: Any) -> str | None:
+    parts = [p for p in (_str(user.first_name, MAX_NAME), _str(user.last_name, MAX_NAME)) if p]
+    return " ".join(parts)[:MAX_NAME] or None

@@ -14,16 +14,18 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 
+from bot import safe_fetch
 from bot.channel import CAPABILITIES, BadRequest, Download, Forbidden
+from bot.edge import bounded
 from bot.media_links import media_link
 from bot.render_options import format_options
 from bot.telegram import split_text
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
 MAX_BODY = 1600
-MAX_INBOUND_TEXT = 4096
 # Error codes meaning "this number will never get our messages" (invalid, landline, unsubscribed...).
 UNREACHABLE_CODES = frozenset({21211, 21214, 21217, 21407, 21408, 21421, 21610, 21612, 21614, 63003, 63024})
 OUTSIDE_WINDOW = 63016  # WhatsApp free-form message outside the 24 h window: use a template instead
@@ -60,6 +61,29 @@ class BaseUrlHttpClient(TwilioHttpClient):
         if self.base_url != TWILIO_API and url.startswith(TWILIO_API):
             url = self.base_url + url[len(TWILIO_API):]
         return super().request(method, url, *args, **kwargs)
+
+
+class FormPairs:
+    """A posted form as Twilio signed it: every (name, value) pair in order, repeated names kept. ``getall`` is
+    what ``RequestValidator`` asks a multi-dict for; ``first()`` is what the parser reads."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(k for k, _ in self.pairs))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def getall(self, name: str) -> list[str]:
+        return [v for k, v in self.pairs if k == name]
+
+    def first(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for k, v in self.pairs:
+            out.setdefault(k, v)
+        return out
 
 
 def _whatsapp_address(number: str) -> str:
@@ -82,7 +106,10 @@ class TwilioChannel:
         self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
                              http_client=BaseUrlHttpClient(self.base_url, timeout=timeout, max_retries=0))
         self.status_callback = settings.public_url.rstrip("/") + "/webhooks/twilio/status"
-        self._http = httpx.Client(timeout=httpx.Timeout(20.0, connect=5.0), follow_redirects=True)
+        base = urlsplit(self.base_url)
+        self.allowlist = safe_fetch.Allowlist.from_settings(settings.twilio_media_hosts,
+                                                            f"{base.scheme}://{base.netloc}")
+        self._http = safe_fetch.guarded_client(self.allowlist, timeout=httpx.Timeout(5.0, connect=5.0))
         self.senders = {"whatsapp": TwilioSender(self, "whatsapp"), "sms": TwilioSender(self, "sms")}
 
     def close(self) -> None:
@@ -94,10 +121,21 @@ class TwilioChannel:
         url = self.settings.public_url.rstrip("/") + path
         return f"{url}?{query}" if query else url
 
-    def check_signature(self, path: str, query: str, params: Mapping[str, str], signature: str | None) -> None:
-        """``X-Twilio-Signature`` over ``REPORTA_PUBLIC_URL`` + path (+ query) and the posted fields."""
+    def check_signature(self, path: str, query: str, params: FormPairs | Mapping[str, str], signature: str | None,
+                        *, body: str | None = None, settings_header: str | None = None) -> None:
+        """``X-Twilio-Signature`` over ``REPORTA_PUBLIC_URL`` + path (+ query) and the posted fields, as the SDK's
+        ``RequestValidator`` checks it: every value of a repeated field signed, the algorithm named by
+        ``X-Twilio-Webhooks-Signature-Settings`` (HMAC-SHA1 by default, HMAC-SHA256 with a SharedKey), and for a
+        JSON body the ``bodySHA256`` query parameter checked against the raw ``body``."""
         url = self.public_url_for(path, query)
-        if not signature or not self.validator.validate(url, dict(params), signature):
+        algorithm = get_signature_algorithm(settings_header)
+        validator = self.validator
+        if settings_header and self.settings.twilio_webhook_signing_key:
+            validator = RequestValidator(self.settings.twilio_webhook_signing_key)
+        signed: Any = params
+        if "bodySHA256" in parse_qs(query) and body is not None:
+            signed = body
+        if not signature or not validator.validate(url, signed, signature, algorithm=algorithm):
             raise Forbidden("bad Twilio signature")
 
     def parse(self, form: Mapping[str, str]) -> list[InboundMessage]:
@@ -110,13 +148,11 @@ class TwilioChannel:
         if phone is None:
             raise BadRequest("Twilio From is not a phone number")
         text = form.get("Body") or None
-        if text is not None and len(text) > MAX_INBOUND_TEXT:
-            text = text[:MAX_INBOUND_TEXT]
         common: dict[str, Any] = {"channel": channel, "external_id": phone, "provider_message_id": sid,
                                   "phone_e164": phone, "display_name": form.get("ProfileName") or None}
         if form.get("ButtonPayload"):
-            return [InboundMessage(**common, text=form.get("ButtonText") or text,
-                                   button_payload=form["ButtonPayload"], raw_kind="text")]
+            return [bounded(InboundMessage(**common, text=form.get("ButtonText") or text,
+                                           button_payload=form["ButtonPayload"], raw_kind="text"))]
         lat, lon = form.get("Latitude"), form.get("Longitude")
         if lat and lon:
             try:
@@ -125,7 +161,7 @@ class TwilioChannel:
                 raise BadRequest("Twilio Latitude/Longitude are not numbers") from exc
             if not (-90 <= location.lat <= 90 and -180 <= location.lon <= 180):
                 raise BadRequest("Twilio Latitude/Longitude out of range")
-            return [InboundMessage(**common, text=text, location=location, raw_kind="location")]
+            return [bounded(InboundMessage(**common, text=text, location=location, raw_kind="location"))]
         try:
             count = int(form.get("NumMedia") or 0)
         except ValueError as exc:
@@ -139,24 +175,26 @@ class TwilioChannel:
             kind = "photo" if (ctype or "").startswith("image/") else _media_kind(ctype)
             media.append(Media(kind=kind, content_type=ctype, url=url))
         if media:
-            return [InboundMessage(**common, text=text, media=tuple(media), raw_kind=media[0].kind)]
+            return [bounded(InboundMessage(**common, text=text, media=tuple(media), raw_kind=media[0].kind))]
         if text is None:
-            return [InboundMessage(**common, raw_kind="unsupported")]
-        return [InboundMessage(**common, text=text, raw_kind="text")]
+            return [bounded(InboundMessage(**common, raw_kind="unsupported"))]
+        return [bounded(InboundMessage(**common, text=text, raw_kind="text"))]
 
     @contextmanager
     def fetch_media(self, media: Media) -> Iterator[Download]:
-        """Stream ``MediaUrlN``; the account's Basic auth goes only to the Twilio API host."""
+        """Stream ``MediaUrlN`` from an allowed host only (``bot.safe_fetch``: allowlist, public addresses, every
+        redirect checked); the account's Basic auth goes only to the Twilio API host."""
         if not media.url:
             raise ValueError("Twilio media without url")
-        api_host = urlsplit(self.base_url).netloc
-        auth = (self.account_sid, self._auth_token) if urlsplit(media.url).netloc in (api_host, "api.twilio.com") \
-            else None
-        with self._http.stream("GET", media.url, auth=auth) as response:
-            response.raise_for_status()
+        api_hosts = {urlsplit(self.base_url).netloc, "api.twilio.com"}
+
+        def auth_for(url: str) -> tuple[str, str] | None:
+            return (self.account_sid, self._auth_token) if urlsplit(url).netloc in api_hosts else None
+
+        with safe_fetch.stream(self._http, self.allowlist, media.url, auth_for=auth_for) as response:
             length = response.headers.get("content-length")
-            yield Download(response.iter_bytes(64 * 1024), response.headers.get("content-type"),
-                           int(length) if length and length.isdigit() else None)
+            yield Download(response.iter_bytes(), response.headers.get("content-type"),
+                           int(length) if length and length.isdigit() and len(length) < 19 else None)
 
     # --- outbound ---------------------------------------------------------------------------------
 

@@ -12,9 +12,14 @@ One cycle (``run_once``):
    window → the Content template configured for the row's kind, else an SMS fallback row, else
    ``failed``. Claimed rows become ``sending`` with ``claimed_by``/``claimed_until`` and ``attempts+1``.
 2. **Send** outside any transaction, concurrently (a thread pool), each chat's rows in queue order, paced
-   by per-channel token buckets and (Telegram) one message per second per chat.
-3. **Record** (one transaction): ``sent`` + provider id; transient errors → ``pending`` again after
-   exponential backoff with jitter or the provider's Retry-After, until ``outbox_max_attempts`` then
+   by per-channel token buckets and (Telegram) one message per second per chat. While sends are in flight the
+   claim (``lease_seconds``, 30 s by default) is renewed every third of it, so a short lease never expires under
+   a slow send, and a dead worker's rows come back within seconds, not minutes.
+3. **Record** as each send returns (the cycle's thread writes whatever finished meanwhile in one transaction, so
+   a provider's "accepted" is on disk a few milliseconds later, not after the whole batch). When the database is
+   unreachable the outcomes are kept in memory and recorded as soon as it answers again (``_record_until_done``),
+   instead of leaving the rows to be re-sent when their lease expires. Outcomes: transient errors → ``pending``
+   again after exponential backoff with jitter or the provider's Retry-After, until ``outbox_max_attempts`` then
    ``failed``; permanent errors → ``failed`` and the identity marked unreachable; Twilio 63016 (WhatsApp
    outside the window) → SMS fallback when the citizen has a phone and SMS is configured.
 
@@ -22,16 +27,19 @@ One cycle (``run_once``):
 step 3 (Twilio reports on a message while the rest of the batch is still being sent): it is kept in
 ``early_receipts`` and applied by ``_record`` in the transaction that stores the provider id, or, if it was
 committed just after that, by the ``apply_early_receipts`` job.
-Exactly-once holds as long as a send finishes within the lease; a worker killed between a provider
-accepting a message and recording it can cause one resend after the lease expires (at-least-once).
+The providers take no idempotency key, so delivery is at-least-once: a worker killed between a provider
+accepting a message and the recording of it resends that message once its lease expires. That window is one
+send plus one small transaction (``benchmarks/outage_bench.py`` measures it).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +49,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, or_, select, true, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.interprocess import WriteLock
@@ -78,6 +87,13 @@ _PROVIDER_STATUS = {
     "sent": OutboxStatus.SENT, "delivered": OutboxStatus.DELIVERED, "read": OutboxStatus.READ,
     "failed": OutboxStatus.FAILED, "undelivered": OutboxStatus.UNDELIVERED,
 }
+
+
+def _describe(exc: BaseException) -> str:
+    """An error in one line without the statement's parameters (they hold citizens' words and numbers)."""
+    orig = getattr(exc, "orig", None)
+    first = str(orig if orig is not None else "").strip().splitlines()
+    return f"{type(exc).__name__}: {first[0][:120]}" if first else type(exc).__name__
 
 
 def is_proactive(kind: str) -> bool:
@@ -139,7 +155,7 @@ class Dispatcher:
         *,
         worker_id: str | None = None,
         now: Callable[[], datetime] = utcnow,
-        lease_seconds: float = 300.0,
+        lease_seconds: float | None = None,
         max_threads: int = 8,
         batch_size: int = 500,
         rate_limits: bool = True,
@@ -150,7 +166,9 @@ class Dispatcher:
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
         self.now = now
-        self.lease = timedelta(seconds=lease_seconds)
+        self.lease = timedelta(seconds=lease_seconds if lease_seconds is not None else settings.outbox_lease_seconds)
+        #: how long outcomes are kept in memory and retried while the database is unreachable
+        self.record_patience = max(60.0, self.lease.total_seconds() * 10)
         self.batch_size = batch_size
         self.stats = DispatchStats()
         self._rng = rng
@@ -215,14 +233,21 @@ class Dispatcher:
     def _loop(self, channel: ChannelKind, wake: threading.Event) -> None:
         interval = max(0.01, self.settings.dispatch_interval_seconds)
         batch = self.channel_batch(channel)
+        failing = False
         while not self._stop.is_set():
             wake.clear()
             try:
                 handled = self.run_once(batch, channels=[channel])
-            except Exception:  # the loop must survive a database hiccup; the rows stay claimable
-                log.exception("outbox dispatch cycle failed")
+                if failing:
+                    log.info("outbox dispatch (%s) works again", channel.value)
+                    failing = False
+            except Exception as exc:  # the loop must survive a database outage; the rows stay claimable
+                if not failing:  # one line when it starts failing, not one traceback per cycle
+                    log.error("outbox dispatch (%s) failed: %s; retrying every second", channel.value,
+                              _describe(exc), exc_info=not isinstance(exc, DBAPIError))
+                failing = True
                 handled = 0
-                self._stop.wait(min(5.0, interval * 10))
+                self._stop.wait(1.0)
             if handled < batch:
                 wake.wait(interval)
 
@@ -234,7 +259,6 @@ class Dispatcher:
         jobs, handled = self._claim(limit, channels)
         if jobs:
             self._send_all(jobs)
-            self._record(jobs)
         return handled
 
     def drain(self, *, max_cycles: int = 10_000) -> int:
@@ -395,26 +419,89 @@ class Dispatcher:
 
     # --- send --------------------------------------------------------------------------------------------
     def _send_all(self, jobs: list[_Job]) -> None:
+        """Send ``jobs`` (chats in parallel) and record each outcome as it comes; renew the claim meanwhile."""
         by_chat: dict[int, list[_Job]] = {}
         for job in jobs:
             by_chat.setdefault(job.identity_id, []).append(job)
-        futures = [self._pool.submit(self._send_chain, chain) for chain in by_chat.values()]
+        finished: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        futures = [self._pool.submit(self._send_chain, chain, finished.put) for chain in by_chat.values()]
+        in_flight = {job.row_id for job in jobs}
+        renew_every = self.lease.total_seconds() / 3
+        renewed = time.monotonic()
+        while in_flight:
+            try:
+                done = [finished.get(timeout=min(0.5, renew_every))]
+            except queue.Empty:
+                done = []
+            while True:
+                try:
+                    done.append(finished.get_nowait())
+                except queue.Empty:
+                    break
+            if done:
+                self._record_until_done(done)  # recorded first, before anything else is sent or waited for
+                in_flight.difference_update(j.row_id for j in done)
+            elif all(f.done() for f in futures) and finished.empty():
+                break  # a sending thread died (a bug): its rows come back when their lease expires
+            if in_flight and time.monotonic() - renewed >= renew_every:
+                self._renew(in_flight)
+                renewed = time.monotonic()
         for f in futures:
             f.result()
 
-    def _send_chain(self, chain: list[_Job]) -> None:
-        """Send one chat's rows in order; a retry holds back the rest, an unreachable chat fails the rest."""
+    def _renew(self, row_ids: Collection[int]) -> None:
+        """Extend the claim of rows still being sent (a failure is harmless: the next renewal tries again)."""
+        try:
+            with self._write_lock or nullcontext(), self.session_factory() as session, session.begin():
+                session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id.in_(list(row_ids)),
+                                                OutboxMessage.claimed_by == self.worker_id,
+                                                OutboxMessage.status == OutboxStatus.SENDING)
+                    .values(claimed_until=self.now() + self.lease).execution_options(synchronize_session=False))
+        except DBAPIError as exc:
+            log.warning("outbox: claim of %d row(s) not renewed: %s", len(row_ids), _describe(exc))
+
+    def _record_until_done(self, jobs: list[_Job]) -> None:
+        """``_record``, again every half second while the database is unreachable (up to ``record_patience``
+        seconds): an outcome kept in memory beats a row re-sent when its lease expires."""
+        deadline = time.monotonic() + self.record_patience
+        failures = 0
+        while True:
+            try:
+                self._record(jobs)
+                if failures:
+                    log.info("outbox: %d outcome(s) recorded after %d failed attempt(s)", len(jobs), failures)
+                return
+            except DBAPIError as exc:
+                failures += 1
+                if failures == 1:
+                    log.error("outbox: %d outcome(s) could not be recorded (%s); kept and retried", len(jobs),
+                              _describe(exc))
+                if time.monotonic() > deadline or (self._stop.is_set() and failures > 20):
+                    log.error("outbox: gave up recording %d outcome(s); their rows are sent again when the "
+                              "lease expires", len(jobs))
+                    raise
+                time.sleep(0.5)
+
+    def _send_chain(self, chain: list[_Job], finished: Callable[[_Job], None] = lambda job: None) -> None:
+        """Send one chat's rows in order; a retry holds back the rest, an unreachable chat fails the rest. Each
+        outcome goes to ``finished`` as soon as it is known."""
         for i, job in enumerate(chain):
             self._send_one(job)
             if job.status == "retry":
                 for rest in chain[i + 1:]:
                     rest.status, rest.retry_after = "released", job.retry_after
                     rest.error = "waiting for an earlier message"
+                for one in chain[i:]:
+                    finished(one)
                 return
             if job.status == "failed" and job.unreachable:
                 for rest in chain[i + 1:]:
                     rest.status, rest.error, rest.unreachable = "failed", job.error, True
+                for one in chain[i:]:
+                    finished(one)
                 return
+            finished(job)
 
     def _send_one(self, job: _Job) -> None:
         sender = self.senders[job.channel]

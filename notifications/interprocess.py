@@ -27,6 +27,7 @@ import select
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,46 @@ class _PgListener(Listener):
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.conn.close()
+
+
+class ReconnectingListener(Listener):
+    """A wake-up listener that survives its connection dying: waits (as a poll) and reopens it later."""
+
+    def __init__(self, wakeup: Wakeup, topic: str) -> None:
+        self.wakeup, self.topic = wakeup, topic
+        self._inner: Listener | None = None
+        self._warned = False
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self._inner = self.wakeup.listener(self.topic)
+            self._warned = False
+        except Exception as exc:
+            self._inner = None
+            if not self._warned:  # once per outage
+                log.warning("wake-up listener (%s) unavailable: %s; polling until it is back", self.topic,
+                            type(exc).__name__)
+                self._warned = True
+
+    def wait(self, timeout: float) -> bool:
+        if self._inner is None:
+            self._open()
+        if self._inner is None:
+            time.sleep(timeout)
+            return False
+        try:
+            return self._inner.wait(timeout)
+        except Exception as exc:
+            log.warning("wake-up listener (%s) lost: %s; reconnecting", self.topic, type(exc).__name__)
+            self._warned = True
+            self._inner.close()
+            self._inner = None
+            return False
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
 
 
 class Wakeup:

@@ -16,6 +16,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from notifications.dispatcher import Dispatcher
+from notifications.interprocess import ReconnectingListener
 from notifications.jobs import Jobs
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ class Worker:
             wakeup = getattr(self.runtime, "wakeup", None)
             if wakeup is not None and getattr(wakeup, "enabled", False):
                 self._listen_stop.clear()
-                self._listen_thread = threading.Thread(target=self._listen, args=(wakeup.listener("outbox"),),
+                # reopened in process when the database goes away and comes back (never ends the thread)
+                self._listen_thread = threading.Thread(target=self._listen, args=(ReconnectingListener(wakeup,
+                                                                                                      "outbox"),),
                                                        name="outbox-wakeups", daemon=True)
                 self._listen_thread.start()
         self._started = True

@@ -16,7 +16,7 @@ outbox dispatcher (``notifications.worker.Worker``).
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,9 +31,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channel import BadRequest, Forbidden
+from bot.channel import BadRequest, Forbidden, Unusable
+from bot.edge import loads
 from bot.media import EXTENSIONS
 from bot.media_links import resolve_link
+from bot.pipeline import StoreFailed
+from bot.twilio import FormPairs
 from reporta.runtime import Runtime
 from reporta.settings import Settings
 from web.context import WebContext
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_BODY_BYTES = 256 * 1024  # webhooks carry text and links, never the media itself
+BODY_SECONDS = 10.0  # the whole body of a webhook must arrive within this
 
 
 def _twiml() -> Response:
@@ -52,13 +56,26 @@ def _twiml() -> Response:
 
 
 async def _read_body(request: Request) -> bytes:
+    """The request body, at most ``MAX_BODY_BYTES``, read within ``BODY_SECONDS`` (a slow client is cut off)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BadRequest("payload too large")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise BadRequest("payload too large")
-    return body
+    chunks: list[bytes] = []
+    size = 0
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise BadRequest("payload too large")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(read(), BODY_SECONDS)
+    except TimeoutError as exc:
+        raise BadRequest("request body too slow") from exc
+    return b"".join(chunks)
 
 
 def create_serving_app() -> Starlette:
@@ -108,51 +125,62 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
         channel = rt().channels.get("telegram")
         if channel is None:
             return Response("telegram channel is off", status_code=404)
+        if not channel.secret:
+            log.warning("telegram webhook refused: REPORTA_TELEGRAM_WEBHOOK_SECRET is not set "
+                        "(set it, then run reporta telegram set-webhook; or use --telegram-polling)")
+            return Response("webhook secret not configured", status_code=403)
         try:
             channel.check_secret(request.headers.get("x-telegram-bot-api-secret-token"))
         except Forbidden:
             log.warning("telegram webhook: bad secret token")
             return Response("forbidden", status_code=403)
         try:
-            payload = json.loads(await _read_body(request))
+            payload = loads(await _read_body(request))
             messages = channel.parse(payload)
-        except (ValueError, BadRequest) as exc:  # JSONDecodeError is a ValueError
+        except Unusable as exc:  # an Update we cannot use: 200, or Telegram redelivers it for hours
+            log.warning("telegram webhook: %s; answered 200 and dropped", exc)
+            return Response(status_code=200)
+        except BadRequest as exc:
             log.warning("telegram webhook: malformed update (%s)", exc)
             return Response("malformed update", status_code=400)
         for inbound in messages:
-            message_id = await rt().pipeline.receive_async(inbound)
+            try:
+                message_id = await rt().pipeline.receive_async(inbound)
+            except StoreFailed:  # logged once by the inbox writer; Telegram retries the update
+                return Response("temporarily unavailable", status_code=503)
             log.info("telegram update %s %s", inbound.provider_message_id,
                      f"stored as message {message_id}" if message_id else "was a redelivery")
         callback = payload.get("callback_query") if isinstance(payload, dict) else None
-        if isinstance(callback, dict) and callback.get("id"):
-            return JSONResponse({"method": "answerCallbackQuery", "callback_query_id": str(callback["id"])})
+        if isinstance(callback, dict) and isinstance(callback.get("id"), str) and messages:
+            return JSONResponse({"method": "answerCallbackQuery", "callback_query_id": callback["id"][:64]})
         return Response(status_code=200)
 
-    async def _twilio_form(request: Request) -> dict[str, str]:
+    async def _twilio_form(request: Request) -> tuple[FormPairs, str]:
         body = await _read_body(request)
         try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
-                              max_num_fields=200)
+            text_body = body.decode("utf-8")
+            pairs = parse_qsl(text_body, keep_blank_values=True, strict_parsing=False, max_num_fields=200)
         except (UnicodeDecodeError, ValueError) as exc:
             raise BadRequest("not a form post") from exc
-        return dict(pairs)
+        return FormPairs(pairs), text_body
 
     async def _verified_twilio_form(request: Request, channel: Any, what: str) -> dict[str, str] | Response:
         """The posted form when the Twilio channel is on and the signature is right; else the answer to give."""
         if channel is None:
             return Response("twilio channel is off", status_code=404)
         try:
-            form = await _twilio_form(request)
+            pairs, body = await _twilio_form(request)
         except BadRequest as exc:
             log.warning("%s: %s", what, exc)
             return Response("malformed request", status_code=400)
         try:
-            channel.check_signature(request.url.path, request.url.query, form,
-                                    request.headers.get("x-twilio-signature"))
+            channel.check_signature(request.url.path, request.url.query, pairs,
+                                    request.headers.get("x-twilio-signature"), body=body,
+                                    settings_header=request.headers.get("x-twilio-webhooks-signature-settings"))
         except Forbidden:
             log.warning("%s: bad signature", what)
             return Response("forbidden", status_code=403)
-        return form
+        return pairs.first()
 
     async def twilio_webhook(request: Request) -> Response:
         channel = rt().channels.get("twilio")
@@ -165,7 +193,10 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
             log.warning("twilio webhook: malformed message (%s)", exc)
             return Response("malformed message", status_code=400)
         for inbound in messages:
-            message_id = await rt().pipeline.receive_async(inbound)
+            try:
+                message_id = await rt().pipeline.receive_async(inbound)
+            except StoreFailed:  # logged once by the inbox writer; Twilio may retry
+                return Response("temporarily unavailable", status_code=503)
             log.info("twilio %s %s %s", inbound.channel, inbound.provider_message_id,
                      f"stored as message {message_id}" if message_id else "was a redelivery")
         return _twiml()

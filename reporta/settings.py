@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     media_dir: Path | None = None  # default: <var_dir>/media
     max_media_bytes: int = 10 * 1024 * 1024
     allowed_media_types: str = "image/jpeg,image/png,image/webp,image/heic"
+    # Decompression bombs: an image is refused past this many pixels (width × height, read from its header).
+    max_image_pixels: int = 50_000_000
+    # Total time for one file and for all files of one message; downloads run in a pool of their own.
+    media_file_seconds: float = 20.0
+    media_message_seconds: float = 30.0
+    media_download_workers: int = 4
 
     # --- NLU --------------------------------------------------------------------------------------
     nlu_engine: Literal["builtin", "rasa"] = "builtin"
@@ -60,6 +66,12 @@ class Settings(BaseSettings):
     twilio_sms_number: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
     twilio_messages_per_second: float = 10.0
+    # Hosts Twilio media (MediaUrlN) may be fetched from, comma-separated: `host`, `*.domain`, `host:port`,
+    # `http://host:port` (https otherwise). Names must resolve to public addresses; the API base URL's origin is
+    # always allowed (tests point it at a fake on 127.0.0.1).
+    twilio_media_hosts: str = "api.twilio.com,*.twiliocdn.com,s3-external-1.amazonaws.com"
+    # The SharedKey secret of webhooks signed with X-Twilio-Webhooks-Signature-Settings (else the auth token).
+    twilio_webhook_signing_key: str | None = None
     # JSON object mapping a message kind to a Content template SID, used outside WhatsApp's 24 h window.
     whatsapp_content_templates: dict[str, str] = Field(default_factory=dict)
 
@@ -82,6 +94,15 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     telegram_messages_per_second: float = 30.0
     scheduler_job_interval_seconds: float = 60.0  # surveys, survey timeout, SLA warnings, overdue notices
+    # The outbox claim: short, and renewed every third of it while a send is in flight.
+    outbox_lease_seconds: float = 30.0
+
+    # --- web server (`reporta serve`: uvicorn) ----------------------------------------------------------
+    server_max_header_bytes: int = 16 * 1024  # request line + headers; larger → 400 and the connection closed
+    server_max_headers: int = 100
+    server_request_seconds: float = 10.0  # a request's head and body must arrive within this
+    server_keep_alive_seconds: int = 5
+    server_max_connections: int = 4000  # open connections or requests in progress; beyond: 503 (limit_concurrency)
 
     @property
     def media_path(self) -> Path:

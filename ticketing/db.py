@@ -43,6 +43,8 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout so several threads can share it."""
     url = normalise_url(url)
+    # Errors and logs name the statement, never its parameters (citizens' texts, names and phones).
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

@@ -30,8 +30,11 @@ WA_NUMBER = "+528100000001"
 SMS_NUMBER = "+528100000000"
 PUBLIC_URL = "https://reporta.example.gob.mx"  # what Twilio signs; the test server itself is on 127.0.0.1
 
-# A small but well-formed JPEG header followed by filler: enough for magic-byte sniffing and hashing.
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(256)) * 8 + b"\xff\xd9"
+# A small but well-formed JPEG header (APP0, then a 640×480 start-of-frame) followed by filler: enough for
+# magic-byte sniffing, the dimension check and hashing.
+JPEG = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+        b"\xff\xc0\x00\x11\x08\x01\xe0\x02\x80\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+        + bytes(range(256)) * 8 + b"\xff\xd9")
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n" + b"0" * 2000
 
 

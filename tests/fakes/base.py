@@ -33,6 +33,15 @@ class Recorded:
 
 
 @dataclass
+class Drip:
+    """A response body sent ``step`` bytes every ``interval`` seconds (a slow provider)."""
+
+    data: bytes
+    interval: float = 1.0
+    step: int = 1
+
+
+@dataclass
 class Fault:
     kind: str  # "500" | "429" | "403" | "hang" | "error"
     match: str | None = None  # api_method it applies to (None: any API call)
@@ -102,9 +111,21 @@ class FakeServer:
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
+                drip = payload if isinstance(payload, Drip) else None
+                data = drip.data if drip is not None else payload
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(payload)
+                if drip is None:
+                    self.wfile.write(data)
+                    return
+                try:
+                    for i in range(0, len(data), drip.step):
+                        if fake._stopping.wait(drip.interval):
+                            return
+                        self.wfile.write(data[i:i + drip.step])
+                        self.wfile.flush()
+                except OSError:  # the client gave up: what a slow server sees
+                    self.close_connection = True
 
             do_GET = do_POST = _serve
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from tests.fakes.base import FakeServer, Fault, Recorded, json_response
+from tests.fakes.base import Drip, FakeServer, Fault, Recorded, json_response
 
 
 class FakeTwilio(FakeServer):
@@ -29,15 +29,24 @@ class FakeTwilio(FakeServer):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.media: dict[str, tuple[str, bytes]] = {}  # path -> (content type, bytes)
+        self.redirects: dict[str, str] = {}  # path -> Location
+        self.drips: dict[str, float] = {}  # path -> seconds per byte
         self._n = itertools.count(1)
 
     # --- set-up helpers -------------------------------------------------------------------------------
 
-    def add_media(self, data: bytes, content_type: str = "image/jpeg") -> str:
-        """Serve ``data`` at a Twilio-style media URL (Basic auth required); return the URL."""
+    def add_media(self, data: bytes, content_type: str = "image/jpeg", *, redirect_to: str | None = None,
+                  drip_seconds: float = 0.0) -> str:
+        """Serve ``data`` at a Twilio-style media URL (Basic auth required); return the URL. ``redirect_to``:
+        answer 307 with that Location instead (Twilio redirects media to its CDN); ``drip_seconds``: send one
+        byte every so many seconds."""
         path = (f"/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}"
                 f"/Media/ME{uuid.uuid4().hex}")
         self.media[path] = (content_type, data)
+        if redirect_to is not None:
+            self.redirects[path] = redirect_to
+        if drip_seconds:
+            self.drips[path] = drip_seconds
         return self.base_url + path
 
     def sent(self, to: str | None = None) -> list[dict[str, Any]]:
@@ -80,7 +89,11 @@ class FakeTwilio(FakeServer):
         if "/Media/" in path:
             if path not in self.media:
                 return self._error(404, 20404, "The requested resource was not found")
+            if path in self.redirects:
+                return 307, {"Location": self.redirects[path]}, b""
             ctype, data = self.media[path]
+            if path in self.drips:
+                return 200, {"Content-Type": ctype}, Drip(data, self.drips[path])  # type: ignore[return-value]
             return 200, {"Content-Type": ctype}, data
         prefix = f"/2010-04-01/Accounts/{self.account_sid}/"
         if not path.startswith(prefix):
