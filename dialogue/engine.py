@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from dialogue import state
 from dialogue.escalation import EscalationLexicon
 from dialogue.flows import control, free_intent, handoff, report, status, survey
+from dialogue.flows import privacy as privacy_flow
 from dialogue.render import Renderer
 from dialogue.simulated import dialogue_channel
 from dialogue.turn import Services, Turn, clean_text
@@ -163,6 +164,8 @@ class DialogueEngine:
             handoff.start(turn, escalation)
             return
         if control.command(turn):
+            return
+        if privacy_flow.command(turn):  # PRIVACIDAD / MIS DATOS / BORRAR MIS DATOS
             return
         if turn.choice == "menu:handoff" or (turn.choice is None and handoff.wants_person(turn)):
             handoff.start(turn, "requested")

@@ -12,9 +12,14 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reporta.datadir import packaged_data_dir
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT / "data"
-DEFAULT_VAR_DIR = REPO_ROOT / "var"
+# A checkout reads its own data/ and var/; an installed package (``pip install .``) its bundled copy of data/
+# (``reporta_data``) and ./var (see reporta/datadir.py).
+IN_CHECKOUT = (REPO_ROOT / "data" / "catalog.yml").is_file()
+DEFAULT_DATA_DIR = REPO_ROOT / "data" if IN_CHECKOUT else packaged_data_dir()
+DEFAULT_VAR_DIR = REPO_ROOT / "var" if IN_CHECKOUT else Path("var").absolute()
 
 
 class Settings(BaseSettings):
@@ -82,6 +87,13 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     telegram_messages_per_second: float = 30.0
     scheduler_job_interval_seconds: float = 60.0  # surveys, survey timeout, SLA warnings, overdue notices
+
+    # --- privacy (derechos ARCO; see docs/privacy.md) -------------------------------------------------
+    # How citizens reach the Unidad de Transparencia (e-mail, phone, office; sent with "MIS DATOS" and deletion
+    # requests after "Unidad de Transparencia:").
+    transparency_contact: str = "transparencia@example.gob.mx, tel. 81 8130 6000"
+    # Months after closing when a ticket's personal data are removed (0 = kept until a citizen asks).
+    retention_months: int = Field(default=24, ge=0)
 
     @property
     def media_path(self) -> Path:
