@@ -436,6 +436,9 @@ class Pipeline:
                 for one in batch:
                     self._store_batch([one])
                 return
+            if self.identities.pop((inbounds[0].channel, inbounds[0].external_id), None) is not None:
+                self._store_batch(batch)  # the cached identity may be gone (a citizen forgotten): looked up again
+                return
             log.exception("inbound %s message could not be stored", inbounds[0].channel)
             ids = None
         if ids is not None and not self.process_here and any(mid is not None for mid in ids):
