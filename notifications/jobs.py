@@ -243,7 +243,7 @@ class Jobs:
             with session.begin():
                 now = self.now()
                 counts, files = apply_retention(session, cutoff=retention_cutoff(now, months), now=now,
-                                                limit=self.batch_size, skip_locked=not self._sqlite)
+                                                limit=min(self.batch_size, 100), skip_locked=not self._sqlite)
             if files:
                 with session.begin():
                     remove_files(session, files)

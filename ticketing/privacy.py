@@ -24,13 +24,13 @@ when no attachment row still points at them (files are named by content hash and
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ticketing.models import (
@@ -54,9 +54,12 @@ log = logging.getLogger(__name__)
 
 #: What replaces a description or landmark the citizen wrote (staff read it on the ticket).
 REDACTED = "[eliminado por protección de datos personales]"
-#: Event data keys that point at a citizen or one of their identities.
+#: Event data keys that point at a citizen or one of their identities, and the events that carry them.
 _PERSON_KEYS = ("citizen_id", "identity_id", "reporter_identity_id")
+_EVENTS_WITH_PERSON = ("created", "subscribed")
 #: Outbox rows that are finished with (sent, or given up): the retention deletes them.
+#: Dormant citizens forgotten per retention batch.
+CITIZENS_PER_BATCH = 20
 FINAL_OUTBOX = (OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.READ, OutboxStatus.FAILED,
                 OutboxStatus.UNDELIVERED)
 
@@ -247,8 +250,7 @@ def forget_citizen(session: Session, citizen_id: int, *, actor: str, request_id:
 
     tickets = list(session.scalars(select(Ticket).where(or_(
         Ticket.reporter_id == citizen_id, Ticket.reporter_identity_id.in_(identity_ids))).order_by(Ticket.id)))
-    for ticket in tickets:
-        result.files += anonymise_ticket(session, ticket, actor=actor, reason="erasure", now=now)
+    result.files += anonymise_tickets(session, tickets, actor=actor, reason="erasure", now=now)
     counts["tickets_anonymised"] = len(tickets)
     counts["notes_cleared"] = _clear_citizen_events(session, [f"citizen:{citizen_id}"])
     session.flush()  # the tickets no longer point at the identities deleted below
@@ -291,29 +293,46 @@ def forget_citizen(session: Session, citizen_id: int, *, actor: str, request_id:
 def anonymise_ticket(session: Session, ticket: Ticket, *, actor: str, reason: str,
                      now: datetime | None = None) -> list[str]:
     """Remove the personal data of one ticket (see the module docstring); return the photo files to delete."""
+    return anonymise_tickets(session, [ticket], actor=actor, reason=reason, now=now)
+
+
+def anonymise_tickets(session: Session, tickets: Sequence[Ticket], *, actor: str, reason: str,
+                      now: datetime | None = None) -> list[str]:
+    """``anonymise_ticket`` for many tickets in a few set-based statements; return the photo files to delete."""
+    if not tickets:
+        return []
     now = now or utcnow()
-    reporter = ticket.reporter_id
-    ticket.reporter_id = None
-    ticket.reporter_identity_id = None
-    if ticket.description:
-        ticket.description = REDACTED
-    if ticket.landmark:
-        ticket.landmark = REDACTED
-    ticket.anonymised_at = now
-    photos = list(session.scalars(select(Attachment).where(Attachment.ticket_id == ticket.id,
-                                                           Attachment.kind != "evidence")))
-    files = [a.storage_path for a in photos]
+    ids = [t.id for t in tickets]
+    for ticket in tickets:
+        ticket.reporter_id = None
+        ticket.reporter_identity_id = None
+        if ticket.description:
+            ticket.description = REDACTED
+        if ticket.landmark:
+            ticket.landmark = REDACTED
+        ticket.anonymised_at = now
+    photos = session.execute(select(Attachment.id, Attachment.ticket_id, Attachment.storage_path).where(
+        Attachment.ticket_id.in_(ids), Attachment.kind != "evidence")).all()
     if photos:
-        session.execute(delete(Attachment).where(Attachment.id.in_([a.id for a in photos])))
-    session.execute(delete(Subscription).where(Subscription.ticket_id == ticket.id))
-    session.execute(delete(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id,
+        session.execute(delete(Attachment).where(Attachment.id.in_([p.id for p in photos])))
+    session.execute(delete(Subscription).where(Subscription.ticket_id.in_(ids)))
+    session.execute(delete(OutboxMessage).where(OutboxMessage.ticket_id.in_(ids),
                                                 OutboxMessage.status.in_(FINAL_OUTBOX)))
-    for event in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)):
-        _scrub_event(event, citizen_actor=event.actor.startswith("citizen:"))
-    session.add(TicketEvent(ticket_id=ticket.id, kind="anonymised", actor=actor,
-                            data={"reason": reason, "photos": len(photos)}, created_at=now))
-    log.info("privacy: ticket %s anonymised (%s; reporter %s)", ticket.folio, reason, reporter)
-    return files
+    session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ids), TicketEvent.actor.like("citizen:%"))
+                    .values(actor="citizen",
+                            public_note=case((TicketEvent.public_note.is_(None), None), else_=REDACTED),
+                            internal_note=case((TicketEvent.internal_note.is_(None), None), else_=REDACTED)),
+                    execution_options={"synchronize_session": False})
+    for event in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id.in_(ids),
+                                                           TicketEvent.kind.in_(_EVENTS_WITH_PERSON))):
+        _scrub_event(event, citizen_actor=False)
+    per_ticket = {i: 0 for i in ids}
+    for p in photos:
+        per_ticket[p.ticket_id] += 1
+    session.execute(insert(TicketEvent), [{"ticket_id": i, "kind": "anonymised", "actor": actor, "data": {
+        "reason": reason, "photos": n}, "created_at": now} for i, n in per_ticket.items()])
+    log.info("privacy: %d ticket(s) anonymised (%s)", len(ids), reason)
+    return [p.storage_path for p in photos]
 
 
 def _scrub_event(event: TicketEvent, *, citizen_actor: bool) -> None:
@@ -382,8 +401,7 @@ def apply_retention(session: Session, *, cutoff: datetime, now: datetime | None 
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True, of=Ticket)
     tickets = list(session.scalars(stmt))
-    for ticket in tickets:
-        files += anonymise_ticket(session, ticket, actor="system:retention", reason="retention", now=now)
+    files += anonymise_tickets(session, tickets, actor="system:retention", reason="retention", now=now)
 
     old_messages = list(session.scalars(select(Message.id).where(Message.created_at < cutoff,
                                                                  or_(Message.state.is_(None),
@@ -405,7 +423,9 @@ def apply_retention(session: Session, *, cutoff: datetime, now: datetime | None 
             OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(FINAL_OUTBOX)).limit(limit * 10)))))
 
     forgotten = 0
-    for citizen_id in _dormant_citizens(session, cutoff, limit, skip_locked=skip_locked):
+    # Forgetting is a dozen statements per citizen: a few per batch keep the transaction (and SQLite's write lock)
+    # short; the job runs again a minute later.
+    for citizen_id in _dormant_citizens(session, cutoff, min(limit, CITIZENS_PER_BATCH), skip_locked=skip_locked):
         files += forget_citizen(session, citizen_id, actor="system:retention", now=now).files
         forgotten += 1
     counts = {"tickets": len(tickets), "messages": len(old_messages), "outbox": old_outbox,
