@@ -94,6 +94,6 @@ def access(turn: Turn) -> None:
 
 def erasure(turn: Turn) -> None:
     request, created = privacy.request_erasure(turn.session, turn.citizen, turn.inbound.channel, turn.now)
-    open_count = privacy.access_summary(turn.session, turn.citizen, max_tickets=0).open_count
-    turn.say("privacy_erasure", request_id=request.id, created=created, open_count=open_count,
-             contact=_contact(turn))
+    summary = privacy.access_summary(turn.session, turn.citizen, max_tickets=0)
+    turn.say("privacy_erasure", request_id=request.id, created=created, ticket_count=summary.ticket_count,
+             open_count=summary.open_count, contact=_contact(turn))

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dialogue.flows.privacy import is_erasure
-from dialogue.render import is_gsm7, sms_segments
+from dialogue.render import Renderer, is_gsm7, sms_segments
 from dialogue.text import fold
 from tests.dialogue.conftest import Chat, World
 from ticketing.citizens import get_identity
@@ -165,3 +165,39 @@ def test_opted_out_citizens_are_not_answered(world: World) -> None:
     chat.send("BAJA")
     chat.send("MIS DATOS")
     assert chat.replies == [] and not _requests(world)
+
+
+LINE = {"folio": "4821-7730", "category": "Recolección de basura", "status": "asignado al área responsable",
+        "date": "1 de diciembre de 2026"}
+SMS_CASES = [
+    ("privacy_notice", {}, 1),
+    ("privacy_access", {"profile_name": None, "phone_hint": "5678", "channels": ["SMS"],
+                        "since": "1 de diciembre de 2026", "tickets": [LINE] * 5,
+                        "ticket_count": 12, "open_count": 3, "messages": 148, "photos": 0, "pending_id": None}, 2),
+    ("privacy_access", {"profile_name": None, "phone_hint": "5678", "channels": ["SMS"], "since": "hoy", "tickets": [],
+                        "ticket_count": 0, "open_count": 0, "messages": 1, "photos": 0, "pending_id": 123456}, 2),
+    ("privacy_erasure", {"request_id": 123456, "created": True, "ticket_count": 3, "open_count": 2}, 2),
+    ("privacy_erasure", {"request_id": 123456, "created": False, "ticket_count": 0, "open_count": 0}, 2),
+]
+
+
+@pytest.mark.parametrize(("name", "context", "segments"), SMS_CASES)
+def test_privacy_templates_fit_sms_with_long_values(name: str, context: dict, segments: int) -> None:
+    from reporta.settings import Settings
+
+    settings = Settings(_env_file=None)
+    renderer = Renderer(settings.templates_dir)
+    base = {"municipality": "Municipio de San Pedro Garza García", "privacy_url": "https://sanpedro.gob.mx/privacidad",
+            "contact": settings.transparency_contact}
+    text = renderer.render(name, "sms", **{**base, **context})
+    assert is_gsm7(text) and sms_segments(text) <= segments, (sms_segments(text), len(text), text)
+    for channel in ("whatsapp", "telegram"):  # the other channels render too (no missing variable)
+        assert renderer.render(name, channel, **{**base, **context})
+
+
+def test_mis_datos_as_a_first_message_gets_the_welcome_notice_first(world: World) -> None:
+    chat = world.chat("telegram", consented=False)
+    chat.send("mis datos")
+    assert len(chat.replies) == 2
+    assert world.settings.privacy_notice_url in chat.replies[0].text  # the welcome, with the notice
+    assert "No tienes reportes" in chat.replies[1].text
