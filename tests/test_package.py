@@ -6,6 +6,7 @@ The full install (``pip install .`` in a fresh venv, then the CLI from outside t
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -33,8 +34,11 @@ def test_a_checkout_reads_its_own_data_and_reporta_data_dir_overrides_it(tmp_pat
 
 @pytest.mark.slow
 def test_the_wheel_ships_every_data_file_as_reporta_data(tmp_path: Path) -> None:
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                            "-w", str(tmp_path), str(REPO_ROOT)], capture_output=True, text=True, timeout=240)
+    src = tmp_path / "src"  # a copy: no stale build/ output, nothing written into the checkout
+    shutil.copytree(REPO_ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "var", "*.egg-info", "__pycache__", ".*_cache"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(src)],
+                           capture_output=True, text=True, timeout=240)
     assert build.returncode == 0, build.stderr[-2000:]
     [wheel] = tmp_path.glob("reporta-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
