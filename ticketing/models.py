@@ -393,3 +393,10 @@ class PrivacyRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(String(120))  # "staff:ana", "system:retention"
     note: Mapped[str | None] = mapped_column(Text)  # staff's note (a rejection's reason); never citizen text
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # counts of what was removed
+
+
+# The retention job's scans (ticketing.privacy.apply_retention): old messages and outbox rows, closed tickets not
+# yet anonymised by their last change.
+Index("ix_messages_created_at", Message.created_at)
+Index("ix_outbox_created_at", OutboxMessage.created_at)
+Index("ix_tickets_retention", Ticket.anonymised_at, Ticket.is_open, Ticket.updated_at)

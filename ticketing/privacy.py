@@ -9,7 +9,7 @@ deleted (cancelación / supresión), and nothing is kept longer than its purpose
 - ``forget_citizen``: staff approved it: the citizen's phone, names, chat ids, conversations, message texts,
   photos and subscriptions are deleted; their tickets stay, anonymised (``anonymise_ticket``), so counts and
   indicators still work; the request row keeps only counts;
-- ``apply_retention``: closed tickets older than ``REPORTA_RETENTION_MONTHS`` anonymised, older messages and sent
+- ``apply_retention``: closed tickets unchanged for ``REPORTA_RETENTION_MONTHS`` anonymised, older messages and sent
   outbox rows deleted, citizens with nothing open and no activity in that time forgotten.
 
 What stays on an anonymised ticket: folio, category, department, status history (actors ``citizen``, not
@@ -395,9 +395,9 @@ def apply_retention(session: Session, *, cutoff: datetime, now: datetime | None 
     """
     now = now or utcnow()
     files: list[str] = []
-    stmt = (select(Ticket).where(Ticket.is_open.is_(False), Ticket.anonymised_at.is_(None),
-                                 func.coalesce(Ticket.closed_at, Ticket.resolved_at, Ticket.updated_at) < cutoff)
-            .order_by(Ticket.id).limit(limit))
+    # By the last change (a closed ticket's ``updated_at`` is its closing, or a later note): ix_tickets_retention.
+    stmt = (select(Ticket).where(Ticket.anonymised_at.is_(None), Ticket.is_open.is_(False),
+                                 Ticket.updated_at < cutoff).order_by(Ticket.updated_at, Ticket.id).limit(limit))
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True, of=Ticket)
     tickets = list(session.scalars(stmt))

@@ -1,4 +1,4 @@
-"""privacy: privacy_requests (derechos ARCO) and tickets.anonymised_at
+"""privacy: privacy_requests (derechos ARCO), tickets.anonymised_at and the retention job's indexes
 
 Revision ID: 0005
 Revises: 0002
@@ -36,10 +36,20 @@ def upgrade() -> None:
 
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('anonymised_at', ticketing.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.create_index('ix_tickets_retention', ['anonymised_at', 'is_open', 'updated_at'], unique=False)
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index('ix_messages_created_at', ['created_at'], unique=False)
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_created_at', ['created_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_created_at')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_created_at')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_tickets_retention')
         batch_op.drop_column('anonymised_at')
 
     with op.batch_alter_table('privacy_requests', schema=None) as batch_op:
