@@ -34,6 +34,7 @@ ACCESS_WORDS = frozenset({"mis datos", "mis datos personales", "ver mis datos", 
 _ERASURE = re.compile(
     r"\b(?:borr|elimin|suprim|quit|cancel|destru|desaparec|limpi)\w*\s+(?:por\s+favor\s+)?(?:todos?\s+)?"
     r"(?:mis|los|mi|toda\s+mi)\s+(?:datos|informacion|info|numero|registros?|cuenta|historial)\b"
+    r"(?!\s+(?:de|del)\s+(?:folio|reporte|ticket))"
     r"|\bolvid(?:ame|enme|arme|en\s+mis\s+datos)\b|\bderecho\s+al\s+olvido\b"
     r"|\bno\s+quiero\s+que\s+(?:guarden|tengan)\s+mis\s+datos\b"
     r"|\b(?:supresion|cancelacion|eliminacion|borrado)\s+de\s+(?:mis\s+)?datos\b"

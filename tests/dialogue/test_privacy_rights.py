@@ -23,7 +23,8 @@ ERASURE_PHRASES = [
 ]
 NOT_ERASURE = [
     "borraron la pintura del paso peatonal", "cancelar", "mis datos son correctos?", "hay un bache en mis calles",
-    "se borró el letrero de la calle Hidalgo", "olvidé mi folio",
+    "se borró el letrero de la calle Hidalgo", "olvidé mi folio", "cancela mi número de folio 1234-5678",
+    "elimina mi reporte", "quita los datos del reporte",
 ]
 
 
