@@ -448,6 +448,9 @@ class Pipeline:
                 for one in batch:
                     self._store_batch([one])
                 return
+            if self.identities.pop((inbounds[0].channel, inbounds[0].external_id), None) is not None:
+                self._store_batch(batch)  # the cached identity may be gone (a citizen forgotten): looked up again
+                return
             # One line, no traceback: a traceback would print the statement's parameters (texts, names).
             log.error("inbox: %d %s message(s) could not be stored: %s", len(batch), inbounds[0].channel,
                       describe_error(exc))

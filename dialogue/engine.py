@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from dialogue import state
 from dialogue.escalation import EscalationLexicon
 from dialogue.flows import control, followup, free_intent, frustration, handoff, report, status, survey
+from dialogue.flows import privacy as privacy_flow
 from dialogue.render import Renderer
 from dialogue.simulated import dialogue_channel
 from dialogue.turn import Services, Turn, clean_text
@@ -167,6 +168,8 @@ class DialogueEngine:
         if escalation == "frustrated" and frustration.calm(turn):
             return
         if control.command(turn) or free_intent.opt_out_phrase(turn) or free_intent.greeting_aside(turn):
+            return
+        if privacy_flow.command(turn):  # PRIVACIDAD / MIS DATOS / BORRAR MIS DATOS
             return
         if turn.choice == "menu:handoff" or (turn.choice is None and handoff.wants_person(turn)):
             handoff.start(turn, "requested")

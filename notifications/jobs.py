@@ -16,6 +16,8 @@ and commits, so a ticket is handled once. A failure on one ticket is logged and 
   the provider id and were committed just after it looked; applies those whose outbox row now exists (the
   dispatcher's ``apply_early_receipts``, the code ``_record`` uses) and deletes unmatched ones older than
   ``EARLY_RECEIPT_TTL``. Claimed like the tickets (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+- ``apply_retention``: ``REPORTA_RETENTION_MONTHS`` after closing, a ticket's personal data are removed; older
+  messages and sent outbox rows are deleted, dormant citizens forgotten (``ticketing.privacy.apply_retention``).
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ class Jobs:
     def run_all(self) -> dict[str, int]:
         return {"send_surveys": self.send_surveys(), "expire_surveys": self.expire_surveys(),
                 "warn_sla": self.warn_sla(), "notify_overdue": self.notify_overdue(),
-                "apply_early_receipts": self.apply_early_receipts(), "expire_handoffs": self.expire_handoffs()}
+                "apply_early_receipts": self.apply_early_receipts(), "expire_handoffs": self.expire_handoffs(),
+                "apply_retention": self.apply_retention()}
 
     # --- handoffs nobody answered -----------------------------------------------------------------------------
     def expire_handoffs(self) -> int:
@@ -241,6 +244,28 @@ class Jobs:
         if ids:
             session.execute(delete(EarlyReceipt).where(EarlyReceipt.id.in_(ids)))
         return len(ids)
+
+    # --- retention of personal data ------------------------------------------------------------------------
+    def apply_retention(self) -> int:
+        """One batch of the retention policy (0 months: off); return how many tickets, messages, outbox rows
+        and citizens it anonymised or deleted. Photo files go after the commit."""
+        from ticketing.privacy import apply_retention, remove_files, retention_cutoff
+
+        months = self.settings.retention_months
+        if months <= 0:
+            return 0
+        with self.session_factory() as session:
+            with session.begin():
+                now = self.now()
+                counts, files = apply_retention(session, cutoff=retention_cutoff(now, months), now=now,
+                                                limit=min(self.batch_size, 100), skip_locked=not self._sqlite)
+            if files:
+                with session.begin():
+                    remove_files(session, files)
+        done = sum(counts.values())
+        if done:
+            log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
+        return done
 
     def _enqueue(self, session: Session, identity: ChannelIdentity, ticket: Ticket, update: Update, *,
                  dedupe_key: str) -> None:

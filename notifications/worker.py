@@ -21,7 +21,8 @@ from notifications.jobs import Jobs
 
 log = logging.getLogger(__name__)
 
-JOB_NAMES = ("send_surveys", "expire_surveys", "warn_sla", "notify_overdue", "apply_early_receipts", "expire_handoffs")
+JOB_NAMES = ("send_surveys", "expire_surveys", "warn_sla", "notify_overdue", "apply_early_receipts",
+             "expire_handoffs", "apply_retention")
 
 
 class Worker:
@@ -92,7 +93,7 @@ class Worker:
             log.exception("scheduled job %s failed", name)
             return
         if done:
-            unit = "receipt(s)" if name == "apply_early_receipts" else "ticket(s)"
+            unit = {"apply_early_receipts": "receipt(s)", "apply_retention": "row(s)"}.get(name, "ticket(s)")
             log.info("job %s handled %d %s", name, done, unit)
 
     def stop(self) -> None:

@@ -12,9 +12,14 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reporta.datadir import packaged_data_dir
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT / "data"
-DEFAULT_VAR_DIR = REPO_ROOT / "var"
+# A checkout reads its own data/ and var/; an installed package (``pip install .``) its bundled copy of data/
+# (``reporta_data``) and ./var (see reporta/datadir.py).
+IN_CHECKOUT = (REPO_ROOT / "data" / "catalog.yml").is_file()
+DEFAULT_DATA_DIR = REPO_ROOT / "data" if IN_CHECKOUT else packaged_data_dir()
+DEFAULT_VAR_DIR = REPO_ROOT / "var" if IN_CHECKOUT else Path("var").absolute()
 
 
 class Settings(BaseSettings):
@@ -103,6 +108,13 @@ class Settings(BaseSettings):
     server_request_seconds: float = 10.0  # a request's head and body must arrive within this
     server_keep_alive_seconds: int = 5
     server_max_connections: int = 4000  # open connections or requests in progress; beyond: 503 (limit_concurrency)
+
+    # --- privacy (derechos ARCO; see docs/privacy.md) -------------------------------------------------
+    # How citizens reach the Unidad de Transparencia (e-mail, phone, office; sent with "MIS DATOS" and deletion
+    # requests after "Unidad de Transparencia:").
+    transparency_contact: str = "transparencia@example.gob.mx, tel. 81 8130 6000"
+    # Months after closing when a ticket's personal data are removed (0 = kept until a citizen asks).
+    retention_months: int = Field(default=24, ge=0)
 
     @property
     def media_path(self) -> Path:

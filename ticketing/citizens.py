@@ -1,7 +1,9 @@
 """Citizens and their channel identities: phone normalisation (E.164) and find-or-create by channel id.
 
-Phone numbers and chat ids are personal data (LFPDPPP): they live only in ``citizens`` and
-``channel_identities`` and are never shown on public pages or exports.
+Phone numbers and chat ids are personal data (the municipality is a *sujeto obligado* under the Ley General de
+Protección de Datos Personales en Posesión de Sujetos Obligados): they live only in ``citizens`` and
+``channel_identities``, are never shown on public pages or exports, and are deleted on request
+(``ticketing.privacy``).
 """
 
 from __future__ import annotations

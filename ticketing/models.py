@@ -266,6 +266,8 @@ class Ticket(Base):
     survey_sent_at: Mapped[datetime | None]
     sla_warned_at: Mapped[datetime | None]
     overdue_notified_at: Mapped[datetime | None]
+    # Personal data removed (the reporter forgotten, or the retention period after closing ran out).
+    anonymised_at: Mapped[datetime | None]
 
     department: Mapped[Department] = relationship()
     events: Mapped[list[TicketEvent]] = relationship(
@@ -367,3 +369,34 @@ class EarlyReceipt(Base):
     status: Mapped[str] = mapped_column(String(32))  # the provider's word, e.g. "delivered", "undelivered"
     error_code: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PrivacyRequest(Base):
+    """A citizen's request about their personal data (Ley General de Protección de Datos Personales en Posesión de
+    Sujetos Obligados, derechos ARCO), and its outcome: the audit trail of ``ticketing.privacy``.
+
+    ``kind``: ``access`` (answered at once in the chat) or ``erasure`` (waits for staff: ``pending`` → ``done`` or
+    ``rejected``). After an erasure the row keeps no personal data: ``citizen_id`` is cleared with the citizen and
+    ``result`` counts what was removed.
+    """
+
+    __tablename__ = "privacy_requests"
+    __table_args__ = (Index("ix_privacy_requests_status", "kind", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # access | erasure
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | done | rejected | answered
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    channel: Mapped[str | None] = mapped_column(String(20))  # where it was asked (answers go back there)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(120))  # "staff:ana", "system:retention"
+    note: Mapped[str | None] = mapped_column(Text)  # staff's note (a rejection's reason); never citizen text
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # counts of what was removed
+
+
+# The retention job's scans (ticketing.privacy.apply_retention): old messages and outbox rows, closed tickets not
+# yet anonymised by their last change.
+Index("ix_messages_created_at", Message.created_at)
+Index("ix_outbox_created_at", OutboxMessage.created_at)
+Index("ix_tickets_retention", Ticket.anonymised_at, Ticket.is_open, Ticket.updated_at)

@@ -52,7 +52,8 @@ def welcome_or_restart(turn: Turn) -> None:
     """First contact: the privacy notice and tacit consent. A flow idle too long: restarted with a note."""
     turn.first_contact = turn.citizen.consent_at is None
     if turn.first_contact:
-        # Tacit consent (LFPDPPP art. 8): the notice is shown before anything is kept beyond this message,
+        # Tacit consent (Ley General de Protección de Datos Personales en Posesión de Sujetos Obligados, art. 21):
+        # the notice is shown before anything is kept beyond this message,
         # and STOP/BAJA withdraws it at any time.
         record_consent(turn.citizen, turn.now)
         turn.say("welcome")

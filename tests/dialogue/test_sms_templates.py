@@ -143,7 +143,7 @@ MAX_SEGMENTS = {
 NOT_MESSAGES = {"labels", "relocate_note"}
 #: Never sent on SMS (no photos on SMS), so not measured.
 NOT_ON_SMS = {"report_ask_photo", "report_photo_reminder", "report_photo_received", "report_photo_wait"}
-NOT_OURS = ("status_", "survey_reminder", "sla_")
+NOT_OURS = ("status_", "survey_reminder", "sla_", "privacy_")
 
 
 def dialogue_templates() -> set[str]:
