@@ -170,6 +170,8 @@ class Catalog(_Model):
     departments: dict[str, Department]
     categories: dict[str, Category]
     reasons: dict[str, Reason]
+    #: The department that answers conversations not yet tied to a report (the staff console's inbox).
+    citizen_attention_department: str | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     def category(self, code: str) -> Category:
@@ -242,6 +244,9 @@ def parse_catalog(raw: Any, path: Path | str = "<catalog>") -> Catalog:
     for code, cat in catalog.categories.items():
         if cat.department not in catalog.departments:
             problems.append((f"categories.{code}", f"department {cat.department!r} is not defined in departments"))
+    attention = catalog.citizen_attention_department
+    if attention is not None and attention not in catalog.departments:
+        problems.append(("citizen_attention_department", f"department {attention!r} is not defined in departments"))
     for code in REQUIRED_CATEGORIES:
         if code not in catalog.categories:
             problems.append((f"categories.{code}", "required category is missing"))
