@@ -111,7 +111,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
     async def queue(request: Request, staff: StaffPrincipal) -> Response:
         filters = QueueFilters.from_query(request.query_params)
 
-        def load() -> dict[str, Any]:
+        def load() -> Response:
             with unit_of_work(ctx) as session:
                 moment = now()
                 page = queue_page(session, staff, filters, moment)
@@ -125,12 +125,12 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                          "assignee": names.get(t.assigned_staff_id or -1, "—"),
                          "category": rt().catalog.categories[t.category_code].name
                          if t.category_code in rt().catalog.categories else t.category_code} for t in page.tickets]
-                return {"rows": rows, "page": page, "filters": filters, "assignees": assignees}
+                return render(ctx, request, "console/tickets.html", {
+                    "rows": rows, "page": page, "filters": filters, "assignees": assignees, "statuses": STATUS_LABELS,
+                    "channels": CHANNEL_LABELS, "page_size": PAGE_SIZE,
+                    "categories": sorted(rt().catalog.categories.values(), key=lambda c: c.name)})
 
-        data = await run_in_threadpool(load)
-        return render(ctx, request, "console/tickets.html", {
-            **data, "statuses": STATUS_LABELS, "channels": CHANNEL_LABELS, "page_size": PAGE_SIZE,
-            "categories": sorted(rt().catalog.categories.values(), key=lambda c: c.name)})
+        return await run_in_threadpool(load)
 
     # --- one ticket ----------------------------------------------------------------------------------------------
     def ticket_view(session: Session, staff: StaffPrincipal, ticket: Ticket) -> dict[str, Any]:
@@ -182,16 +182,16 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
 
     async def ticket_page(request: Request, staff: StaffPrincipal, *, form: dict[str, str] | None = None,
                           error: FormError | None = None, section: str = "") -> Response:
-        def load() -> dict[str, Any]:
-            with unit_of_work(ctx) as session:
+        def load() -> Response:
+            with unit_of_work(ctx) as session:  # rendered inside the unit of work: relationships load lazily
                 ticket = ticket_or_404(session, staff, request.path_params["folio"], events=True)
-                return ticket_view(session, staff, ticket)
+                view = ticket_view(session, staff, ticket)
+                return render(ctx, request, "console/ticket.html", {
+                    **view, "form": defaultdict(str, form or {}), "error": error,
+                    "error_field": error.field if error else "", "form_section": section,
+                    "done": request.query_params.get("hecho", "")[:20]}, status_code=400 if error else 200)
 
-        view = await run_in_threadpool(load)
-        return render(ctx, request, "console/ticket.html", {
-            **view, "form": defaultdict(str, form or {}), "error": error, "error_field": error.field if error else "",
-            "form_section": section, "done": request.query_params.get("hecho", "")[:20]},
-            status_code=400 if error else 200)
+        return await run_in_threadpool(load)
 
     # --- the status change and its preview ----------------------------------------------------------------------
     def apply_status(service: Any, ticket: Ticket, form: dict[str, str], staff: StaffPrincipal) -> TicketEvent:

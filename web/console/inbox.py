@@ -236,17 +236,18 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         }
 
     async def conversation_page(request: Request, staff: StaffPrincipal) -> Response:
-        def load() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-            with unit_of_work(ctx) as session:
-                conv = conversation_or_404(session, staff, rt().catalog, request.path_params["cid"])
-                return conversation_view(session, staff, conv), queue_rows(session, staff)
-
-        view, rows = await run_in_threadpool(load)
         live = request.headers.get("x-console-live")
         name = "console/_transcript.html" if live == "conversation" else (
             "console/_inbox_list.html" if live == "inbox" else "console/conversation.html")
-        return render(ctx, request, name, {**view, "rows": rows, "live": "conversation", "current": view["conv"].id,
-                                           "error": request.query_params.get("error", "")[:40]})
+
+        def load() -> Response:
+            with unit_of_work(ctx) as session:  # rendered inside the unit of work: relationships load lazily
+                conv = conversation_or_404(session, staff, rt().catalog, request.path_params["cid"])
+                view = conversation_view(session, staff, conv)
+                return render(ctx, request, name, {**view, "rows": queue_rows(session, staff), "live": "conversation",
+                                                   "current": conv.id})
+
+        return await run_in_threadpool(load)
 
     def action(handler: Any) -> Any:
         """A POST on one conversation: load it (scoped, 404 otherwise), run ``handler``, commit, redirect."""

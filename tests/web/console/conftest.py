@@ -18,7 +18,11 @@ import pytest
 from sqlalchemy import select
 
 from reporta.runtime import Runtime
-from tests.channels.conftest import AppServer, fixture, wait_until
+from reporta.settings import Settings
+from tests.channels.conftest import AppServer, channel_settings_for, fixture, wait_until
+from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.twilio_api import FakeTwilio
+from ticketing.citizens import external_id_for
 from ticketing.models import (
     ChannelIdentity,
     Conversation,
@@ -31,6 +35,14 @@ from web.console.passwords import hash_password
 PASSWORD = "contraseña-de-prueba-1"
 TOKEN = re.compile(r'name="csrf-token" content="([0-9a-f]+)"')
 LOGIN_TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+@pytest.fixture
+def channel_settings(settings: Settings, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio,
+                     nlu_cache: Any) -> Settings:
+    """The web fixtures' settings without quiet hours (status updates are not urgent and would wait)."""
+    return channel_settings_for(settings, fake_telegram, fake_twilio, nlu_cache, quiet_hours_start="00:00",
+                                quiet_hours_end="00:00")
 
 
 @dataclass(frozen=True)
@@ -166,9 +178,11 @@ def twilio_text(app: AppServer, sender: str, text: str, *, channel: str = "whats
 
 def conversation_of(rt: Runtime, channel: str, external_id: str) -> Conversation | None:
     with rt.session_factory() as session:
-        return session.scalars(select(Conversation).join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
+        return session.scalars(select(Conversation)
+                               .join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
                                .where(ChannelIdentity.channel == channel,
-                                      ChannelIdentity.external_id == external_id)).one_or_none()
+                                      ChannelIdentity.external_id == external_id_for(channel, external_id))
+                               ).one_or_none()
 
 
 def handed_off(rt: Runtime, channel: str, external_id: str) -> int:
