@@ -198,13 +198,15 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         return rows
 
     async def inbox(request: Request, staff: StaffPrincipal) -> Response:
-        def load() -> list[dict[str, Any]]:
-            with unit_of_work(ctx) as session:
-                return queue_rows(session, staff)
+        from web.console.live import page_fingerprint
 
-        rows = await run_in_threadpool(load)
+        def load() -> tuple[list[dict[str, Any]], str]:
+            with unit_of_work(ctx) as session:
+                return queue_rows(session, staff), page_fingerprint(session, rt(), staff, "inbox", None)
+
+        rows, seen = await run_in_threadpool(load)
         name = "console/_inbox_list.html" if request.headers.get("x-console-live") else "console/inbox.html"
-        return render(ctx, request, name, {"rows": rows, "live": "inbox", "current": None})
+        return render(ctx, request, name, {"rows": rows, "live": "inbox", "current": None, "seen": seen})
 
     # --- one conversation ----------------------------------------------------------------------------------------
     def conversation_view(session: Session, staff: StaffPrincipal, conv: Conversation) -> dict[str, Any]:
@@ -243,9 +245,12 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         def load() -> Response:
             with unit_of_work(ctx) as session:  # rendered inside the unit of work: relationships load lazily
                 conv = conversation_or_404(session, staff, rt().catalog, request.path_params["cid"])
+                from web.console.live import page_fingerprint
+
+                seen = page_fingerprint(session, rt(), staff, "conversation", conv.id)
                 view = conversation_view(session, staff, conv)
                 return render(ctx, request, name, {**view, "rows": queue_rows(session, staff), "live": "conversation",
-                                                   "current": conv.id})
+                                                   "current": conv.id, "seen": seen})
 
         return await run_in_threadpool(load)
 
@@ -336,6 +341,8 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         session.add(ConversationTicket(conversation_id=conv.id, ticket_id=ticket.id, created_at=now()))
         _send_folio(session, ticket, identity)
         session.flush()
+        if staff.department_filter is not None and ticket.department_id != staff.department_filter:
+            return "/console/inbox?aviso=reporte_otra"  # the conversation went with its report
         return f"/console/inbox/{conv.id}?aviso=reporte"
 
     def _send_folio(session: Session, ticket: Ticket, identity: ChannelIdentity) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import threading
 import time
@@ -114,19 +115,28 @@ def hub_for(rt: Any) -> LiveHub:
     return hub
 
 
-def fingerprint(rt: Any, staff: StaffPrincipal, view: str, conversation_id: str | None) -> tuple[Any, ...]:
-    """What the page shows, in a few numbers: a change means the page should refresh."""
+def fingerprint(rt: Any, staff: StaffPrincipal, view: str, conversation_id: str | None) -> str:
+    """What the page shows, in a few numbers (hashed): a change means the page should refresh."""
     with session_scope(rt.session_factory) as session:
-        if view == "conversation" and conversation_id:
-            conv = conversation_or_404(session, staff, rt.catalog, conversation_id)
-            last_in = session.scalar(select(func.max(Message.id)).where(Message.identity_id == conv.identity_id))
-            last_out = session.execute(select(func.max(OutboxMessage.id), func.count())
-                                       .where(OutboxMessage.identity_id == conv.identity_id,
-                                              OutboxMessage.status.in_(["sent", "delivered", "read"]))).one()
-            conv_state = (str(conv.mode), conv.handoff_staff_id)
-            inbox = _inbox_fingerprint(session, rt, staff)
-            return (last_in, tuple(last_out), conv_state, inbox)
-        return _inbox_fingerprint(session, rt, staff)
+        return page_fingerprint(session, rt, staff, view, conversation_id)
+
+
+def page_fingerprint(session: Any, rt: Any, staff: StaffPrincipal, view: str, conversation_id: Any) -> str:
+    """The fingerprint in the caller's session (a page embeds the one it was rendered with, so a change between
+    the render and the stream's start is not missed)."""
+    return hashlib.sha256(repr(_numbers(session, rt, staff, view, conversation_id)).encode()).hexdigest()[:16]
+
+
+def _numbers(session: Any, rt: Any, staff: StaffPrincipal, view: str, conversation_id: Any) -> tuple[Any, ...]:
+    if view == "conversation" and conversation_id:
+        conv = conversation_or_404(session, staff, rt.catalog, conversation_id)
+        last_in = session.scalar(select(func.max(Message.id)).where(Message.identity_id == conv.identity_id))
+        last_out = session.execute(select(func.max(OutboxMessage.id), func.count())
+                                   .where(OutboxMessage.identity_id == conv.identity_id,
+                                          OutboxMessage.status.in_(["sent", "delivered", "read"]))).one()
+        conv_state = (str(conv.mode), conv.handoff_staff_id)
+        return (last_in, tuple(last_out), conv_state, _inbox_fingerprint(session, rt, staff))
+    return _inbox_fingerprint(session, rt, staff)
 
 
 def _inbox_fingerprint(session: Any, rt: Any, staff: StaffPrincipal) -> tuple[Any, ...]:
@@ -148,6 +158,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         view = request.query_params.get("view", "inbox")
         conversation_id = request.query_params.get("c")
         first = await run_in_threadpool(fingerprint, rt, staff, view, conversation_id)  # 404 when not theirs
+        rendered = request.query_params.get("seen", "")
 
         async def stream() -> AsyncIterator[str]:
             hub = hub_for(rt)
@@ -156,6 +167,8 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
             started = last_beat = last_session = time.monotonic()
             try:
                 yield "retry: 2000\n\n"
+                if rendered and rendered != first:  # it changed between the page's render and this stream
+                    yield f"event: refresh\ndata: {view}\n\n"
                 while time.monotonic() - started < STREAM_SECONDS:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(event.wait(), timeout=CHECK_SECONDS)

@@ -27,6 +27,8 @@ NOTICES = {
     "devuelta": "La conversación volvió al asistente automático y se avisó a la persona.",
     "cerrada": "La conversación se cerró.",
     "reporte": "Se creó el reporte y se envió el folio a la persona.",
+    "reporte_otra": ("Se creó el reporte y se envió el folio a la persona. La conversación pasó a la dependencia "
+                     "que atiende el reporte."),
     "registrado_otra": "Reporte registrado. Lo atiende otra dependencia, por eso no aparece en tu lista.",
 }
 ERRORS = {
