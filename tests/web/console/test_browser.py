@@ -79,7 +79,7 @@ def test_answering_escalations_live_on_telegram_and_whatsapp(
     page.wait_for_url(f"**/console/inbox/{cid}")
     # a new citizen message appears in the open conversation without a reload
     telegram_text(web_app, CHAT, "Es en Hidalgo 100, frente a la farmacia")
-    page.get_by_text("Es en Hidalgo 100, frente a la farmacia").wait_for(timeout=8000)
+    page.locator(".transcript").get_by_text("Es en Hidalgo 100, frente a la farmacia").wait_for(timeout=8000)
     page.get_by_role("button", name="Tomar la conversación").click()
     page.get_by_text("La atiende: Beto Ramírez (tú)").wait_for()
     page.get_by_label("Respuestas guardadas").select_option(label="Pedir foto")
