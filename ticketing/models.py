@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -429,5 +430,6 @@ class ConversationTicket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-#: The ticket desk's queue: a department's open tickets by due date (``ix_tickets_queue``).
-Index("ix_tickets_queue", Ticket.department_id, Ticket.is_open, Ticket.due_at)
+#: The ticket desk's queue: a department's tickets by effective due date (the revised one after a reopen).
+Index("ix_tickets_queue", Ticket.department_id, Ticket.is_open,
+      func.coalesce(Ticket.revised_due_at, Ticket.due_at))

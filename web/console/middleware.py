@@ -9,7 +9,7 @@ under ``/console`` (the console's own pages and every other page behind the logi
   changes. A state-changing request without a session is refused the same way.
 
 Pages without a session are the handlers' to redirect (``web.staff.login_redirect``), so a guessed URL still
-answers the Spanish 404 page.
+answers the Spanish 404 page. ``csrf_token(request)`` gives a page the token for its forms.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from web.staff import SCOPE_KEY
 log = logging.getLogger(__name__)
 
 PREFIX = "/console"
+#: The CSRF token of the signed-in session, for any page behind the login: ``csrf_token(request)``.
+CSRF_SCOPE_KEY = "reporta.csrf_token"
 LOGIN_PATH = "/console/login"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Extra room for a multipart form around an uploaded photo.
@@ -43,6 +45,12 @@ LOGIN_SUBJECT_PREFIX = "login:"
 _FORBIDDEN_PAGE = """<!doctype html><html lang="es-MX"><head><meta charset="utf-8"><title>Solicitud rechazada</title>
 <link rel="stylesheet" href="/static/web.css"></head><body><main class="wrap"><h1>Solicitud rechazada</h1>
 <p>{message}</p><p><a href="/console/login">Volver a entrar</a></p></main></body></html>"""
+
+
+def csrf_token(request: Request) -> str:
+    """The token a form on any ``/console`` page must send (hidden ``csrf_token`` field or ``X-CSRF-Token``
+    header; ``<meta name="csrf-token">`` makes ``web.js`` send it on htmx requests). Empty without a session."""
+    return str(request.scope.get(CSRF_SCOPE_KEY) or "")
 
 
 def cookies(scope: Scope) -> dict[str, str]:
@@ -89,6 +97,7 @@ class ConsoleGate:
         if raw_id:
             principal = await run_in_threadpool(self._load, rt, raw_id)
         scope[SCOPE_KEY] = principal
+        scope[CSRF_SCOPE_KEY] = csrf.token_for(self.secret(), principal.session_id) if principal is not None else ""
         if scope["method"] not in UNSAFE:
             await self.app(scope, receive, send)
             return

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from ticketing.models import OPEN_STATUSES, ChannelKind, Ticket, TicketStatus
@@ -88,13 +88,13 @@ def _like(text: str) -> str:
 def queue_page(session: Session, staff: StaffPrincipal, f: QueueFilters, now: datetime) -> QueuePage:
     stmt = scope_tickets(select(Ticket).options(selectinload(Ticket.department)), staff)
     if f.status == "open":
-        stmt = stmt.where(Ticket.is_open.is_(True))
+        stmt = stmt.where(Ticket.is_open == true())  # "= true", not "IS true": ix_tickets_queue answers it
     elif f.status != "all":
         stmt = stmt.where(Ticket.status == TicketStatus(f.status))
     if f.category:
         stmt = stmt.where(Ticket.category_code == f.category)
     if f.overdue:
-        stmt = stmt.where(Ticket.is_open.is_(True), effective_due() < now)
+        stmt = stmt.where(Ticket.is_open == true(), effective_due() < now)
     if f.reopened:
         stmt = stmt.where(Ticket.reopen_count > 0)
     if f.channel:

@@ -97,6 +97,15 @@ def test_answering_escalations_live_on_telegram_and_whatsapp(
     page.get_by_role("button", name="Enviar respuesta").click()
     wait_until(lambda: any("llama al 911 ahora" in m.get("Body", "") for m in fake_twilio.sent()), 10)
 
+    # the full number: a reason first, then a page that says it was logged
+    assert "+52 81 •••• 5679" in page.content()
+    page.get_by_text("Ver número completo").click()
+    page.get_by_label("Motivo (queda registrado)").fill("Llamar por la emergencia")
+    page.get_by_role("button", name="Ver número").click()
+    page.get_by_text("Esta consulta quedó registrada").wait_for()
+    assert "81 1234 5679" in page.locator(".big").inner_text()
+    assert_accessible(page)
+
 
 def test_report_from_conversation_reaches_the_citizen(web_app: AppServer, web_runtime: Runtime, staff: dict,
                                                      page: Any, fake_telegram: FakeTelegram) -> None:

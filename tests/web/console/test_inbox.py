@@ -54,6 +54,16 @@ def test_inbox_scoping_reply_report_and_hand_back(web_app: AppServer, web_runtim
         assert s.scalar(select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.kind == "staff_reply")) == 0
 
+    # an agent cannot assign to someone else; a supervisor can, and only within the department
+    assert beto.post(f"/console/inbox/{cid}/assign", {"staff_id": str(staff["attention"].id)}
+                     ).headers["location"].endswith("error=forbidden_assign")
+    dora: Console = console(staff["supervisor"].email)
+    assert dora.post(f"/console/inbox/{cid}/assign", {"staff_id": str(staff["works"].id)}
+                     ).headers["location"].endswith("error=unknown_staff")
+    assert dora.post(f"/console/inbox/{cid}/assign", {"staff_id": str(staff["attention"].id)}).status_code == 303
+    with web_runtime.session_factory() as s:
+        assert s.get(Conversation, cid).handoff_staff_id == staff["attention"].id
+
     # take it and answer: the reply reaches the fake Telegram API
     assert beto.post(f"/console/inbox/{cid}/take").status_code == 303
     assert "La atiende: Beto Ramírez" in beto.get(f"/console/inbox/{cid}").text

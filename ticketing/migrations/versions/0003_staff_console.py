@@ -75,7 +75,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_conversation_tickets_ticket_id'), ['ticket_id'], unique=False)
 
     with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.create_index('ix_tickets_queue', ['department_id', 'is_open', 'due_at'], unique=False)
+        batch_op.create_index('ix_tickets_queue', ['department_id', 'is_open',
+                                                   sa.text('coalesce(revised_due_at, due_at)')], unique=False)
 
 
 def downgrade() -> None:
