@@ -156,7 +156,7 @@ class StatusUpdates:
                 parent = session.get(Ticket, ticket.duplicate_of_id)
                 original = parent.folio if parent else None
             return Update("status_duplicate", {**base, "original": original or "—", "note": note})
-        if event.kind == "reassigned":
+        if event.kind in ("reassigned", "rerouted"):  # rerouted: a console routing correction
             return Update("status_reassigned", {**base, "note": note})
         if event.kind == "reopened":
             due = ticket.revised_due_at or ticket.due_at

@@ -39,6 +39,7 @@ from bot.pipeline import StoreFailed
 from bot.twilio import FormPairs
 from reporta.runtime import Runtime
 from reporta.settings import Settings
+from web.console.middleware import ConsoleGate
 from web.context import WebContext
 from web.routes import web_routes
 from web.security import SecurityHeaders
@@ -253,5 +254,6 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
             return PlainTextResponse(str(detail), status_code=404)
         return pages.render(request, "errors/404.html", status_code=404)
 
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)],
+    return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=[Middleware(SecurityHeaders), Middleware(ConsoleGate, runtime=rt)],
                      exception_handlers={404: not_found})

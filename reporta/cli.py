@@ -11,6 +11,7 @@ import notifications.cli
 import reporta.init_cli
 import ticketing.citizens_cli
 import ticketing.cli
+import web.console.cli
 
 app = typer.Typer(
     name="reporta",
@@ -34,6 +35,7 @@ for room in (nlu.cli, dialogue.cli, bot.cli, notifications.cli):
     room.register(app)
 ticketing.citizens_cli.register(app)  # reporta citizens requests | forget | reject
 reporta.init_cli.register(app)  # reporta init DIR
+web.console.cli.register(app)  # reporta staff ...
 
 
 def main() -> None:

@@ -198,6 +198,8 @@ class Catalog(_Model):
     staff_hours: BusinessHours | None = None
     handoff_timeout_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
     offices: tuple[Office, ...] = ()
+    #: The department that answers conversations not yet tied to a report (the staff console's inbox).
+    citizen_attention_department: str | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     @property
@@ -276,6 +278,9 @@ def parse_catalog(raw: Any, path: Path | str = "<catalog>") -> Catalog:
     for code, cat in catalog.categories.items():
         if cat.department not in catalog.departments:
             problems.append((f"categories.{code}", f"department {cat.department!r} is not defined in departments"))
+    attention = catalog.citizen_attention_department
+    if attention is not None and attention not in catalog.departments:
+        problems.append(("citizen_attention_department", f"department {attention!r} is not defined in departments"))
     for code in REQUIRED_CATEGORIES:
         if code not in catalog.categories:
             problems.append((f"categories.{code}", "required category is missing"))

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -400,3 +401,66 @@ class PrivacyRequest(Base):
 Index("ix_messages_created_at", Message.created_at)
 Index("ix_outbox_created_at", OutboxMessage.created_at)
 Index("ix_tickets_retention", Ticket.anonymised_at, Ticket.is_open, Ticket.updated_at)
+# --- the staff console (issue 9): sign-in sessions, login throttling, personal-data access log ---------------
+
+
+class StaffSession(Base):
+    """A signed-in browser: the cookie carries an opaque random id, the row only its sha256 (``id``)."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's id
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]  # the absolute limit (12 h after sign-in)
+    revoked_at: Mapped[datetime | None]
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt, kept for the throttle (per account and per address) and the security record."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_created", "username", "created_at"),
+        Index("ix_login_attempts_address_created", "address", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PersonalDataAccess(Base):
+    """Who saw a citizen's full phone number (or chat id), when, and why: the record a sujeto obligado shows."""
+
+    __tablename__ = "personal_data_access"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identities.id"))
+    what: Mapped[str] = mapped_column(String(40), default="phone")
+    reason: Mapped[str] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(String(300))  # the console page it was shown on
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationTicket(Base):
+    """The report a handed-off conversation is about (made from it in the console): the conversation belongs to
+    that report's department. A conversation without one belongs to the catalog's citizen-attention department."""
+
+    __tablename__ = "conversation_tickets"
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+#: The ticket desk's queue: a department's tickets by effective due date (the revised one after a reopen).
+Index("ix_tickets_queue", Ticket.department_id, Ticket.is_open,
+      func.coalesce(Ticket.revised_due_at, Ticket.due_at))

@@ -765,3 +765,46 @@ class TicketService:
         return self._record(ticket, "satisfaction", actor=actor, data={"score": score})
 
 
+
+    # --- console corrections (issue 9) -------------------------------------------------------------------
+
+    def reroute(self, ticket: Ticket, category: str, *, actor: str, reason: str,
+                public_note: str | None = None) -> TicketEvent:
+        """A routing correction: the report was filed under the wrong category. It moves to ``category`` and to
+        that category's department; the event ``rerouted`` (data: ``from_category``, ``to_category``,
+        ``from_department``, ``to_department``) is what the dashboards count as a routing correction.
+        The due date stays (the commitment made to the citizen does not move)."""
+        self._require_actor(actor)
+        reason = (reason or "").strip()
+        if not reason:
+            raise TicketError("a routing correction needs a reason")
+        cat = self.catalog.category(category)
+        if not ticket.is_open:
+            raise InvalidTransition(f"ticket {ticket.folio} is {TicketStatus(ticket.status).value}: reopen it first")
+        if cat.code == ticket.category_code:
+            raise TicketError(f"ticket {ticket.folio} is already in category {cat.code}")
+        old_category = ticket.category_code
+        old_department = ticket.department.code if ticket.department else None
+        department = self._department(cat.department)
+        ticket.category_code = cat.code
+        ticket.department = department
+        ticket.department_id = department.id
+        if department.code != old_department:
+            ticket.assigned_staff_id = None
+        return self._record(
+            ticket,
+            "rerouted",
+            actor=actor,
+            public_note=public_note,
+            internal_note=reason,
+            data={"from_category": old_category, "to_category": cat.code, "from_department": old_department,
+                  "to_department": department.code},
+        )
+
+    def add_note(self, ticket: Ticket, *, actor: str, internal_note: str) -> TicketEvent:
+        """An internal note on the ticket (staff only; never sent to citizens, never public)."""
+        self._require_actor(actor)
+        internal_note = (internal_note or "").strip()
+        if not internal_note:
+            raise TicketError("the note is empty")
+        return self._record(ticket, "note", actor=actor, internal_note=internal_note[:4000])

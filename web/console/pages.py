@@ -1,0 +1,131 @@
+"""What every console page handler shares: the signed-in staff member, the unit of work, the page context
+(CSRF token, staff, flash message) and the helpers other pages behind the login may call
+(``csrf_token(request)``, ``require_staff(request)``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from web import csrf
+from web.context import WebContext
+from web.secrets import app_secret
+from web.staff import StaffPrincipal, current_staff, login_redirect
+
+_SECRETS: dict[int, bytes] = {}
+#: The notices a page shows after an action (``?aviso=<code>``): fixed texts, so a link cannot make a console
+#: page say something else.
+NOTICES = {
+    "salida": "Cerraste tu sesión.",
+    "devuelta": "La conversación volvió al asistente automático y se avisó a la persona.",
+    "cerrada": "La conversación se cerró.",
+    "reporte": "Se creó el reporte y se envió el folio a la persona.",
+    "reporte_otra": ("Se creó el reporte y se envió el folio a la persona. La conversación pasó a la dependencia "
+                     "que atiende el reporte."),
+    "registrado_otra": "Reporte registrado. Lo atiende otra dependencia, por eso no aparece en tu lista.",
+}
+ERRORS = {
+    "empty_reply": "Escribe la respuesta antes de enviarla.",
+    "long_reply": "La respuesta es demasiado larga (máximo 1,500 caracteres).",
+    "not_waiting": "Esta conversación ya no espera a una persona (la atiende el asistente automático).",
+    "forbidden_assign": "Solo una persona supervisora puede asignar conversaciones a otras personas.",
+    "unknown_staff": "Elige a una persona activa de tu dependencia.",
+    "already_reported": "Esta conversación ya tiene un reporte.",
+    "bad_coordinates": "Las coordenadas son números, p. ej. 25.6866 y -100.3161.",
+    "location_needed": "El reporte necesita una ubicación: coordenadas, dirección o referencia.",
+    "category_needed": "Elige la categoría del reporte.",
+    "reveal_reason": "Escribe el motivo para ver el número completo (al menos 5 letras).",
+    "refused": "No se pudo hacer: revisa los datos e intenta de nuevo.",
+}
+
+
+def secret_for(ctx: WebContext) -> bytes:
+    rt = ctx.runtime()
+    key = id(rt)
+    if key not in _SECRETS:
+        _SECRETS[key] = app_secret(rt.settings)
+    return _SECRETS[key]
+
+
+def csrf_token(ctx: WebContext, request: Request) -> str:
+    """The CSRF token for forms on this page (bound to the console session)."""
+    staff = current_staff(request)
+    return csrf.token_for(secret_for(ctx), staff.session_id) if staff is not None else ""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def unit_of_work(ctx: WebContext) -> Iterator[Session]:
+    """A session committed when the block succeeds, rolled back otherwise."""
+    session = ctx.runtime().session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def local(ctx: WebContext, value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(ctx.runtime().settings.timezone)).strftime(fmt)
+
+
+def waited(since: datetime | None, moment: datetime) -> str:
+    """A short Spanish duration: "5 min", "2 h 10 min", "3 d"."""
+    if since is None:
+        return "—"
+    minutes = max(0, int((moment - since).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{hours // 24} d"
+
+
+def render(ctx: WebContext, request: Request, name: str, context: dict[str, Any] | None = None, *,
+           status_code: int = 200) -> HTMLResponse:
+    staff = current_staff(request)
+    settings = ctx.runtime().settings
+    base = {"staff": staff, "csrf_token": csrf_token(ctx, request), "site_name": settings.municipality_name,
+            "flash": NOTICES.get(request.query_params.get("aviso", ""), ""),
+            "page_error": ERRORS.get(request.query_params.get("error", ""), ""),
+            "fmt": lambda v, f="%d/%m/%Y %H:%M": local(ctx, v, f)}
+    return ctx.pages.render(request, name, {**base, **(context or {})}, status_code=status_code,
+                            headers={"cache-control": "no-store"})
+
+
+def staff_page(handler: Callable[[Request, StaffPrincipal], Any]) -> Callable[[Request], Any]:
+    """Wrap a handler that needs a signed-in staff member: without one, GET goes to the sign-in page."""
+
+    async def endpoint(request: Request) -> Response:
+        staff = current_staff(request)
+        if staff is None:
+            if request.method in ("GET", "HEAD"):
+                return login_redirect(request)
+            return Response("sign in first", status_code=403)
+        return await handler(request, staff)
+
+    return endpoint
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def actor(staff: StaffPrincipal) -> str:
+    return f"staff:{staff.email}"
