@@ -4,7 +4,7 @@ comes from ``ticketing.indicators``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from ticketing.indicators import Durations, Rate
@@ -82,6 +82,11 @@ def local_date(moment: datetime | None, tz: str) -> str:
         return "—"
     m = moment.astimezone(ZoneInfo(tz))
     return f"{m.day} de {MONTHS[m.month - 1]} de {m.year}"
+
+
+def date_text(day: date) -> str:
+    """``"9 de marzo de 2026"`` for a calendar date."""
+    return f"{day.day} de {MONTHS[day.month - 1]} de {day.year}"
 
 
 def local_datetime(moment: datetime | None, tz: str) -> str:
