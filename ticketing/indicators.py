@@ -43,12 +43,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, not_, or_, select
+from sqlalchemy import and_, case, func, literal, not_, or_, select, text
 from sqlalchemy.orm import Session
 
 from ticketing.business_time import BusinessCalendar
 from ticketing.catalog import Catalog
-from ticketing.models import ChannelKind, Conversation, Department, OutboxMessage, Ticket, TicketEvent
+from ticketing.models import (
+    OPEN_STATUSES,
+    ChannelKind,
+    Conversation,
+    Department,
+    OutboxMessage,
+    Ticket,
+    TicketEvent,
+)
 
 __all__ = [
     "MIN_CASES",
@@ -309,14 +317,18 @@ class BusinessClock:
 
     def hours_between(self, pairs: Iterable[tuple[datetime, datetime]]) -> list[float]:
         """Business hours from each ``start`` to its ``end`` (0 when ``end`` is not later)."""
-        pairs = list(pairs)
+        return self.hours_between_epochs([(a.timestamp(), b.timestamp()) for a, b in pairs])
+
+    def hours_between_epochs(self, pairs: Sequence[tuple[float, float]]) -> list[float]:
+        """The same for moments given as seconds since 1970 (UTC)."""
         if not pairs:
             return []
-        first = min(a for a, _ in pairs).astimezone(self.calendar.tz).date() - timedelta(days=1)
-        last = max(b for _, b in pairs).astimezone(self.calendar.tz).date() + timedelta(days=1)
+        tz = self.calendar.tz
+        first = datetime.fromtimestamp(min(a for a, _ in pairs), tz).date() - timedelta(days=1)
+        last = max(first, datetime.fromtimestamp(max(b for _, b in pairs), tz).date() + timedelta(days=1))
         self._cover(first, last)
         pos = self._position
-        return [max(0.0, pos(b.timestamp()) - pos(a.timestamp())) / 3600 for a, b in pairs]
+        return [max(0.0, pos(b) - pos(a)) / 3600 for a, b in pairs]
 
 
 def _aware(value: datetime) -> datetime:
@@ -356,9 +368,34 @@ class Indicators:
 
     # --- the cohort report ---------------------------------------------------------------------------
 
-    def report(self, start: datetime, end: datetime, *, department_id: int | None = None) -> Report:
-        """Every additive figure of the reports created in ``[start, end)`` (of one department if given)."""
-        start, end, now = _aware(start), _aware(end), self.now()
+    def _tune(self) -> None:
+        """PostgreSQL: no JIT (it costs more than it saves on these mid-sized aggregates) and room to hash the
+        groups in memory, for this transaction only."""
+        bind = self.session.get_bind()
+        if bind.dialect.name == "postgresql":
+            self.session.execute(text("SET LOCAL jit = off"))
+            self.session.execute(text("SET LOCAL work_mem = '32MB'"))
+
+    def _epoch(self, column: Any) -> Any:
+        """Seconds since 1970 of a stored UTC datetime, computed by the database (no per-row Python datetimes)."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return (func.julianday(column) - 2440587.5) * 86400.0
+        return func.extract("epoch", column)
+
+    def report(self, start: datetime, end: datetime, *, department_id: int | None = None,
+               durations: bool = True) -> Report:
+        """Every additive figure of the reports created in ``[start, end)`` (of one department if given);
+        ``durations=False`` skips the business-hour durations (pages that show no times)."""
+        return self.reports(end, [start], department_id=department_id, durations=durations)[0]
+
+    def reports(self, end: datetime, starts: Sequence[datetime], *, department_id: int | None = None,
+                durations: bool = True) -> list[Report]:
+        """One ``Report`` per start (``[start, end)`` each), all from a single scan of the longest period: the
+        public page reads its last 30 and last 90 days this way."""
+        end, now = _aware(end), self.now()
+        starts = [_aware(s) for s in starts]
+        ordered = sorted(set(starts), reverse=True)  # newest first: bucket k = created in [ordered[k], previous)
+        self._tune()
         t = Ticket.__table__
         e = TicketEvent.__table__
         false_positive = t.c.id.in_(
@@ -373,6 +410,8 @@ class Indicators:
             t.c.confirmation == "confirmed",
         )
         outcome_reason = case((and_(not_(t.c.is_open), t.c.resolved_at.is_(None)), t.c.reason_code), else_=None)
+        bucket = (case(*((t.c.created_at >= s, k) for k, s in enumerate(ordered[:-1])), else_=len(ordered) - 1)
+                  if len(ordered) > 1 else literal(0))
 
         def n(condition: Any) -> Any:
             return func.sum(case((condition, 1), else_=0))
@@ -393,62 +432,79 @@ class Indicators:
             n(rerouted),
             n(t.c.is_open),
         ]
-        where = [t.c.created_at >= start, t.c.created_at < end]
+        where = [t.c.created_at >= ordered[-1], t.c.created_at < end]
         if department_id is not None:
             where.append(t.c.department_id == department_id)
-        keys = [t.c.department_id, t.c.category_code, t.c.channel, outcome_reason.label("outcome")]
+        keys = [bucket.label("bucket"), t.c.department_id, t.c.category_code, t.c.channel,
+                outcome_reason.label("outcome")]
         stmt = select(*keys, *columns).where(*where).group_by(*keys)
         codes = self.department_codes()
-        groups: dict[Group, Counts] = {}
-        reasons: dict[tuple[str, str, str], int] = {}
+        dept_code = codes.get(department_id) if department_id else None
+        out = {s: Report(start=s, end=end, department=dept_code, groups={}, reasons={}, durations={})
+               for s in ordered}
         for row in self.session.execute(stmt):
-            dept_id, cat, channel, outcome, *v = row
+            k, dept_id, cat, channel, outcome, *v = row
             dept = codes.get(dept_id, str(dept_id))
-            counts = Counts(
+            counts = _ints(Counts(
                 reports=v[0], resolved=v[1], judged=v[2], on_time=v[3], open_overdue=v[4], ever_resolved=v[5],
                 reopened_after_resolution=v[6], asked=v[7], confirmed=v[8], rated=v[9], rating_sum=int(v[10]),
                 ratings=[int(x) for x in v[11:16]], rerouted=v[16], open=v[17],
                 not_completed=v[0] if outcome is not None else 0,
-            )
-            counts = _ints(counts)
+            ))
             group = Group(dept, cat, ChannelKind(channel).value)
-            groups.setdefault(group, Counts()).add(counts)
-            if outcome is not None:
-                reasons[(dept, cat, outcome)] = reasons.get((dept, cat, outcome), 0) + counts.reports
-        return Report(start=start, end=end, department=codes.get(department_id) if department_id else None,
-                      groups=groups, reasons=reasons, durations=self._durations(where))
+            for report in (out[s] for s in ordered[int(k):]):  # a newer bucket belongs to every longer period
+                report.groups.setdefault(group, Counts()).add(counts)
+                if outcome is not None:
+                    report.reasons[(dept, cat, outcome)] = report.reasons.get((dept, cat, outcome), 0) + v[0]
+        if durations:
+            for (k, dept, cat), hours in self._durations(where, bucket).items():
+                for report in (out[s] for s in ordered[k:]):
+                    report.durations.setdefault((dept, cat), Durations()).hours.extend(hours)
+        return [out[s] for s in starts]
 
-    def _durations(self, where: list[Any]) -> dict[tuple[str, str], Durations]:
+    def _durations(self, where: list[Any], bucket: Any) -> dict[tuple[int, str, str], list[float]]:
         t = Ticket.__table__
-        stmt = select(t.c.department_id, t.c.category_code, t.c.created_at, t.c.resolved_at).where(
-            *where, t.c.resolved_at.is_not(None))
+        stmt = select(bucket, t.c.department_id, t.c.category_code, self._epoch(t.c.created_at),
+                      self._epoch(t.c.resolved_at)).where(*where, t.c.resolved_at.is_not(None))
         rows = self.session.execute(stmt).all()
-        hours = self.clock.hours_between((r[2], r[3]) for r in rows)
+        hours = self.clock.hours_between_epochs([(float(r[3]), float(r[4])) for r in rows])
         codes = self.department_codes()
-        out: dict[tuple[str, str], Durations] = {}
+        out: dict[tuple[int, str, str], list[float]] = {}
         for row, h in zip(rows, hours, strict=True):
-            out.setdefault((codes.get(row[0], str(row[0])), row[1]), Durations()).hours.append(h)
+            out.setdefault((int(row[0]), codes.get(row[1], str(row[1])), row[2]), []).append(h)
         return out
 
     # --- over time -----------------------------------------------------------------------------------
 
     def backlog(self, moments: Sequence[datetime], *, department_id: int | None = None) -> list[BacklogPoint]:
-        """Pending and overdue reports at each of ``moments`` (see the module docstring)."""
+        """Pending and overdue reports at each of ``moments`` (see the module docstring).
+
+        Two scans, both answered by indexes: the reports open now (``ix_tickets_backlog``: status, department,
+        created_at, due_at — an index-only scan), and the reports out since the first moment (their last change
+        ``updated_at`` is after it: ``ix_tickets_updated``), whose exit is their last outcome."""
         if not moments:
             return []
         moments = [_aware(m) for m in moments]
+        self._tune()
         t = Ticket.__table__
-        exit_at = case((t.c.is_open, None), else_=func.coalesce(t.c.resolved_at, t.c.closed_at, t.c.updated_at))
-        columns = []
+        exit_at = func.coalesce(t.c.resolved_at, t.c.closed_at, t.c.updated_at)
+        open_cols, out_cols = [], []
         for m in moments:
-            pending = and_(t.c.created_at <= m, or_(t.c.is_open, exit_at > m))
-            columns.append(func.sum(case((pending, 1), else_=0)))
-            columns.append(func.sum(case((and_(pending, t.c.due_at < m), 1), else_=0)))
-        where = [t.c.created_at <= max(moments), or_(t.c.is_open, exit_at > min(moments))]
-        if department_id is not None:
-            where.append(t.c.department_id == department_id)
-        row = self.session.execute(select(*columns).where(*where)).one()
-        return [BacklogPoint(m, int(row[2 * i] or 0), int(row[2 * i + 1] or 0)) for i, m in enumerate(moments)]
+            open_cols.append(func.sum(case((t.c.created_at <= m, 1), else_=0)))
+            open_cols.append(func.sum(case((and_(t.c.created_at <= m, t.c.due_at < m), 1), else_=0)))
+            pending = and_(t.c.created_at <= m, exit_at > m)
+            out_cols.append(func.sum(case((pending, 1), else_=0)))
+            out_cols.append(func.sum(case((and_(pending, t.c.due_at < m), 1), else_=0)))
+        scope = [t.c.department_id == department_id] if department_id is not None else []
+        open_statuses = sorted(s.value for s in OPEN_STATUSES)
+        still_open = self.session.execute(select(*open_cols).where(
+            t.c.status.in_(open_statuses), t.c.created_at <= max(moments), *scope)).one()
+        gone = self.session.execute(select(*out_cols).where(
+            t.c.status.not_in(open_statuses), t.c.updated_at > min(moments), t.c.created_at <= max(moments),
+            *scope)).one()
+        return [BacklogPoint(m, int(still_open[2 * i] or 0) + int(gone[2 * i] or 0),
+                             int(still_open[2 * i + 1] or 0) + int(gone[2 * i + 1] or 0))
+                for i, m in enumerate(moments)]
 
     # --- escalations ---------------------------------------------------------------------------------
 

@@ -234,6 +234,9 @@ class Ticket(Base):
         # The indicators' cohorts (ticketing.indicators): reports created in a period, overall or per department.
         Index("ix_tickets_created", "created_at"),
         Index("ix_tickets_department_created", "department_id", "created_at"),
+        # The backlog over time: open reports by an index-only scan; reports out since a moment by last change.
+        Index("ix_tickets_backlog", "status", "department_id", "created_at", "due_at"),
+        Index("ix_tickets_updated", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

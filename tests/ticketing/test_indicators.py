@@ -226,3 +226,15 @@ def test_business_clock_skips_nights_weekends_and_holidays(catalog) -> None:
     # Sat 7 -> Sun 8: nothing. An end before the start: 0.
     assert clock.hours_between([(local(13, 16), local(17, 10)), (local(7, 10), local(8, 10)),
                                 (local(5, 10), local(4, 10))]) == pytest.approx([2, 0, 0])
+
+
+def test_several_periods_from_one_scan_match_separate_reports(history, indicators) -> None:
+    end = local(8, 0)
+    short, week = indicators.reports(end, [local(2, 10, 30), local(1, 0)])
+    # nothing was reported after Mon 10:30 (everything at 10:00): the short period is empty, the week is whole
+    assert short.total().reports == 0 and short.time_to_resolve().n == 0
+    alone = indicators.report(local(1, 0), end)
+    assert week.total() == alone.total() and week.reasons == alone.reasons
+    assert sorted(week.time_to_resolve().hours) == sorted(alone.time_to_resolve().hours)
+    from_nine, from_eleven = indicators.reports(end, [local(2, 9), local(2, 11)])
+    assert from_nine.total().reports == 8 and from_eleven.total().reports == 0

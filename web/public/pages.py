@@ -99,7 +99,7 @@ class PublicSite:
             with self._session() as session:
                 ind = self._indicators(session)
                 now = ind.now()
-                report = ind.report(now - timedelta(days=90), now)
+                report = ind.report(now - timedelta(days=90), now, durations=False)
                 by_dept = report.by_department()
                 rows = []
                 for code, dept in sorted(self.catalog.departments.items(), key=lambda kv: kv[1].name):
@@ -125,10 +125,11 @@ class PublicSite:
                 ind = self._indicators(session)
                 now = ind.now()
                 dept_id = ind.department_id(code)
-                reports: dict[int, Report] = {}
-                for days in PERIODS:
-                    reports[days] = (ind.report(now - timedelta(days=days), now, department_id=dept_id)
-                                     if dept_id is not None else Report(now, now, code, {}, {}, {}))
+                if dept_id is not None:
+                    found = ind.reports(now, [now - timedelta(days=d) for d in PERIODS], department_id=dept_id)
+                else:  # no report has reached this department yet
+                    found = [Report(now, now, code, {}, {}, {}) for _ in PERIODS]
+                reports: dict[int, Report] = dict(zip(PERIODS, found, strict=True))
                 day_hours = self._day_hours()
                 rows = []
                 for cat in sorted((c for c in self.catalog.categories.values() if c.department == code),
@@ -307,5 +308,5 @@ def _map_points(rows: list[PublicTicket]) -> list[dict[str, Any]]:
     for (lat, lon), n in sorted(cells.items()):
         out.append({"x": round(MAP_WIDTH / 2 + (lon - cx) * scale, 1),
                     "y": round(MAP_HEIGHT / 2 - (lat - cy) * scale, 1),
-                    "r": min(18, 5 + 2 * (n - 1)), "n": n, "lat": lat, "lon": lon})
+                    "r": min(22, 8 + 2 * (n - 1)), "n": n, "lat": lat, "lon": lon})
     return out

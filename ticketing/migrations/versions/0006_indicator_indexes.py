@@ -1,4 +1,4 @@
-"""indicator indexes: cohorts by creation date (overall and per department), events by kind
+"""indicator indexes: cohorts by creation date (overall and per department), the backlog, events by kind
 
 Revision ID: 0006
 Revises: 0002
@@ -17,6 +17,9 @@ def upgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index('ix_tickets_created', ['created_at'], unique=False)
         batch_op.create_index('ix_tickets_department_created', ['department_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_tickets_backlog', ['status', 'department_id', 'created_at', 'due_at'],
+                              unique=False)
+        batch_op.create_index('ix_tickets_updated', ['updated_at'], unique=False)
     with op.batch_alter_table('ticket_events', schema=None) as batch_op:
         batch_op.create_index('ix_ticket_events_kind', ['kind', 'ticket_id'], unique=False)
 
@@ -25,5 +28,7 @@ def downgrade() -> None:
     with op.batch_alter_table('ticket_events', schema=None) as batch_op:
         batch_op.drop_index('ix_ticket_events_kind')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_tickets_updated')
+        batch_op.drop_index('ix_tickets_backlog')
         batch_op.drop_index('ix_tickets_department_created')
         batch_op.drop_index('ix_tickets_created')
