@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, not_, or_, select, text
+from sqlalchemy import Float, and_, case, cast, func, literal, not_, or_, select, text
 from sqlalchemy.orm import Session
 
 from ticketing.business_time import BusinessCalendar
@@ -327,8 +327,18 @@ class BusinessClock:
         first = datetime.fromtimestamp(min(a for a, _ in pairs), tz).date() - timedelta(days=1)
         last = max(first, datetime.fromtimestamp(max(b for _, b in pairs), tz).date() + timedelta(days=1))
         self._cover(first, last)
-        pos = self._position
-        return [max(0.0, pos(b) - pos(a)) / 3600 for a, b in pairs]
+        opens, closes, before, find = self._opens, self._closes, self._before, bisect.bisect_right
+        out = []
+        for a, b in pairs:
+            if b <= a:
+                out.append(0.0)
+                continue
+            i = find(opens, a) - 1
+            j = find(opens, b) - 1
+            pa = 0.0 if i < 0 else before[i] + min(a - opens[i], closes[i] - opens[i])
+            pb = 0.0 if j < 0 else before[j] + min(b - opens[j], closes[j] - opens[j])
+            out.append(max(0.0, pb - pa) / 3600)
+        return out
 
 
 def _aware(value: datetime) -> datetime:
@@ -380,7 +390,7 @@ class Indicators:
         """Seconds since 1970 of a stored UTC datetime, computed by the database (no per-row Python datetimes)."""
         if self.session.get_bind().dialect.name == "sqlite":
             return (func.julianday(column) - 2440587.5) * 86400.0
-        return func.extract("epoch", column)
+        return cast(func.extract("epoch", column), Float)
 
     def report(self, start: datetime, end: datetime, *, department_id: int | None = None,
                durations: bool = True) -> Report:
@@ -414,7 +424,7 @@ class Indicators:
                   if len(ordered) > 1 else literal(0))
 
         def n(condition: Any) -> Any:
-            return func.sum(case((condition, 1), else_=0))
+            return func.count().filter(condition)
 
         columns = [
             func.count(),
@@ -490,11 +500,11 @@ class Indicators:
         exit_at = func.coalesce(t.c.resolved_at, t.c.closed_at, t.c.updated_at)
         open_cols, out_cols = [], []
         for m in moments:
-            open_cols.append(func.sum(case((t.c.created_at <= m, 1), else_=0)))
-            open_cols.append(func.sum(case((and_(t.c.created_at <= m, t.c.due_at < m), 1), else_=0)))
+            open_cols.append(func.count().filter(t.c.created_at <= m))
+            open_cols.append(func.count().filter(and_(t.c.created_at <= m, t.c.due_at < m)))
             pending = and_(t.c.created_at <= m, exit_at > m)
-            out_cols.append(func.sum(case((pending, 1), else_=0)))
-            out_cols.append(func.sum(case((and_(pending, t.c.due_at < m), 1), else_=0)))
+            out_cols.append(func.count().filter(pending))
+            out_cols.append(func.count().filter(and_(pending, t.c.due_at < m)))
         scope = [t.c.department_id == department_id] if department_id is not None else []
         open_statuses = sorted(s.value for s in OPEN_STATUSES)
         still_open = self.session.execute(select(*open_cols).where(
