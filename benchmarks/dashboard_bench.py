@@ -204,8 +204,10 @@ def main() -> None:
 
     today = date.today()
     fill_in = {"y1": (today - timedelta(days=364)).isoformat(), "y3": (today - timedelta(days=3 * 365)).isoformat()}
+    print(f"load average before timing: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     for label, http, path in cases:
         print(f"{label:<45} {_stats(timed(http, path.format(**fill_in), args.runs))}")
+    print(f"load average after timing:  {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
     if args.drop:
         from benchmarks.throwaway_db import drop
