@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -87,8 +88,11 @@ class Dashboards:
         zone = ZoneInfo(self.tz)
         start = datetime.combine(query.first, time(0), tzinfo=zone)
         end = datetime.combine(query.last + timedelta(days=1), time(0), tzinfo=zone)
+        def indicators(session: Any) -> Indicators:
+            return Indicators(session, runtime.catalog, timezone=self.tz)
+
         with runtime.session_factory() as session:
-            ind = Indicators(session, runtime.catalog, timezone=self.tz)
+            ind = indicators(session)
             now = ind.now()
             if staff.sees_all:
                 dept_id = ind.department_id(query.department) if query.department else None
@@ -96,13 +100,23 @@ class Dashboards:
                     dept_id = -1  # a department without tickets yet
             else:
                 dept_id = staff.department_filter
-            report = ind.report(start, end, department_id=dept_id)
-            stop = min(end, now)
-            span = max(stop - start, timedelta(0))
-            moments = [start + span * i / (BACKLOG_POINTS - 1) for i in range(BACKLOG_POINTS)] if span else [stop]
-            backlog = ind.backlog(moments, department_id=dept_id)
-            # Escalations belong to a conversation, not to a department: only admins see them.
-            escalations = ind.escalations(start, end) if staff.sees_all else None
+        stop = min(end, now)
+        span = max(stop - start, timedelta(0))
+        moments = [start + span * i / (BACKLOG_POINTS - 1) for i in range(BACKLOG_POINTS)] if span else [stop]
+
+        def over_time() -> tuple[Any, Any]:
+            with runtime.session_factory() as other:
+                ind = indicators(other)
+                # Escalations belong to a conversation, not to a department: only admins see them.
+                return ind.backlog(moments, department_id=dept_id), (
+                    ind.escalations(start, end) if staff.sees_all else None)
+
+        # The cohort and the backlog are independent scans: run them side by side (two connections).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            later = pool.submit(over_time)
+            with runtime.session_factory() as session:
+                report = indicators(session).report(start, end, department_id=dept_id)
+            backlog, escalations = later.result()
         hours = runtime.catalog.business_hours
         day_hours = (datetime.combine(date.min, hours.closes) - datetime.combine(date.min, hours.opens)).seconds / 3600
         tables = build_tables(report, backlog, escalations, runtime.catalog, tz=self.tz, day_hours=day_hours,
