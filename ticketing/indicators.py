@@ -491,30 +491,44 @@ class Indicators:
 
         Two scans, both answered by indexes: the reports open now (``ix_tickets_backlog``: status, department,
         created_at, due_at — an index-only scan), and the reports out since the first moment (their last change
-        ``updated_at`` is after it: ``ix_tickets_updated``), whose exit is their last outcome."""
+        ``updated_at`` is after it: ``ix_tickets_updated``), whose exit is their last outcome. Each row is put in
+        the first moment it counts for (created, due, out) and the moments are summed here, so a row costs a
+        few comparisons however many moments there are."""
         if not moments:
             return []
-        moments = [_aware(m) for m in moments]
+        moments = sorted(_aware(m) for m in moments)
+        n = len(moments)
         self._tune()
         t = Ticket.__table__
+
+        def first(condition: Callable[[datetime], Any]) -> Any:
+            """The index of the first moment where ``condition(moment)`` holds; ``n`` when none does."""
+            return case(*((condition(m), i) for i, m in enumerate(moments)), else_=n)
+
         exit_at = func.coalesce(t.c.resolved_at, t.c.closed_at, t.c.updated_at)
-        open_cols, out_cols = [], []
-        for m in moments:
-            open_cols.append(func.count().filter(t.c.created_at <= m))
-            open_cols.append(func.count().filter(and_(t.c.created_at <= m, t.c.due_at < m)))
-            pending = and_(t.c.created_at <= m, exit_at > m)
-            out_cols.append(func.count().filter(pending))
-            out_cols.append(func.count().filter(and_(pending, t.c.due_at < m)))
+        created = first(lambda m: t.c.created_at <= m).label("created")
+        due = first(lambda m: t.c.due_at < m).label("due")
+        out = first(lambda m: exit_at <= m).label("out")
         scope = [t.c.department_id == department_id] if department_id is not None else []
         open_statuses = sorted(s.value for s in OPEN_STATUSES)
-        still_open = self.session.execute(select(*open_cols).where(
-            t.c.status.in_(open_statuses), t.c.created_at <= max(moments), *scope)).one()
-        gone = self.session.execute(select(*out_cols).where(
-            t.c.status.not_in(open_statuses), t.c.updated_at > min(moments), t.c.created_at <= max(moments),
-            *scope)).one()
-        return [BacklogPoint(m, int(still_open[2 * i] or 0) + int(gone[2 * i] or 0),
-                             int(still_open[2 * i + 1] or 0) + int(gone[2 * i + 1] or 0))
-                for i, m in enumerate(moments)]
+        pending = [0] * n
+        overdue = [0] * n
+        rows = self.session.execute(select(created, due, func.count()).where(
+            t.c.status.in_(open_statuses), t.c.created_at <= moments[-1], *scope).group_by(created, due))
+        for c, d, count in rows:
+            for i in range(int(c), n):
+                pending[i] += count
+                if i >= int(d):
+                    overdue[i] += count
+        rows = self.session.execute(select(created, due, out, func.count()).where(
+            t.c.status.not_in(open_statuses), t.c.updated_at > moments[0], t.c.created_at <= moments[-1],
+            *scope).group_by(created, due, out))
+        for c, d, o, count in rows:
+            for i in range(int(c), min(int(o), n)):
+                pending[i] += count
+                if i >= int(d):
+                    overdue[i] += count
+        return [BacklogPoint(m, pending[i], overdue[i]) for i, m in enumerate(moments)]
 
     # --- escalations ---------------------------------------------------------------------------------
 
