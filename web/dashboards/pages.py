@@ -21,6 +21,7 @@ from ticketing.indicators import MIN_CASES, Indicators
 from web.context import WebContext
 from web.dashboards.tables import TABLE_KEYS, Table, build_tables, pct_text, satisfaction_text
 from web.public import figures
+from web.public.cache import FigureCache
 from web.staff import StaffPrincipal, current_staff, login_redirect
 
 DEFAULT_DAYS = 90
@@ -43,8 +44,15 @@ class Query:
 
 
 class Dashboards:
-    def __init__(self, ctx: WebContext) -> None:
+    def __init__(self, ctx: WebContext, cache: FigureCache | None = None) -> None:
         self.ctx = ctx
+        self.cache = cache if cache is not None else FigureCache()
+
+    def _figures(self, staff: StaffPrincipal, query: Query) -> dict[str, Any]:
+        """The view's figures, computed at most a minute ago (``web.public.cache``); the page says when."""
+        key = ("dashboard", staff.sees_all, staff.department_filter, staff.department_code, query.first,
+               query.last, query.department)
+        return self.cache.get(key, lambda: self._compute(staff, query))
 
     @property
     def tz(self) -> str:
@@ -151,7 +159,7 @@ class Dashboards:
             return login_redirect(request)
         today = datetime.now(ZoneInfo(self.tz)).date()
         query = self._query(request, staff, today)
-        data = await run_in_threadpool(self._compute, staff, query)
+        data = await run_in_threadpool(self._figures, staff, query)
         catalog = self.ctx.runtime().catalog
         departments = sorted(((code, d.name) for code, d in catalog.departments.items()), key=lambda p: p[1])
         return self.ctx.pages.render(request, "dashboards/page.html", {
@@ -169,7 +177,7 @@ class Dashboards:
             return self.ctx.pages.render(request, "errors/404.html", status_code=404)
         today = datetime.now(ZoneInfo(self.tz)).date()
         query = self._query(request, staff, today)
-        data = await run_in_threadpool(self._compute, staff, query)
+        data = await run_in_threadpool(self._figures, staff, query)
         table: Table | None = data["tables"].get(key)
         if table is None:  # e.g. escalations for a department-scoped member
             return self.ctx.pages.render(request, "errors/404.html", status_code=404)

@@ -4,16 +4,21 @@ and the map of open reports. Never any personal data (rows come from ``web.publi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.routing import BaseRoute, Route
 
 from web.context import WebContext
 
+if TYPE_CHECKING:
+    from web.public.cache import FigureCache
 
-def routes(ctx: WebContext) -> list[BaseRoute]:
-    """This area's route table."""
+
+def routes(ctx: WebContext, *, cache: FigureCache | None = None) -> list[BaseRoute]:
+    """This area's route table (``cache``: how long computed figures are kept; default a minute)."""
     from web.public.pages import PublicSite
 
-    site = PublicSite(ctx)
+    site = PublicSite(ctx, cache)
     return [
         Route("/", site.home, methods=["GET"], name="public_home"),
         Route("/dependencias/{code:str}", site.department, methods=["GET"], name="public_department"),

@@ -24,6 +24,7 @@ from ticketing.indicators import MIN_CASES, Counts, Durations, Indicators, Repor
 from ticketing.models import Ticket
 from web.context import WebContext
 from web.public import figures
+from web.public.cache import FigureCache
 from web.public.ratelimit import SlidingWindowLimit
 from web.publication import PublicTicket, public_ticket
 
@@ -63,9 +64,10 @@ def _figures(counts: Counts, durations: Durations, day_hours: float) -> dict[str
 class PublicSite:
     """The handlers; one per app (the lookup limit lives here)."""
 
-    def __init__(self, ctx: WebContext) -> None:
+    def __init__(self, ctx: WebContext, cache: FigureCache | None = None) -> None:
         self.ctx = ctx
         self.lookups = SlidingWindowLimit(LOOKUP_LIMIT, LOOKUP_WINDOW_SECONDS)
+        self.cache = cache if cache is not None else FigureCache()
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -109,7 +111,7 @@ class PublicSite:
                                  "services": sum(1 for c in self.catalog.categories.values() if c.department == code)})
                 return {"departments": rows, "total": report.total(), "as_of": figures.local_datetime(now, self.tz)}
 
-        data = await run_in_threadpool(load)
+        data = await run_in_threadpool(self.cache.get, ("home",), load)
         return self._render(request, "public/home.html", data)
 
     # --- a department's commitments ------------------------------------------------------------------
@@ -143,7 +145,7 @@ class PublicSite:
                 return {"dept": dept, "code": code, "rows": rows, "totals": totals, "periods": PERIODS,
                         "as_of": figures.local_datetime(now, self.tz)}
 
-        data = await run_in_threadpool(load)
+        data = await run_in_threadpool(self.cache.get, ("department", code), load)
         return self._render(request, "public/department.html", data)
 
     # --- how we measure ------------------------------------------------------------------------------
