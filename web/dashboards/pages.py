@@ -115,9 +115,9 @@ class Dashboards:
         def over_time() -> tuple[Any, Any]:
             with runtime.session_factory() as other:
                 ind = indicators(other)
-                # Escalations belong to a conversation, not to a department: only admins see them.
+                # Escalations belong to a conversation, not to a department: only in the admins' overall view.
                 return ind.backlog(moments, department_id=dept_id), (
-                    ind.escalations(start, end) if staff.sees_all else None)
+                    ind.escalations(start, end) if staff.sees_all and not query.department else None)
 
         # The cohort and the backlog are independent scans: run them side by side (two connections).
         with ThreadPoolExecutor(max_workers=1) as pool:

@@ -93,8 +93,8 @@ def test_a_dashboard(web_runtime: Any, seeded: Seeded, page: Any) -> None:
         page.get_by_role("button", name="Ver").click()
         page.wait_for_url("**dependencia=servicios_publicos**")
         assert page.locator("h1").inner_text() == "Tableros: Secretaría de Servicios Públicos"
+        screenshot(page, "dashboard", full_page=False)
         with page.expect_download() as info:
             page.get_by_role("link", name="Descargar «Reportes por canal» (CSV)").click()
         assert info.value.suggested_filename.startswith("tablero-canales-servicios_publicos-")
         assert_accessible(page)
-        screenshot(page, "dashboard", full_page=False)

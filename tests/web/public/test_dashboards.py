@@ -70,6 +70,7 @@ def test_admin_sees_every_department_and_can_pick_one(serve: Any, seeded: Seeded
     assert reasons == {"duplicate": "1", "out_of_jurisdiction": "1"}
     one = app.client.get("/console/tableros", params={"dependencia": "obras_publicas"})
     assert "Tableros: Secretaría de Obras Públicas" in one.text and "Por dependencia" not in one.text
+    assert "Escalaciones" not in one.text  # conversations have no department
     channels = {r["canal"]: r["reportes"] for r in rows(app.client.get("/console/tableros/canales.csv"))}
     assert channels == {"telegram": "14", "whatsapp": "1"}
 
