@@ -232,6 +232,12 @@ class Ticket(Base):
         Index("ix_tickets_nearby", "category_code", "is_open", "lat", "lon"),
         Index("ix_tickets_status_category", "status", "category_code", "created_at"),
         Index("ix_tickets_department_status", "department_id", "status"),
+        # The indicators' cohorts (ticketing.indicators): reports created in a period, overall or per department.
+        Index("ix_tickets_created", "created_at"),
+        Index("ix_tickets_department_created", "department_id", "created_at"),
+        # The backlog over time: open reports by an index-only scan; reports out since a moment by last change.
+        Index("ix_tickets_backlog", "status", "department_id", "created_at", "due_at"),
+        Index("ix_tickets_updated", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -281,6 +287,8 @@ class TicketEvent(Base):
     """The audit trail: one row for every change to a ticket, written in the same transaction."""
 
     __tablename__ = "ticket_events"
+    # The indicators' semi-joins: tickets with a reopen or a routing correction (ticketing.indicators).
+    __table_args__ = (Index("ix_ticket_events_kind", "kind", "ticket_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)

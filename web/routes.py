@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from web import console, opendata, public
+from web import console, dashboards, opendata, public
 from web.context import WebContext
 from web.templating import STATIC_DIR
 
@@ -14,6 +14,7 @@ from web.templating import STATIC_DIR
 def web_routes(ctx: WebContext) -> list[BaseRoute]:
     return [
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        *dashboards.routes(ctx),  # /console/tableros...
         *console.routes(ctx),  # /console/...
         *opendata.routes(ctx),  # /reportar, /datos/..., /open311/v2/...
         *public.routes(ctx),  # /, /dependencias/..., /como-medimos, /consulta, /mapa

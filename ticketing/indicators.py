@@ -1,0 +1,575 @@
+"""Every indicator Reporta publishes, computed in one place from tickets and their events.
+
+The internal dashboards (``/console/tableros``), the public pages (``/dependencias/...``), the exports and the
+benchmarks all read their figures from here, so a figure means the same everywhere. The plain-Spanish version
+of each definition is the public page "Cómo medimos"; ``docs/accountability.md`` has the same in English.
+
+Definitions (a *cohort* is the reports created in the period ``[start, end)``, optionally of one department):
+
+- **on time**: of the cohort's reports whose outcome can be judged — resolved, or still open after their
+  committed date — the share resolved by the **original** committed date ``due_at``. A reopen never moves that
+  date (it only sets ``revised_due_at``); the resolution that counts is the last one (the fix that held).
+  Reports closed without a fix (duplicate, out of jurisdiction, …) are not judged here: they are counted in
+  the reasons for non-completion.
+- **reopen rate** ("falsos positivos"): of the cohort's reports that were ever marked resolved, the share
+  later reopened (a ``reopened`` event whose ``previous_reason`` was ``resolved``).
+- **confirmed fix**: of the reports whose citizen was asked "¿ya quedó?", the share that answered yes
+  (``confirmation == "confirmed"``). "No" reopens the report; no answer closes it as not confirmed.
+- **satisfaction**: the mean and the distribution of the 1–5 ratings; the response rate is ratings over the
+  reports whose citizen confirmed the fix (the only ones asked to rate).
+- **routing corrections**: the share of the cohort whose category or department staff changed (events
+  ``rerouted`` or ``reassigned``).
+- **time to resolve**: business hours (the catalog's working days and hours) from the report to its last
+  resolution; median and 90th percentile (nearest rank) of the cohort's resolved reports.
+- **first response on escalations**: calendar minutes from a conversation's handoff request to the first
+  staff message (an outbox row of kind ``staff_reply`` on that channel identity).
+- **backlog / overdue at a moment**: reports created by then and not yet out (resolved, or closed without a
+  fix); overdue are those past their original committed date. A reopened report counts as pending from its
+  creation to its last outcome (the problem was never gone).
+
+No rate is worth publishing on fewer than ``MIN_CASES`` reports: ``Rate.enough`` says so and the pages show
+"pocos datos todavía" instead. Everything is a handful of SQL aggregates (one scan of the cohort grouped by
+department, category, channel and outcome); only the business-hour durations are computed here, from the
+cohort's resolved rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Float, and_, case, cast, func, literal, not_, or_, select, text
+from sqlalchemy.orm import Session
+
+from ticketing.business_time import BusinessCalendar
+from ticketing.catalog import Catalog
+from ticketing.models import (
+    OPEN_STATUSES,
+    ChannelKind,
+    Conversation,
+    Department,
+    OutboxMessage,
+    Ticket,
+    TicketEvent,
+)
+
+__all__ = [
+    "MIN_CASES",
+    "ROUTING_EVENT_KINDS",
+    "BacklogPoint",
+    "BusinessClock",
+    "Counts",
+    "Durations",
+    "Escalations",
+    "Indicators",
+    "Rate",
+    "Report",
+    "percentile",
+]
+
+#: Below this many cases a rate is not shown ("pocos datos todavía") and nothing is ranked.
+MIN_CASES = 10
+#: Ticket events that mean staff corrected where a report was routed. ``rerouted`` is the console's category
+#: change (data: from_category, to_category, from_department, to_department); ``reassigned`` is the ticket
+#: service's department change.
+ROUTING_EVENT_KINDS = ("rerouted", "reassigned")
+#: Channels where nobody can be asked "¿ya quedó?" (staff took the report by phone or in person).
+UNASKABLE_CHANNELS = (ChannelKind.PHONE, ChannelKind.WALK_IN)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank ``q`` percentile (0 < q <= 100) of ``values``: the smallest value with at least q % of
+    the values at or below it. None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``numerator`` of ``denominator`` cases; ``value`` is None without cases, ``enough`` from MIN_CASES."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+    @property
+    def enough(self) -> bool:
+        return self.denominator >= MIN_CASES
+
+    @property
+    def percent(self) -> float | None:
+        v = self.value
+        return None if v is None else 100 * v
+
+
+@dataclass(slots=True)
+class Counts:
+    """The additive figures of a group of reports (a category, a channel, a department, everything)."""
+
+    reports: int = 0
+    resolved: int = 0  # resolved now (its last outcome is a fix)
+    judged: int = 0  # resolved, or open past the committed date: the on-time denominator
+    on_time: int = 0
+    open_overdue: int = 0
+    ever_resolved: int = 0
+    reopened_after_resolution: int = 0
+    asked: int = 0  # asked "¿ya quedó?"
+    confirmed: int = 0
+    rated: int = 0
+    rating_sum: int = 0
+    ratings: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])  # how many 1s, 2s, … 5s
+    rerouted: int = 0
+    not_completed: int = 0  # closed without a fix (any reason but resolved)
+    open: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in ("reports", "resolved", "judged", "on_time", "open_overdue", "ever_resolved",
+                     "reopened_after_resolution", "asked", "confirmed", "rated", "rating_sum", "rerouted",
+                     "not_completed", "open"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ratings = [a + b for a, b in zip(self.ratings, other.ratings, strict=True)]
+
+    @property
+    def on_time_rate(self) -> Rate:
+        return Rate(self.on_time, self.judged)
+
+    @property
+    def reopen_rate(self) -> Rate:
+        return Rate(self.reopened_after_resolution, self.ever_resolved)
+
+    @property
+    def confirmed_rate(self) -> Rate:
+        return Rate(self.confirmed, self.asked)
+
+    @property
+    def response_rate(self) -> Rate:
+        return Rate(self.rated, self.confirmed)
+
+    @property
+    def routing_rate(self) -> Rate:
+        return Rate(self.rerouted, self.reports)
+
+    @property
+    def satisfaction_mean(self) -> float | None:
+        return self.rating_sum / self.rated if self.rated else None
+
+    @property
+    def satisfaction_enough(self) -> bool:
+        return self.rated >= MIN_CASES
+
+
+@dataclass(slots=True)
+class Durations:
+    """Business hours from report to its last resolution, one value per resolved report."""
+
+    hours: list[float] = field(default_factory=list)
+
+    def extend(self, other: Durations) -> None:
+        self.hours.extend(other.hours)
+
+    @property
+    def n(self) -> int:
+        return len(self.hours)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.hours) if self.hours else None
+
+    @property
+    def p90(self) -> float | None:
+        return percentile(self.hours, 90)
+
+    @property
+    def enough(self) -> bool:
+        return self.n >= MIN_CASES
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    department: str
+    category: str
+    channel: str
+
+
+@dataclass
+class Report:
+    """The figures of one cohort, by department × category × channel, with helpers to roll them up."""
+
+    start: datetime
+    end: datetime
+    department: str | None
+    groups: dict[Group, Counts]
+    reasons: dict[tuple[str, str, str], int]  # (department, category, reason) -> reports closed without a fix
+    durations: dict[tuple[str, str], Durations]  # (department, category) -> business hours to resolve
+
+    def _roll(self, key: Callable[[Group], str]) -> dict[str, Counts]:
+        out: dict[str, Counts] = {}
+        for group, counts in self.groups.items():
+            out.setdefault(key(group), Counts()).add(counts)
+        return out
+
+    def total(self) -> Counts:
+        out = Counts()
+        for counts in self.groups.values():
+            out.add(counts)
+        return out
+
+    def by_category(self) -> dict[str, Counts]:
+        return self._roll(lambda g: g.category)
+
+    def by_channel(self) -> dict[str, Counts]:
+        return self._roll(lambda g: g.channel)
+
+    def by_department(self) -> dict[str, Counts]:
+        return self._roll(lambda g: g.department)
+
+    def time_to_resolve(self, *, category: str | None = None, department: str | None = None) -> Durations:
+        out = Durations()
+        for (dept, cat), durations in self.durations.items():
+            if (category is None or cat == category) and (department is None or dept == department):
+                out.extend(durations)
+        return out
+
+    def reasons_total(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (_dept, _cat, reason), n in self.reasons.items():
+            out[reason] = out.get(reason, 0) + n
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogPoint:
+    at: datetime
+    backlog: int
+    overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class Escalations:
+    requested: int
+    answered: int
+    minutes: tuple[float, ...]  # first response times of the answered ones
+
+    @property
+    def median_minutes(self) -> float | None:
+        return statistics.median(self.minutes) if self.minutes else None
+
+    @property
+    def p90_minutes(self) -> float | None:
+        return percentile(self.minutes, 90)
+
+    @property
+    def answered_rate(self) -> Rate:
+        return Rate(self.answered, self.requested)
+
+
+class BusinessClock:
+    """Business seconds between two moments on the catalog's calendar, fast enough for a whole cohort.
+
+    Positions are precomputed per business day (its opening and closing as epoch seconds and the business
+    seconds before it), so one duration is two binary searches.
+    """
+
+    def __init__(self, calendar: BusinessCalendar):
+        self.calendar = calendar
+        self._first: date | None = None
+        self._last: date | None = None
+        self._opens: list[float] = []
+        self._closes: list[float] = []
+        self._before: list[float] = []
+
+    def _cover(self, first: date, last: date) -> None:
+        if self._first is not None and self._last is not None and first >= self._first and last <= self._last:
+            return
+        if self._first is not None and self._last is not None:
+            first, last = min(first, self._first), max(last, self._last)
+        cal = self.calendar
+        opens, closes, before, total = [], [], [], 0.0
+        day = first
+        while day <= last:
+            if cal.is_business_day(day):
+                o = datetime.combine(day, cal.hours.opens, tzinfo=cal.tz).timestamp()
+                c = datetime.combine(day, cal.hours.closes, tzinfo=cal.tz).timestamp()
+                opens.append(o)
+                closes.append(c)
+                before.append(total)
+                total += c - o
+            day += timedelta(days=1)
+        self._first, self._last = first, last
+        self._opens, self._closes, self._before = opens, closes, before
+
+    def _position(self, ts: float) -> float:
+        i = bisect.bisect_right(self._opens, ts) - 1
+        if i < 0:
+            return 0.0
+        return self._before[i] + min(ts - self._opens[i], self._closes[i] - self._opens[i])
+
+    def hours_between(self, pairs: Iterable[tuple[datetime, datetime]]) -> list[float]:
+        """Business hours from each ``start`` to its ``end`` (0 when ``end`` is not later)."""
+        return self.hours_between_epochs([(a.timestamp(), b.timestamp()) for a, b in pairs])
+
+    def hours_between_epochs(self, pairs: Sequence[tuple[float, float]]) -> list[float]:
+        """The same for moments given as seconds since 1970 (UTC)."""
+        if not pairs:
+            return []
+        tz = self.calendar.tz
+        first = datetime.fromtimestamp(min(a for a, _ in pairs), tz).date() - timedelta(days=1)
+        last = max(first, datetime.fromtimestamp(max(b for _, b in pairs), tz).date() + timedelta(days=1))
+        self._cover(first, last)
+        opens, closes, before, find = self._opens, self._closes, self._before, bisect.bisect_right
+        out = []
+        for a, b in pairs:
+            if b <= a:
+                out.append(0.0)
+                continue
+            i = find(opens, a) - 1
+            j = find(opens, b) - 1
+            pa = 0.0 if i < 0 else before[i] + min(a - opens[i], closes[i] - opens[i])
+            pb = 0.0 if j < 0 else before[j] + min(b - opens[j], closes[j] - opens[j])
+            out.append(max(0.0, pb - pa) / 3600)
+        return out
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("indicators need aware datetimes")
+    return value.astimezone(UTC)
+
+
+class Indicators:
+    """The indicator queries over one session. ``now`` fixes the clock (tests, reproducible pages)."""
+
+    def __init__(self, session: Session, catalog: Catalog, *, timezone: str = "America/Monterrey",
+                 now: Callable[[], datetime] | None = None):
+        self.session = session
+        self.catalog = catalog
+        self.calendar = BusinessCalendar(catalog.business_hours, timezone)
+        self.clock = BusinessClock(self.calendar)
+        self._now = now or (lambda: datetime.now(UTC))
+        self._dept_codes: dict[int, str] | None = None
+
+    def now(self) -> datetime:
+        return _aware(self._now())
+
+    # --- departments ---------------------------------------------------------------------------------
+
+    def department_codes(self) -> dict[int, str]:
+        if self._dept_codes is None:
+            rows = self.session.execute(select(Department.id, Department.code))
+            self._dept_codes = {int(i): str(c) for i, c in rows}
+        return self._dept_codes
+
+    def department_id(self, code: str) -> int | None:
+        for dept_id, dept_code in self.department_codes().items():
+            if dept_code == code:
+                return dept_id
+        return None
+
+    # --- the cohort report ---------------------------------------------------------------------------
+
+    def _tune(self) -> None:
+        """PostgreSQL: no JIT (it costs more than it saves on these mid-sized aggregates) and room to hash the
+        groups in memory, for this transaction only."""
+        bind = self.session.get_bind()
+        if bind.dialect.name == "postgresql":
+            self.session.execute(text("SET LOCAL jit = off"))
+            self.session.execute(text("SET LOCAL work_mem = '32MB'"))
+
+    def _epoch(self, column: Any) -> Any:
+        """Seconds since 1970 of a stored UTC datetime, computed by the database (no per-row Python datetimes)."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return (func.julianday(column) - 2440587.5) * 86400.0
+        return cast(func.extract("epoch", column), Float)
+
+    def report(self, start: datetime, end: datetime, *, department_id: int | None = None,
+               durations: bool = True) -> Report:
+        """Every additive figure of the reports created in ``[start, end)`` (of one department if given);
+        ``durations=False`` skips the business-hour durations (pages that show no times)."""
+        return self.reports(end, [start], department_id=department_id, durations=durations)[0]
+
+    def reports(self, end: datetime, starts: Sequence[datetime], *, department_id: int | None = None,
+                durations: bool = True) -> list[Report]:
+        """One ``Report`` per start (``[start, end)`` each), all from a single scan of the longest period: the
+        public page reads its last 30 and last 90 days this way."""
+        end, now = _aware(end), self.now()
+        starts = [_aware(s) for s in starts]
+        ordered = sorted(set(starts), reverse=True)  # newest first: bucket k = created in [ordered[k], previous)
+        self._tune()
+        t = Ticket.__table__
+        e = TicketEvent.__table__
+        false_positive = t.c.id.in_(
+            select(e.c.ticket_id).where(e.c.kind == "reopened",
+                                        e.c.data["previous_reason"].as_string() == "resolved")
+        )
+        rerouted = t.c.id.in_(select(e.c.ticket_id).where(e.c.kind.in_(ROUTING_EVENT_KINDS)))
+        resolved = t.c.resolved_at.is_not(None)
+        asked = or_(
+            and_(t.c.survey_sent_at.is_not(None), t.c.reporter_identity_id.is_not(None),
+                 t.c.channel.not_in(UNASKABLE_CHANNELS)),
+            t.c.confirmation == "confirmed",
+        )
+        outcome_reason = case((and_(not_(t.c.is_open), t.c.resolved_at.is_(None)), t.c.reason_code), else_=None)
+        bucket = (case(*((t.c.created_at >= s, k) for k, s in enumerate(ordered[:-1])), else_=len(ordered) - 1)
+                  if len(ordered) > 1 else literal(0))
+
+        def n(condition: Any) -> Any:
+            return func.count().filter(condition)
+
+        columns = [
+            func.count(),
+            n(resolved),
+            n(or_(resolved, and_(t.c.is_open, t.c.due_at < now))),
+            n(and_(resolved, t.c.resolved_at <= t.c.due_at)),
+            n(and_(t.c.is_open, t.c.due_at < now)),
+            n(or_(resolved, false_positive)),
+            n(false_positive),
+            n(asked),
+            n(t.c.confirmation == "confirmed"),
+            func.count(t.c.satisfaction),
+            func.coalesce(func.sum(t.c.satisfaction), 0),
+            *(n(t.c.satisfaction == k) for k in range(1, 6)),
+            n(rerouted),
+            n(t.c.is_open),
+        ]
+        where = [t.c.created_at >= ordered[-1], t.c.created_at < end]
+        if department_id is not None:
+            where.append(t.c.department_id == department_id)
+        keys = [bucket.label("bucket"), t.c.department_id, t.c.category_code, t.c.channel,
+                outcome_reason.label("outcome")]
+        stmt = select(*keys, *columns).where(*where).group_by(*keys)
+        codes = self.department_codes()
+        dept_code = codes.get(department_id) if department_id else None
+        out = {s: Report(start=s, end=end, department=dept_code, groups={}, reasons={}, durations={})
+               for s in ordered}
+        for row in self.session.execute(stmt):
+            k, dept_id, cat, channel, outcome, *v = row
+            dept = codes.get(dept_id, str(dept_id))
+            counts = _ints(Counts(
+                reports=v[0], resolved=v[1], judged=v[2], on_time=v[3], open_overdue=v[4], ever_resolved=v[5],
+                reopened_after_resolution=v[6], asked=v[7], confirmed=v[8], rated=v[9], rating_sum=int(v[10]),
+                ratings=[int(x) for x in v[11:16]], rerouted=v[16], open=v[17],
+                not_completed=v[0] if outcome is not None else 0,
+            ))
+            group = Group(dept, cat, ChannelKind(channel).value)
+            for report in (out[s] for s in ordered[int(k):]):  # a newer bucket belongs to every longer period
+                report.groups.setdefault(group, Counts()).add(counts)
+                if outcome is not None:
+                    report.reasons[(dept, cat, outcome)] = report.reasons.get((dept, cat, outcome), 0) + v[0]
+        if durations:
+            for (k, dept, cat), hours in self._durations(where, bucket).items():
+                for report in (out[s] for s in ordered[k:]):
+                    report.durations.setdefault((dept, cat), Durations()).hours.extend(hours)
+        return [out[s] for s in starts]
+
+    def _durations(self, where: list[Any], bucket: Any) -> dict[tuple[int, str, str], list[float]]:
+        t = Ticket.__table__
+        stmt = select(bucket, t.c.department_id, t.c.category_code, self._epoch(t.c.created_at),
+                      self._epoch(t.c.resolved_at)).where(*where, t.c.resolved_at.is_not(None))
+        rows = self.session.execute(stmt).all()
+        hours = self.clock.hours_between_epochs([(float(r[3]), float(r[4])) for r in rows])
+        codes = self.department_codes()
+        out: dict[tuple[int, str, str], list[float]] = {}
+        for row, h in zip(rows, hours, strict=True):
+            out.setdefault((int(row[0]), codes.get(row[1], str(row[1])), row[2]), []).append(h)
+        return out
+
+    # --- over time -----------------------------------------------------------------------------------
+
+    def backlog(self, moments: Sequence[datetime], *, department_id: int | None = None) -> list[BacklogPoint]:
+        """Pending and overdue reports at each of ``moments`` (see the module docstring).
+
+        Two scans, both answered by indexes: the reports open now (``ix_tickets_backlog``: status, department,
+        created_at, due_at — an index-only scan), and the reports out since the first moment (their last change
+        ``updated_at`` is after it: ``ix_tickets_updated``), whose exit is their last outcome. Each row is put in
+        the first moment it counts for (created, due, out) and the moments are summed here, so a row costs a
+        few comparisons however many moments there are."""
+        if not moments:
+            return []
+        moments = sorted(_aware(m) for m in moments)
+        n = len(moments)
+        self._tune()
+        t = Ticket.__table__
+
+        def first(condition: Callable[[datetime], Any]) -> Any:
+            """The index of the first moment where ``condition(moment)`` holds; ``n`` when none does."""
+            return case(*((condition(m), i) for i, m in enumerate(moments)), else_=n)
+
+        exit_at = func.coalesce(t.c.resolved_at, t.c.closed_at, t.c.updated_at)
+        created = first(lambda m: t.c.created_at <= m).label("created")
+        due = first(lambda m: t.c.due_at < m).label("due")
+        out = first(lambda m: exit_at <= m).label("out")
+        scope = [t.c.department_id == department_id] if department_id is not None else []
+        open_statuses = sorted(s.value for s in OPEN_STATUSES)
+        pending = [0] * n
+        overdue = [0] * n
+        rows = self.session.execute(select(created, due, func.count()).where(
+            t.c.status.in_(open_statuses), t.c.created_at <= moments[-1], *scope).group_by(created, due))
+        for c, d, count in rows:
+            for i in range(int(c), n):
+                pending[i] += count
+                if i >= int(d):
+                    overdue[i] += count
+        rows = self.session.execute(select(created, due, out, func.count()).where(
+            t.c.status.not_in(open_statuses), t.c.updated_at > moments[0], t.c.created_at <= moments[-1],
+            *scope).group_by(created, due, out))
+        for c, d, o, count in rows:
+            for i in range(int(c), min(int(o), n)):
+                pending[i] += count
+                if i >= int(d):
+                    overdue[i] += count
+        return [BacklogPoint(m, pending[i], overdue[i]) for i, m in enumerate(moments)]
+
+    # --- escalations ---------------------------------------------------------------------------------
+
+    def escalations(self, start: datetime, end: datetime) -> Escalations:
+        """Handoffs requested in ``[start, end)`` and the minutes to the first staff message.
+
+        A conversation keeps ``handoff_requested_at`` until staff hand it back, so this counts the escalations
+        still recorded on conversations (see docs/accountability.md for the limit).
+        """
+        start, end = _aware(start), _aware(end)
+        c = Conversation.__table__
+        o = OutboxMessage.__table__
+        first_reply = (
+            select(func.min(o.c.created_at))
+            .where(o.c.identity_id == c.c.identity_id, o.c.kind == "staff_reply",
+                   o.c.created_at >= c.c.handoff_requested_at)
+            .scalar_subquery()
+        )
+        rows = self.session.execute(
+            select(c.c.handoff_requested_at, first_reply).where(
+                c.c.handoff_requested_at >= start, c.c.handoff_requested_at < end)
+        ).all()
+        minutes = []
+        for requested, replied in rows:
+            if replied is not None:
+                replied = _as_utc(replied)
+                minutes.append(max(0.0, (replied - _as_utc(requested)).total_seconds() / 60))
+        return Escalations(requested=len(rows), answered=len(minutes), minutes=tuple(minutes))
+
+
+def _as_utc(value: datetime) -> datetime:
+    """A datetime from a scalar subquery (no column type to convert it): aware UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ints(counts: Counts) -> Counts:
+    """Database sums come back as Decimal on PostgreSQL: make them plain ints."""
+    for name in ("reports", "resolved", "judged", "on_time", "open_overdue", "ever_resolved",
+                 "reopened_after_resolution", "asked", "confirmed", "rated", "rating_sum", "rerouted",
+                 "not_completed", "open"):
+        setattr(counts, name, int(getattr(counts, name) or 0))
+    return counts
