@@ -9,6 +9,7 @@ import dialogue.cli
 import nlu.cli
 import notifications.cli
 import ticketing.cli
+import web.opendata.cli
 
 app = typer.Typer(
     name="reporta",
@@ -30,6 +31,7 @@ def _ticket_listeners(settings, catalog):
 ticketing.cli.register(app, listeners=_ticket_listeners)
 for room in (nlu.cli, dialogue.cli, bot.cli, notifications.cli):
     room.register(app)
+web.opendata.cli.register(app)
 
 
 def main() -> None:

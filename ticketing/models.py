@@ -82,6 +82,8 @@ class ChannelKind(enum.StrEnum):
     SIMULATOR = "simulator"
     PHONE = "phone"  # staff recording a report taken by phone
     WALK_IN = "walk_in"  # staff recording a report taken in person
+    WEB = "web"  # the browser chat at /reportar
+    OPEN311 = "open311"  # filed by another app through Open311 GeoReport v2 (POST requests)
 
 
 class TicketStatus(enum.StrEnum):
@@ -231,6 +233,8 @@ class Ticket(Base):
         Index("ix_tickets_nearby", "category_code", "is_open", "lat", "lon"),
         Index("ix_tickets_status_category", "status", "category_code", "created_at"),
         Index("ix_tickets_department_status", "department_id", "status"),
+        # Open311 GET requests and the open data pages: newest first over a date range.
+        Index("ix_tickets_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -367,3 +371,19 @@ class EarlyReceipt(Base):
     status: Mapped[str] = mapped_column(String(32))  # the provider's word, e.g. "delivered", "undelivered"
     error_code: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Open311ApiKey(Base):
+    """A key another application uses to file reports through Open311 (``POST /open311/v2/requests``).
+
+    Only the key's SHA-256 is stored; ``prefix`` (its first characters) lets staff tell keys apart."""
+
+    __tablename__ = "open311_api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
