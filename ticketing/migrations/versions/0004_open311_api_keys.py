@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('key_sha256', sa.String(length=64), nullable=False),
-    sa.Column('prefix', sa.String(length=12), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
     sa.Column('created_at', ticketing.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_used_at', ticketing.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revoked_at', ticketing.models.UTCDateTime(timezone=True), nullable=True),
