@@ -5,8 +5,8 @@ on 127.0.0.1 and measures with httpx:
 
 - ``GET /open311/v2/requests.json``: the default query (last 90 days, newest 50) and filtered ones (one service
   and status; a date window with page_size 1000): median and p95 of ``--runs`` requests;
-- ``GET /datos/reportes.csv``: time to the first byte, rows per second over the whole export, and this process's
-  resident memory (RSS) sampled while it streams (the server runs in this process).
+- ``GET /datos/reportes.csv``: time to the first byte, rows per second over the whole export, and the server
+  process's resident memory (RSS) sampled while it streams (the server is its own process, like in production).
 
 Targets (issue 11): requests.json <= 300 ms, export >= 50,000 rows/s, memory flat while exporting.
 
@@ -20,6 +20,7 @@ import argparse
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -37,12 +38,19 @@ from reporta.runtime import Runtime
 from reporta.settings import Settings
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
+def rss_mb(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/status") as fh:
         for line in fh:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (the server), from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -70,17 +78,18 @@ def time_get(client: httpx.Client, path: str, runs: int) -> tuple[list[float], i
     return samples, count
 
 
-def time_export(client: httpx.Client, path: str) -> None:
-    peak = [rss_mb()]
+def time_export(client: httpx.Client, path: str, pid: int) -> None:
+    peak = [rss_mb(pid)]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak.append(rss_mb())
+            peak.append(rss_mb(pid))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    before = rss_mb()
+    before = rss_mb(pid)
+    cpu_before = cpu_seconds(pid)
     sampler.start()
     t0 = time.perf_counter()
     first_byte = None
@@ -94,14 +103,29 @@ def time_export(client: httpx.Client, path: str) -> None:
             lines += chunk.count(b"\n")
             size += len(chunk)
     total = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu_before
     stop.set()
     sampler.join()
     rows = lines - 1  # the header
     quarter = peak[len(peak) // 4:]
     print(f"{path}: first byte {first_byte * 1000:.0f} ms; {rows:,} rows, {size / 1e6:.0f} MB in {total:.1f} s = "
           f"{rows / total:,.0f} rows/s")
+    print(f"  server CPU: {cpu:.1f} s = {rows / cpu:,.0f} rows per CPU-second (load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print(f"  RSS: {before:.0f} MB before, peak {max(peak):.0f} MB while streaming "
-          f"(from the first quarter on: {min(quarter):.0f}–{max(quarter):.0f} MB), {rss_mb():.0f} MB after")
+          f"(from the first quarter on: {min(quarter):.0f}–{max(quarter):.0f} MB), {rss_mb(pid):.0f} MB after")
+
+
+def serve(url: str, port: int) -> None:
+    """The server process: the real app over the bench database (no channels, no processing)."""
+    var = Path(os.environ.get("TMPDIR", "/tmp")) / "reporta-open-bench"
+    settings = Settings(_env_file=None, database_url=url, var_dir=var, scheduler_enabled=False, log_level="WARNING")
+    runtime = Runtime.from_settings(settings, migrate=False, channels=False, store_only=True)
+    try:
+        uvicorn.run(create_app(runtime, background=False), host="127.0.0.1", port=port, log_level="warning",
+                    lifespan="on")
+    finally:
+        runtime.close()
 
 
 def main() -> None:
@@ -111,23 +135,27 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=25)
     parser.add_argument("--keep", action="store_true", help="Keep the database (prints its URL).")
+    parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return
 
     url = throwaway_db.create(args.admin_url)
     try:
         seconds = fill(url, args.tickets)
         print(f"filled {args.tickets:,} tickets with COPY (+ VACUUM ANALYZE) in {seconds:.1f} s")
-        var = Path(os.environ.get("TMPDIR", "/tmp")) / "reporta-open-bench"
-        settings = Settings(_env_file=None, database_url=url, var_dir=var, scheduler_enabled=False,
-                            log_level="WARNING")
-        runtime = Runtime.from_settings(settings, migrate=False, channels=False, store_only=True)
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(runtime, background=False), host="127.0.0.1", port=port,
-                                               log_level="warning", lifespan="on"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("the server process did not start") from None
+                time.sleep(0.2)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
                 for label, path in [
@@ -150,11 +178,10 @@ def main() -> None:
                         continue
                     samples, count = time_get(client, path, args.runs)
                     print(f"{label}: {stats(samples)}; {count} requests returned")
-                time_export(client, "/datos/reportes.csv")
+                time_export(client, "/datos/reportes.csv", proc.pid)
         finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-            runtime.close()
+            proc.terminate()
+            proc.wait(timeout=30)
     finally:
         if args.keep:
             print(f"kept {url}")

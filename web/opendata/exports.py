@@ -54,13 +54,13 @@ assert tuple(DICTIONARY) == COLUMNS, "every published column is described"
 
 def _csv_chunks(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # None is written as an empty field
+    writer.writerow(COLUMNS)
     yield buffer.getvalue()
     for batch in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in batch)
+        writer.writerows(r.values() for r in batch)  # records are built in COLUMNS order
         yield buffer.getvalue()
 
 

@@ -100,11 +100,24 @@ class Publisher:
         self.timezone = timezone
         self.tz = ZoneInfo(timezone)
         self.decimals = decimals
+        self._explained: dict[tuple[Any, ...], str] = {}
+        self._last_value: datetime | None = None
+        self._last_iso: str | None = None
 
     def explanation(self, reason_code: str | None, category_code: str, referred_to: str | None,
                     scheduled_for: datetime | None, duplicate_of: str | None) -> str:
         if not reason_code or reason_code not in self.catalog.reasons:
             return ""
+        key = (reason_code, category_code, referred_to, scheduled_for, duplicate_of)
+        text = self._explained.get(key)
+        if text is None:
+            text = self._explain(*key)
+            if len(self._explained) < 100_000:
+                self._explained[key] = text
+        return text
+
+    def _explain(self, reason_code: str, category_code: str, referred_to: str | None,
+                 scheduled_for: datetime | None, duplicate_of: str | None) -> str:
         category = self.catalog.categories.get(category_code)
         referral = category.referral if category is not None else None
         return self.catalog.reasons[reason_code].explain(
@@ -125,7 +138,12 @@ class Publisher:
 
     def iso(self, value: datetime | None) -> str | None:
         """W3C date-time with the municipality's offset (Open311 wants the time zone)."""
-        return value.astimezone(self.tz).isoformat(timespec="seconds") if value is not None else None
+        if value is None:
+            return None
+        if value == self._last_value:
+            return self._last_iso
+        self._last_value, self._last_iso = value, value.astimezone(self.tz).isoformat(timespec="seconds")
+        return self._last_iso
 
     def record(self, public: PublicTicket, expected: datetime | None) -> dict[str, Any]:
         """The published record (``COLUMNS``) of one ticket."""
@@ -163,7 +181,9 @@ def stream_records(runtime: Any, stmt: Select[Any] | None = None) -> Iterator[li
     publisher = publisher_for(runtime)
     stmt = stmt if stmt is not None else base_query().order_by(Ticket.id)
     with runtime.session_factory() as session:
-        result = session.execute(stmt.execution_options(yield_per=BATCH))
+        # Core execution on the session's connection: a server-side cursor (stream_results) without the ORM's
+        # row loading
+        result = session.connection().execution_options(stream_results=True, max_row_buffer=BATCH).execute(stmt)
         for partition in result.partitions(BATCH):
             yield [publisher.record(*publisher.ticket(row)) for row in partition]
 
