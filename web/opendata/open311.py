@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,7 @@ from ticketing.errors import TicketError
 from ticketing.folio import normalise_folio
 from ticketing.models import ChannelKind, Ticket
 from web.context import WebContext
+from web.opendata.body import BodyTooLarge, capped
 from web.opendata.filters import FilterError, parse_filters, parse_page
 from web.opendata.keys import verify_key
 from web.opendata.rows import base_query, fetch_records
@@ -79,12 +81,15 @@ def _singular(tag: str) -> str:
             "errors": "error"}.get(tag, tag[:-1] if tag.endswith("s") else tag + "_item")
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _xml_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return _NOT_XML.sub("", str(value))  # characters XML 1.0 cannot carry
 
 
 def _fill(parent: ET.Element, data: dict[str, Any]) -> None:
@@ -206,11 +211,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         return respond(fmt, [{"service_request_id": folio, "token": folio}], "service_requests", "request")
 
     async def requests_post(request: Request, fmt: str) -> Response:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY:
-            raise Open311Error(400, "request body too large")
         try:
-            form = await request.form(max_files=0, max_fields=100)
+            form = await capped(request, MAX_BODY).form(max_files=0, max_fields=100)
+        except BodyTooLarge:
+            raise Open311Error(400, f"request body larger than {MAX_BODY} bytes") from None
         except Exception:
             raise Open311Error(400, "send the fields as application/x-www-form-urlencoded") from None
         values = {k: str(v) for k, v in form.items() if isinstance(v, str)}

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -48,6 +49,7 @@ from ticketing.models import (
 )
 from web import csrf
 from web.context import WebContext
+from web.opendata.body import BodyTooLarge, capped
 from web.opendata.rows import base_query, fetch_records
 from web.secrets import app_secret
 
@@ -58,6 +60,7 @@ COOKIE_MAX_AGE = 180 * 86400
 REPLY_WAIT_SECONDS = 5.0
 LONG_POLL_SECONDS = 20.0
 TRANSCRIPT_LIMIT = 60
+MAX_FORM_BYTES = 64 * 1024  # a chat form (text ≤ 1,000 characters); a photo form adds the media cap
 SHOWN = (OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.READ)
 
 
@@ -311,7 +314,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         if limited is not None:
             return limited
         try:
-            form = await request.form(max_files=0, max_fields=20, max_part_size=16 * 1024)
+            form = await capped(request, MAX_FORM_BYTES).form(max_files=0, max_fields=20, max_part_size=16 * 1024)
+        except (BodyTooLarge, HTTPException):  # the body, or one field (max_part_size), too large
+            return refuse(request, 413, "El mensaje es demasiado grande. Escribe un texto más corto.")
         except Exception:
             return refuse(request, 400, "No entendimos el formulario. Vuelve a abrir la página para reportar.")
         identity = checked(request, form)
@@ -332,23 +337,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         limit = rt.settings.max_media_bytes
         identity = WebIdentity.from_cookie(request.cookies.get(COOKIE))
         too_large = f"La foto es muy grande: el máximo es {max(1, limit // (1024 * 1024))} MB."
-        declared = request.headers.get("content-length")
-        if identity is not None and declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            return await render(request, identity, error=too_large)
-        received = 0
-
-        async def capped_receive() -> Any:
-            nonlocal received
-            message = await request.receive()
-            received += len(message.get("body", b""))
-            if received > limit + 64 * 1024:
-                raise MediaRejected("too_large")
-            return message
-
-        capped = Request(request.scope, capped_receive)
         try:
-            form = await capped.form(max_files=1, max_fields=10, max_part_size=16 * 1024)
-        except MediaRejected:
+            form = await capped(request, limit + MAX_FORM_BYTES).form(max_files=1, max_fields=10,
+                                                                      max_part_size=16 * 1024)
+        except BodyTooLarge:
             if identity is None:
                 return refuse(request, 413, too_large)
             return await render(request, identity, error=too_large)

@@ -221,3 +221,17 @@ def test_keys_cli_add_list_revoke(od_runtime: Any, monkeypatch: pytest.MonkeyPat
         assert runner.invoke(app, ["open311", "keys", "revoke", "nadie"]).exit_code == 1
     finally:
         get_settings.cache_clear()
+
+
+def test_xml_stays_well_formed_with_control_characters(od_app: Any, od_runtime: Any) -> None:
+    with od_runtime.session_factory() as session:
+        service = od_runtime.ticket_service(session)
+        ticket = service.create(category="pothole", description="x", channel="whatsapp", actor="system",
+                                address="Hidalgo, col. Centro")
+        service.change_status(ticket, TicketStatus.IN_PROGRESS, actor="staff:ana", public_note="Listo\x07 <ya> & \x1b")
+        folio = ticket.folio
+        session.commit()
+    root = xml(httpx.get(f"{od_app.base_url}/open311/v2/requests/{folio}.xml"))
+    assert root.find("request/status_notes").text == "Listo <ya> & "
+    assert httpx.get(od_app.base_url + "/open311/v2/requests.json",
+                     params={"service_code": "pothole"}).json()[0]["status_notes"] == "Listo\x07 <ya> & \x1b"

@@ -171,3 +171,20 @@ def test_posts_are_rate_limited_per_client_address(od_settings: Any) -> None:
         assert codes == [200, 200, 200, 429]
     finally:
         rt.close()
+
+
+def test_an_oversized_form_is_refused_while_reading(web_citizen: WebCitizen, od_runtime: Any) -> None:
+    fields = web_citizen.fields()
+    resp = web_citizen.client.post("/reportar", data={**fields, "text": "x" * 100_000})
+    assert resp.status_code == 413 and "demasiado grande" in resp.text
+
+    def chunks():  # no Content-Length: the cap counts what arrives
+        yield f"csrf_token={fields['csrf_token']}&nonce={fields['nonce']}&text=".encode()
+        for _ in range(200):
+            yield b"y" * 1000
+
+    resp = web_citizen.client.post("/reportar", content=chunks(),
+                                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert resp.status_code == 413
+    with od_runtime.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 0
