@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import DateTime, Select, String, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from notifications.timing import spanish_date
@@ -27,6 +27,7 @@ from ticketing.models import ChannelKind, Department, Ticket, TicketEvent
 from web.publication import PublicTicket, public_ticket
 
 BATCH = 1000
+_RAW_DATE = DateTime(timezone=True)
 
 #: What a citizen reads for each status (status_description).
 STATUS_LABELS = {
@@ -83,10 +84,17 @@ def base_query() -> Select[Any]:
     note = (select(TicketEvent.public_note)
             .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.public_note.is_not(None))
             .order_by(TicketEvent.id.desc()).limit(1).correlate(Ticket).scalar_subquery())
-    return (select(Ticket.id, Ticket.folio, Ticket.category_code, Ticket.status, Ticket.is_open, Ticket.reason_code,
-                   Ticket.channel, Ticket.created_at, Ticket.updated_at, Ticket.closed_at, Ticket.resolved_at,
-                   Ticket.due_at, Ticket.revised_due_at, Ticket.address, Ticket.lat, Ticket.lon, Ticket.referred_to,
-                   Ticket.scheduled_for, Department.code, Department.name, original.folio, note)
+    t = Ticket.__table__.c
+    # Dates read as the driver gives them (aware on PostgreSQL, naive UTC on SQLite; ``Publisher.iso`` handles
+    # both): the UTCDateTime conversion of seven columns is a tenth of an export's time.
+    dates = [type_coerce(t[name], _RAW_DATE).label(name) for name in
+             ("created_at", "updated_at", "closed_at", "resolved_at", "due_at", "revised_due_at")]
+    created, updated, closed, resolved, due, revised = dates
+    status, channel = (type_coerce(t[name], String()).label(name) for name in ("status", "channel"))  # the values
+    return (select(Ticket.id, Ticket.folio, Ticket.category_code, status, Ticket.is_open, Ticket.reason_code,
+                   channel, created, updated, closed, resolved, due, revised, Ticket.address, Ticket.lat,
+                   Ticket.lon, Ticket.referred_to, Ticket.scheduled_for, Department.code, Department.name,
+                   original.folio, note)
             .join(Department, Department.id == Ticket.department_id)
             .outerjoin(original, original.id == Ticket.duplicate_of_id)
             .where(Ticket.channel != ChannelKind.SIMULATOR))
@@ -142,7 +150,8 @@ class Publisher:
             return None
         if value == self._last_value:
             return self._last_iso
-        self._last_value, self._last_iso = value, value.astimezone(self.tz).isoformat(timespec="seconds")
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # SQLite: naive UTC
+        self._last_value, self._last_iso = value, aware.astimezone(self.tz).isoformat(timespec="seconds")
         return self._last_iso
 
     def record(self, public: PublicTicket, expected: datetime | None) -> dict[str, Any]:
