@@ -81,3 +81,18 @@ def test_the_basic_path_works_with_javascript_off(od_app: Any, browser: Any) -> 
         assert pg.locator("#chat .msg.citizen", has_text="Ubicación enviada").count() == 1
     finally:
         context.close()
+
+
+def test_usar_mi_ubicacion_sends_the_browser_position(od_app: Any, od_runtime: Any, browser: Any) -> None:
+    context = browser.new_context(locale="es-MX", geolocation={"latitude": 25.6543, "longitude": -100.3789},
+                                  permissions=["geolocation"])
+    try:
+        pg = context.new_page()
+        pg.goto(od_app.base_url + "/reportar")
+        pg.get_by_role("button", name="Usar mi ubicación").click()
+        pg.locator("#chat .msg.citizen", has_text="Ubicación enviada").wait_for()
+        with od_runtime.session_factory() as session:
+            msg = session.scalars(select(Message).where(Message.direction == Direction.INBOUND)).one()
+        assert msg.payload["location"]["lat"] == 25.6543 and msg.payload["location"]["lon"] == -100.3789
+    finally:
+        context.close()
