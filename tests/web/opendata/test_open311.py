@@ -235,3 +235,13 @@ def test_xml_stays_well_formed_with_control_characters(od_app: Any, od_runtime: 
     assert root.find("request/status_notes").text == "Listo <ya> & "
     assert httpx.get(od_app.base_url + "/open311/v2/requests.json",
                      params={"service_code": "pothole"}).json()[0]["status_notes"] == "Listo\x07 <ya> & \x1b"
+
+
+def test_the_examples_in_the_docs_match_the_schemas() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "open-data.md").read_text()
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", doc, re.S)]
+    assert len(blocks) == 2
+    valid(blocks[0], "requests")
+    valid(blocks[1], "errors")
