@@ -17,21 +17,13 @@ from reporta.app import create_app
 from reporta.runtime import Runtime
 from reporta.settings import Settings
 from tests.channels.conftest import AppServer
-from tests.web.conftest import (  # noqa: F401  (fixtures re-exported)
-    browser,
-    channel_settings,
-    fake_telegram,
-    fake_twilio,
-    nlu_cache,
-    page,
-)
 from ticketing.models import ChannelIdentity, ChannelKind, Citizen
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "web" / "opendata" / "schemas"
 
 
 @pytest.fixture
-def od_settings(channel_settings: Settings) -> Settings:  # noqa: F811
+def od_settings(channel_settings: Settings) -> Settings:  # from tests/web/conftest.py (one browser per session)
     # public_url on http: the cookie is Secure only when the site is served over https
     return channel_settings.model_copy(update={"quiet_hours_start": "00:00", "quiet_hours_end": "00:00",
                                                "public_url": "http://127.0.0.1",
