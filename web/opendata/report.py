@@ -174,6 +174,17 @@ def transcript(runtime: Any, identity: WebIdentity) -> dict[str, Any]:
     return {"items": items, "pending": pending, "last_id": last_id, "reports": reports}
 
 
+def newest_shown(runtime: Any, identity: WebIdentity) -> int:
+    """The id of the newest outbox row delivered to this citizen (0: none)."""
+    with runtime.session_factory() as session:
+        row = _identity_row(session, identity)
+        if row is None:
+            return 0
+        return session.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.identity_id == row.id, OutboxMessage.status.in_(SHOWN))
+            .order_by(OutboxMessage.id.desc()).limit(1)) or 0
+
+
 def routes(ctx: WebContext) -> list[BaseRoute]:
     limiters: dict[int, RateLimiter] = {}
 
@@ -232,6 +243,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         if after.isdigit():  # long poll: wait for this citizen's next delivered message (a wake-up, not a query)
             sender = channel().sender
             mark = sender.mark(identity.external_id)
+            if await run_in_threadpool(newest_shown, runtime(), identity) > int(after):
+                return await render(request, identity, fragment=True)  # delivered while the page loaded
             deadline = time.monotonic() + LONG_POLL_SECONDS
             while time.monotonic() < deadline and sender.mark(identity.external_id) == mark:
                 if await request.is_disconnected():

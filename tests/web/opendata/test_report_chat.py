@@ -188,3 +188,13 @@ def test_an_oversized_form_is_refused_while_reading(web_citizen: WebCitizen, od_
     assert resp.status_code == 413
     with od_runtime.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_the_long_poll_answers_at_once_when_a_message_is_already_there(web_citizen: WebCitizen) -> None:
+    web_citizen.say(REPORT)
+    started = time.monotonic()
+    resp = web_citizen.client.get("/reportar/chat", params={"after": "0"})
+    assert resp.status_code == 200 and time.monotonic() - started < 5
+    assert "<section id=\"chat\"" in resp.text
+    assert "<html" not in resp.text  # a fragment, not the page
+    assert httpx.get(str(web_citizen.client.base_url) + "/reportar/chat").status_code == 403  # no cookie
