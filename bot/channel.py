@@ -38,6 +38,9 @@ CAPABILITIES: dict[str, Capabilities] = {
     # The terminal simulator prints like WhatsApp by default (``reporta chat --channel`` changes how it prints).
     "simulator": Capabilities(buttons=False, location_request=False, receives_location=True, media=True,
                               max_text_length=4096, numbered_options=True),
+    # The browser chat at /reportar (bot.web): options are buttons of a form, a map point, a photo upload.
+    "web": Capabilities(buttons=True, location_request=True, receives_location=True, media=True,
+                        max_text_length=4096, numbered_options=False),
 }
 
 

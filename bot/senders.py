@@ -63,6 +63,8 @@ def build_senders(settings: Settings, channels: dict[str, Any], *,
     ``TwilioChannel``).
     """
     senders: dict[str, Sender] = {"simulator": simulator or SimulatorSender()}
+    if "web" in channels:  # the browser chat at /reportar (bot.web): always on in a serving runtime
+        senders["web"] = channels["web"].sender
     if "telegram" in channels:
         senders["telegram"] = channels["telegram"].sender
     twilio = channels.get("twilio")

@@ -45,7 +45,8 @@ from ticketing.models import (
 log = logging.getLogger(__name__)
 
 #: Channels a message can be sent on (phone and walk-in reports have no chat to answer).
-MESSAGING_CHANNELS = frozenset({ChannelKind.TELEGRAM, ChannelKind.WHATSAPP, ChannelKind.SMS, ChannelKind.SIMULATOR})
+MESSAGING_CHANNELS = frozenset({ChannelKind.TELEGRAM, ChannelKind.WHATSAPP, ChannelKind.SMS, ChannelKind.SIMULATOR,
+                                ChannelKind.WEB})
 #: Channels that show a photo from a local file.
 PHOTO_CHANNELS = frozenset({"telegram", "whatsapp", "simulator"})  # WhatsApp: by signed link
 #: Short words for WhatsApp Content template variables ({{2}}) per update template.

@@ -12,6 +12,7 @@ import reporta.init_cli
 import ticketing.citizens_cli
 import ticketing.cli
 import web.console.cli
+import web.opendata.cli
 
 app = typer.Typer(
     name="reporta",
@@ -36,6 +37,7 @@ for room in (nlu.cli, dialogue.cli, bot.cli, notifications.cli):
 ticketing.citizens_cli.register(app)  # reporta citizens requests | forget | reject
 reporta.init_cli.register(app)  # reporta init DIR
 web.console.cli.register(app)  # reporta staff ...
+web.opendata.cli.register(app)
 
 
 def main() -> None:

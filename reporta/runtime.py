@@ -107,7 +107,7 @@ class Runtime:
             rt._wakers.append(lambda: rt.wakeup.notify("outbox"))
         twilio = rt.channels.get("twilio")
         media_sources = {k: v for k, v in {"telegram": rt.channels.get("telegram"), "whatsapp": twilio,
-                                           "sms": twilio}.items() if v is not None}
+                                           "sms": twilio, "web": rt.channels.get("web")}.items() if v is not None}
         rt.pipeline = Pipeline(rt.session_factory, handler, settings, media_sources=media_sources,
                                on_outbox=rt.wake_outbox, workers=pipeline_workers, process_here=not store_only,
                                on_stored=None if transactional else lambda: rt.wakeup.notify("inbox"),
@@ -127,6 +127,9 @@ class Runtime:
             from bot.twilio import TwilioChannel
 
             built["twilio"] = TwilioChannel(self.settings)
+        from bot.web import WebChannel
+
+        built["web"] = WebChannel(self.settings)  # the browser chat at /reportar: needs no credentials
         return built
 
     # --- services for the other rooms -------------------------------------------------------------

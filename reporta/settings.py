@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     # Months after closing when a ticket's personal data are removed (0 = kept until a citizen asks).
     retention_months: int = Field(default=24, ge=0)
 
+    # --- open data, Open311, web report chat (web.opendata) ----------------------------------------
+    # Decimal places of published coordinates: 3 is a grid of about 110 m (privacy), 4 about 11 m.
+    public_coordinate_decimals: int = Field(default=3, ge=0, le=6)
+    # The municipality's bounding box "south,west,north,east" (degrees): the map of /reportar draws it.
+    municipality_bbox: str = "25.55,-100.45,25.80,-100.15"
+    # POSTs of the web report chat allowed per client address and minute (then 429).
+    web_report_posts_per_minute: int = 30
+
     @property
     def media_path(self) -> Path:
         return self.media_dir or (self.var_dir / "media")

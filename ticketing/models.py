@@ -83,6 +83,8 @@ class ChannelKind(enum.StrEnum):
     SIMULATOR = "simulator"
     PHONE = "phone"  # staff recording a report taken by phone
     WALK_IN = "walk_in"  # staff recording a report taken in person
+    WEB = "web"  # the browser chat at /reportar
+    OPEN311 = "open311"  # filed by another app through Open311 GeoReport v2 (POST requests)
 
 
 class TicketStatus(enum.StrEnum):
@@ -472,3 +474,17 @@ class ConversationTicket(Base):
 #: The ticket desk's queue: a department's tickets by effective due date (the revised one after a reopen).
 Index("ix_tickets_queue", Ticket.department_id, Ticket.is_open,
       func.coalesce(Ticket.revised_due_at, Ticket.due_at))
+class Open311ApiKey(Base):
+    """A key another application uses to file reports through Open311 (``POST /open311/v2/requests``).
+
+    Only the key's SHA-256 is stored; ``prefix`` (its first characters) lets staff tell keys apart."""
+
+    __tablename__ = "open311_api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -15,6 +15,7 @@ CURP, RFC and long digit runs (chat ids, account numbers) from free text written
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -42,6 +43,7 @@ _HOUSE_NUMBER = re.compile(
 _POSTCODE = re.compile(r"\b(?:c\.?\s?p\.?|código postal)\s*\d{5}\b", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=65536)  # pure; exports of a million rows repeat the same explanations and notes
 def scrub(text: str | None, region: str = "MX") -> str:
     """``text`` with personal data replaced by a placeholder; safe to publish if it was written by staff."""
     if not text:
@@ -57,6 +59,7 @@ def scrub(text: str | None, region: str = "MX") -> str:
     return _LONG_DIGITS.sub("[número]", out)
 
 
+@functools.lru_cache(maxsize=65536)
 def public_address(address: str | None) -> str:
     """A written address without house numbers and postcodes ("Hidalgo 100, col. Centro" -> "Hidalgo, col.
     Centro"); scrubbed of anything personal."""

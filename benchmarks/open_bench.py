@@ -1,0 +1,193 @@
+"""Open data and Open311 at scale: 1,000,000 tickets on PostgreSQL, served by the real app over HTTP.
+
+Fills a throw-away database with ``benchmarks/store_bench.py``'s COPY fill, serves ``reporta.app`` with uvicorn
+on 127.0.0.1 and measures with httpx:
+
+- ``GET /open311/v2/requests.json``: the default query (last 90 days, newest 50) and filtered ones (one service
+  and status; a date window with page_size 1000): median and p95 of ``--runs`` requests;
+- ``GET /datos/reportes.csv``: time to the first byte, rows per second over the whole export, and the server
+  process's resident memory (RSS) sampled while it streams (the server is its own process, like in production).
+
+Targets (issue 11): requests.json <= 300 ms, export >= 50,000 rows/s, memory flat while exporting.
+
+    .venv/bin/python benchmarks/open_bench.py                 # 1,000,000 tickets, then drop the database
+    .venv/bin/python benchmarks/open_bench.py --tickets 100000 --runs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import throwaway_db
+from benchmarks.store_bench import fill
+from reporta.app import create_app
+from reporta.runtime import Runtime
+from reporta.settings import Settings
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (the server), from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stats(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"median {statistics.median(ordered) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms (n={len(ordered)})"
+
+
+def time_get(client: httpx.Client, path: str, runs: int) -> tuple[list[float], int]:
+    client.get(path)  # warm the plan cache and the pool
+    samples = []
+    count = 0
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        resp = client.get(path)
+        resp.raise_for_status()
+        count = len(resp.json())
+        samples.append(time.perf_counter() - t0)
+    return samples, count
+
+
+def time_export(client: httpx.Client, path: str, pid: int) -> None:
+    peak = [rss_mb(pid)]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak.append(rss_mb(pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    before = rss_mb(pid)
+    cpu_before = cpu_seconds(pid)
+    sampler.start()
+    t0 = time.perf_counter()
+    first_byte = None
+    lines = 0
+    size = 0
+    with client.stream("GET", path, timeout=None) as resp:
+        resp.raise_for_status()
+        for chunk in resp.iter_bytes():
+            if first_byte is None:
+                first_byte = time.perf_counter() - t0
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+    total = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu_before
+    stop.set()
+    sampler.join()
+    rows = lines - 1  # the header
+    quarter = peak[len(peak) // 4:]
+    print(f"{path}: first byte {first_byte * 1000:.0f} ms; {rows:,} rows, {size / 1e6:.0f} MB in {total:.1f} s = "
+          f"{rows / total:,.0f} rows/s")
+    print(f"  server CPU: {cpu:.1f} s = {rows / cpu:,.0f} rows per CPU-second (load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"  RSS: {before:.0f} MB before, peak {max(peak):.0f} MB while streaming "
+          f"(from the first quarter on: {min(quarter):.0f}–{max(quarter):.0f} MB), {rss_mb(pid):.0f} MB after")
+
+
+def serve(url: str, port: int) -> None:
+    """The server process: the real app over the bench database (no channels, no processing)."""
+    var = Path(os.environ.get("TMPDIR", "/tmp")) / "reporta-open-bench"
+    settings = Settings(_env_file=None, database_url=url, var_dir=var, scheduler_enabled=False, log_level="WARNING")
+    runtime = Runtime.from_settings(settings, migrate=False, channels=False, store_only=True)
+    try:
+        uvicorn.run(create_app(runtime, background=False), host="127.0.0.1", port=port, log_level="warning",
+                    lifespan="on")
+    finally:
+        runtime.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--admin-url", default=os.environ.get(
+        "REPORTA_BENCH_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=25)
+    parser.add_argument("--keep", action="store_true", help="Keep the database (prints its URL).")
+    parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return
+
+    url = throwaway_db.create(args.admin_url)
+    try:
+        seconds = fill(url, args.tickets)
+        print(f"filled {args.tickets:,} tickets with COPY (+ VACUUM ANALYZE) in {seconds:.1f} s")
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("the server process did not start") from None
+                time.sleep(0.2)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                for label, path in [
+                    ("requests.json default (last 90 days, newest 50)", "/open311/v2/requests.json"),
+                    ("requests.json service_code=pothole&status=open",
+                     "/open311/v2/requests.json?service_code=pothole&status=open"),
+                    ("requests.json status=closed&page=5", "/open311/v2/requests.json?status=closed&page=5"),
+                    ("requests.json 30-day window, page_size=1000",
+                     "/open311/v2/requests.json?start_date=2026-01-01T00:00:00-06:00"
+                     "&end_date=2026-01-31T00:00:00-06:00&page_size=1000"),
+                    ("requests.xml default", "/open311/v2/requests.xml"),
+                ]:
+                    if path.endswith(".xml"):
+                        samples = []
+                        for _ in range(args.runs):
+                            t0 = time.perf_counter()
+                            client.get(path).raise_for_status()
+                            samples.append(time.perf_counter() - t0)
+                        print(f"{label}: {stats(samples)}")
+                        continue
+                    samples, count = time_get(client, path, args.runs)
+                    print(f"{label}: {stats(samples)}; {count} requests returned")
+                time_export(client, "/datos/reportes.csv", proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    finally:
+        if args.keep:
+            print(f"kept {url}")
+        else:
+            throwaway_db.drop(args.admin_url, url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Open data: ``/datos`` (the data dictionary, the downloads and counts by service) and the streamed exports
+``/datos/reportes.csv``, ``.json`` and ``.geojson``.
+
+The exports stream every published record (``web.opendata.rows``) from a server-side cursor in batches: a
+million rows never sit in memory. They take the same optional filters as Open311 (``service_code``, ``status``,
+``start_date``, ``end_date``), without its 90-day limit. Counts on the page are suppressed under
+``MIN_COUNT`` (shown as "menos de 5"), so a rare report cannot point at a person.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from ticketing.models import ChannelKind, Ticket
+from web.context import WebContext
+from web.opendata.filters import FilterError, parse_filters
+from web.opendata.rows import COLUMNS, STATUS_LABELS, base_query, stream_records
+
+MIN_COUNT = 5
+
+#: The data dictionary: column → (type, meaning in es-MX). /datos and docs/open-data.md show it.
+DICTIONARY: dict[str, tuple[str, str]] = {
+    "service_request_id": ("texto", "Folio del reporte (8 dígitos, p. ej. 1234-5678)."),
+    "requested_datetime": ("fecha y hora", "Cuándo se recibió el reporte (ISO 8601 con zona horaria)."),
+    "updated_datetime": ("fecha y hora", "Último cambio del reporte."),
+    "closed_date": ("fecha y hora", "Cuándo se atendió o cerró; vacío si sigue abierto."),
+    "status": ("texto", "open (abierto) o closed (cerrado), como en Open311."),
+    "status_description": ("texto", "Estado detallado: " + ", ".join(STATUS_LABELS.values()) + "."),
+    "status_notes": ("texto", "Explicación del motivo y la última nota pública del personal, sin datos "
+                              "personales."),
+    "reason": ("texto", "Clave del motivo del resultado (p. ej. resolved, needs_budget, out_of_jurisdiction)."),
+    "source": ("texto", "Canal por el que llegó: whatsapp, telegram, sms, web, open311, phone, walk_in."),
+    "service_name": ("texto", "Tipo de problema."),
+    "service_code": ("texto", "Clave del tipo de problema (la de Open311 services)."),
+    "agency_responsible": ("texto", "Dependencia responsable."),
+    "address": ("texto", "Calle y colonia, sin número exterior ni interior ni código postal."),
+    "colonia": ("texto", "Colonia, cuando la dirección la menciona."),
+    "lat": ("número", "Latitud redondeada (3 decimales: una cuadrícula de unos 110 m)."),
+    "long": ("número", "Longitud redondeada (3 decimales)."),
+    "expected_datetime": ("fecha y hora", "Fecha comprometida de atención (la revisada, si se reprogramó)."),
+}
+assert tuple(DICTIONARY) == COLUMNS, "every published column is described"
+
+
+def _csv_chunks(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # None is written as an empty field
+    writer.writerow(COLUMNS)
+    yield buffer.getvalue()
+    for batch in batches:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(r.values() for r in batch)  # records are built in COLUMNS order
+        yield buffer.getvalue()
+
+
+def _json_chunks(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
+    yield "["
+    first = True
+    for batch in batches:
+        if not batch:
+            continue
+        text = ",\n".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in batch)
+        yield ("\n" if first else ",\n") + text
+        first = False
+    yield "\n]\n"
+
+
+def feature(record: dict[str, Any]) -> dict[str, Any]:
+    lat, lon = record.get("lat"), record.get("long")
+    geometry = {"type": "Point", "coordinates": [lon, lat]} if lat is not None and lon is not None else None
+    return {"type": "Feature", "id": record["service_request_id"], "geometry": geometry, "properties": record}
+
+
+def _geojson_chunks(batches: Iterator[list[dict[str, Any]]]) -> Iterator[str]:
+    yield '{"type":"FeatureCollection","features":['
+    first = True
+    for batch in batches:
+        if not batch:
+            continue
+        text = ",\n".join(json.dumps(feature(r), ensure_ascii=False, separators=(",", ":")) for r in batch)
+        yield ("\n" if first else ",\n") + text
+        first = False
+    yield "\n]}\n"
+
+
+EXPORTS = {
+    "csv": (_csv_chunks, "text/csv; charset=utf-8"),
+    "json": (_json_chunks, "application/json; charset=utf-8"),
+    "geojson": (_geojson_chunks, "application/geo+json; charset=utf-8"),
+}
+
+
+def export_statement(runtime: Any, params: Any) -> Any:
+    filters = parse_filters(params, runtime.catalog, runtime.settings.timezone, default_span=False)
+    return base_query().where(*filters.clauses()).order_by(Ticket.id)
+
+
+def counts_by_service(runtime: Any) -> list[dict[str, Any]]:
+    """Per service: open and closed counts, each suppressed (None) under ``MIN_COUNT``."""
+    stmt = (select(Ticket.category_code, Ticket.is_open, func.count())
+            .where(Ticket.channel != ChannelKind.SIMULATOR)
+            .group_by(Ticket.category_code, Ticket.is_open))
+    with runtime.session_factory() as session:
+        rows = session.execute(stmt).all()
+    table: dict[str, dict[str, int]] = {}
+    for code, is_open, n in rows:
+        table.setdefault(code, {"open": 0, "closed": 0})["open" if is_open else "closed"] += n
+    out = []
+    for code, category in runtime.catalog.categories.items():
+        counts = table.get(code, {"open": 0, "closed": 0})
+        out.append({"service_code": code, "service_name": category.name,
+                    **{k: (v if v >= MIN_COUNT or v == 0 else None) for k, v in counts.items()}})
+    return out
+
+
+def routes(ctx: WebContext) -> list[BaseRoute]:
+    async def export(request: Request) -> Response:
+        fmt = request.path_params["fmt"]
+        if fmt not in EXPORTS:
+            return PlainTextResponse("formats: reportes.csv, reportes.json, reportes.geojson", status_code=404)
+        rt = ctx.runtime()
+        try:
+            stmt = export_statement(rt, request.query_params)
+        except FilterError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        chunks, media_type = EXPORTS[fmt]
+        return StreamingResponse(chunks(stream_records(rt, stmt)), media_type=media_type, headers={
+            "content-disposition": f'attachment; filename="reportes.{fmt}"',
+            "access-control-allow-origin": "*", "cache-control": "public, max-age=300"})
+
+    async def page(request: Request) -> Response:
+        rt = ctx.runtime()
+        services = await run_in_threadpool(counts_by_service, rt)
+        return ctx.pages.render(request, "opendata/datos.html", {
+            "dictionary": DICTIONARY, "services": services, "min_count": MIN_COUNT,
+            "decimals": rt.settings.public_coordinate_decimals,
+            "site_name": rt.settings.municipality_name})
+
+    return [
+        Route("/datos", page, methods=["GET"]),
+        Route("/datos/reportes.{fmt}", export, methods=["GET"]),
+    ]
