@@ -1,7 +1,7 @@
 """open311 api keys, tickets by date
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01 09:30:00.000000
 
 ChannelKind gained ``web`` and ``open311``: the channel columns are VARCHAR(32) without a native enum or a CHECK
@@ -13,7 +13,7 @@ import ticketing.models
 
 
 revision = '0004'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
@@ -31,11 +31,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('key_sha256', name=op.f('uq_open311_api_keys_key_sha256')),
     sa.UniqueConstraint('name', name=op.f('uq_open311_api_keys_name'))
     )
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.create_index('ix_tickets_created_at', ['created_at'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_index('ix_tickets_created_at')
     op.drop_table('open311_api_keys')

@@ -1,7 +1,7 @@
 """privacy: privacy_requests (derechos ARCO), tickets.anonymised_at and the retention job's indexes
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-01 09:10:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import ticketing.models
 
 
 revision = '0005'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

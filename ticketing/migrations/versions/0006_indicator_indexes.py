@@ -1,14 +1,14 @@
 """indicator indexes: cohorts by creation date (overall and per department), the backlog, events by kind
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-01 09:10:00
 """
 from alembic import op
 
 
 revision = '0006'
-down_revision = '0002'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
