@@ -238,7 +238,7 @@ def decide(
         understood,
         rank,
         lexicon,
-    )
+    ) if understood else ()  # not understood: the ranking carries the candidates, nothing is listed as reported
     return Reading(
         intent=intent if understood else FALLBACK_INTENT,
         confidence=confidence,
