@@ -41,8 +41,10 @@ ANSWER_PENDING = frozenset({"yes_no", "choice", "photo"})
 #: en el baldío": illegal_dumping 0.499 vs street_cleaning 0.48 is still a second problem to offer; the message's own
 #: intent keeps the full threshold)...
 SECOND_PROBLEM_CONFIDENCE = 0.4
-#: Clauses read for problems of their own (a 5,000-character rant costs what a short report does).
-MAX_CLAUSES = 6
+#: Clauses read for problems of their own, from the first ``CLAUSE_CHARS`` of the core (a 5,000-character rant
+#: costs what a short report does).
+MAX_CLAUSES = 4
+CLAUSE_CHARS = 600
 #: The rest of an answer ("no, [sigue el bache]") names a problem with this confidence and the category's lexicon.
 NAMED_PROBLEM_CONFIDENCE = 0.3
 #: ...or, without its lexicon, with at least this confidence.
@@ -114,15 +116,15 @@ _TYPED_STREET_RE = re.compile(
 )
 
 
-def _sure_place(text: str, e: Entity, parts: list[Entity]) -> bool:
+def _sure_place(text: str, e: Entity, inner: Sequence[Entity]) -> bool:
     """A span that is surely a place name: a colonia, a landmark, or an address that starts with a street type and
-    has a house number, a cross street or a capitalised name ("calle Sierra de las Pintas 12"). Addresses found
-    without a street type ("en rio orinoco farola 1") are not masked: the rule may have taken the problem in."""
+    has a house number, a cross street or a capitalised name ("calle Sierra de las Pintas 12"; ``inner`` are its
+    parts). Addresses found without a street type ("en rio orinoco farola 1") are not masked: the rule may have
+    taken the problem in."""
     if e.type in ("colonia", "landmark"):
         return True
     if e.type != "address" or not _TYPED_STREET_RE.match(fold(e.value)):
         return False
-    inner = [p for p in parts if e.start <= p.start and p.end <= e.end]
     if any(p.type in ("number", "cross_street") for p in inner):
         return True
     words = [w for w in re.findall(r"[^\W\d_]+", e.value) if len(w) > 3]
@@ -136,8 +138,14 @@ def mask_places(text: str, entities: Sequence[Entity] | None = None) -> str:
 
         entities = extract(text)
     spans = []
-    for e in entities:
-        if not _sure_place(text, e, list(entities)):
+    ents = sorted(entities, key=lambda x: (x.start, -x.end))
+    for i, e in enumerate(ents):
+        inner = []
+        for p in ents[i + 1 :]:  # an address's parts follow it (sorted by start)
+            if p.start >= e.end:
+                break
+            inner.append(p)
+        if not _sure_place(text, e, inner):
             continue
         start = e.start
         if e.type == "landmark":  # keep "frente al", blank the place itself
@@ -188,15 +196,23 @@ def _drop(ranking: Ranking, intent: str) -> Ranking:
     return [(c, p) for c, p in ranking if c != intent] + [(intent, 0.0)]
 
 
-def decide(text: str, pending: str | None, rank: RankFn, threshold: float) -> Reading:
-    """Read one message (place names already masked) with the classifier ``rank``."""
+def decide(
+    text: str,
+    pending: str | None,
+    rank: RankFn,
+    threshold: float,
+    lexicon: Callable[[str], Sequence[str]] | None = None,
+) -> Reading:
+    """Read one message (place names already masked) with the classifier ``rank``; ``lexicon(text)`` gives the
+    ``kw_*`` tags of a text (cheap), so clauses without a category word skip the classifier."""
     ranking, known, _ = rank(text)
     top, _conf = ranking[0]
     core, answer = core_text(text, pending)
     core_ranking: Ranking | None = None
     core_known = False
     core_tags: Sequence[str] = ()
-    if core and core != " ".join(fold(text).split()):
+    # The core is read only when it can change the answer: the whole is not a service, or an answer leads.
+    if core and core != " ".join(fold(text).split()) and (top not in SERVICE_INTENTS or answer is not None):
         core_ranking, core_known, core_tags = rank(core)
     # 1. A report is a report: the whole reads as an act, the core as a confident service category.
     if top not in SERVICE_INTENTS and core_ranking is not None and core_known:
@@ -221,8 +237,8 @@ def decide(text: str, pending: str | None, rank: RankFn, threshold: float) -> Re
         (core_ranking, core_tags) if core_known and answer is not None else None,
         understood,
         rank,
-        threshold,
-    )
+        lexicon,
+    ) if understood else ()  # not understood: the ranking carries the candidates, nothing is listed as reported
     return Reading(
         intent=intent if understood else FALLBACK_INTENT,
         confidence=confidence,
@@ -238,14 +254,16 @@ def _problems(
     core_reading: tuple[Ranking, Sequence[str]] | None,
     understood: bool,
     rank: RankFn,
-    threshold: float,
+    lexicon: Callable[[str], Sequence[str]] | None,
 ) -> tuple[str, ...]:
     """Service categories the message reports, in order: its confident clauses that name their category, and the
     message's own category when it is one."""
     found: list[str] = []
-    parts = clauses(core)
+    parts = clauses(core[:CLAUSE_CHARS])
     if len(parts) > 1:
         for part in parts[:MAX_CLAUSES]:
+            if lexicon is not None and not any(t[3:] in SERVICE_INTENTS for t in lexicon(part)):
+                continue  # no word of any category: no problem of its own (and no classifier call)
             r, known, tags = rank(part)
             c, p = r[0]
             named = f"kw_{c}" in tags or p >= SURE_PROBLEM_CONFIDENCE
@@ -257,6 +275,6 @@ def _problems(
     elif core_reading is not None and not found:  # an answer that names a problem: "no, sigue el bache"
         c, p = next(((c, p) for c, p in core_reading[0] if c in SERVICE_INTENTS), ("", 0.0))
         named = f"kw_{c}" in core_reading[1] and p >= NAMED_PROBLEM_CONFIDENCE
-        if c in SERVICE_INTENTS and (p >= threshold or named):
+        if c in SERVICE_INTENTS and (named or p >= SURE_PROBLEM_CONFIDENCE):
             found.append(c)
     return tuple(dict.fromkeys(found))

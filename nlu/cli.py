@@ -34,12 +34,19 @@ def train(force: bool = typer.Option(False, "--force", help="Retrain even if the
 
 
 @nlu_app.command()
-def parse(text: str = typer.Argument(..., help="The message to parse.")) -> None:
-    """Print what the NLU understands of TEXT as JSON {intent, confidence, ranking, entities}."""
-    from nlu.api import load_parser
+def parse(
+    text: str = typer.Argument(..., help="The message to parse."),
+    pending: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--pending", help="What the conversation waits for: yes_no, choice, location, photo, detail."
+    ),
+) -> None:
+    """Print what the NLU understands of TEXT as JSON {intent, confidence, ranking, entities, problems}."""
+    from nlu.api import PENDING_KINDS, load_parser
     from reporta.settings import get_settings
 
-    result = load_parser(get_settings()).parse(text)
+    if pending is not None and pending not in PENDING_KINDS:
+        raise typer.BadParameter(f"--pending must be one of {', '.join(PENDING_KINDS)}")
+    result = load_parser(get_settings()).parse(text, pending=pending)
     typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
 
 

@@ -34,7 +34,7 @@ from nlu import acts
 from nlu import entities as entity_rules
 from nlu.data import REAL_ATTRIBUTION, NluData, load_training_data, training_files
 from nlu.features import Lexicon
-from nlu.normalize import normalize
+from nlu.normalize import normalize, truncate
 from nlu.types import Parse
 
 MODEL_VERSION = "8"
@@ -624,6 +624,9 @@ class BuiltinParser:
             ranking = [(c, p * UNKNOWN_DAMPING) for c, p in ranking]
         return ranking, known, tags
 
+    def _lexicon_tags(self, text: str) -> list[str]:
+        return self.model.lexicon.tags(normalize(text)) if self.model.lexicon else []
+
     def threshold_for(self, intent: str) -> float:
         """The fallback threshold: the same for every intent (round 7: no lower bar for service categories, so a
         0.448 guess never passes a 0.5 threshold)."""
@@ -631,7 +634,10 @@ class BuiltinParser:
 
     def parse(self, text: str, *, pending: str | None = None) -> Parse:
         entities = entity_rules.extract(text)
-        reading = acts.decide(acts.mask_places(text, entities), pending, self.rank_tags, self.threshold)
+        # The classifier reads the head and tail of a long message (``truncate``), so the rules do too.
+        reading = acts.decide(
+            truncate(acts.mask_places(text, entities)), pending, self.rank_tags, self.threshold, self._lexicon_tags
+        )
         return Parse(
             text=text,
             intent=reading.intent,

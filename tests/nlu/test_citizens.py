@@ -173,7 +173,7 @@ def test_one_word_does_not_override_the_message(parser, text: str, intent: str) 
 def test_vague_messages_are_not_understood(parser, text: str) -> None:
     result = parser.parse(text)
     assert not result.understood and result.intent == FALLBACK_INTENT
-    assert len(result.ranking) >= 3
+    assert len(result.ranking) >= 3 and result.problems == ()
 
 
 def test_the_threshold_is_respected_everywhere(parser) -> None:
@@ -184,6 +184,8 @@ def test_the_threshold_is_respected_everywhere(parser) -> None:
             assert r.understood == (r.intent != FALLBACK_INTENT)
             if r.understood:
                 assert r.confidence >= parser.threshold, (text, pending, r)
+            else:
+                assert r.problems == ()
             assert r.ranking == sorted(r.ranking, key=lambda x: -x[1])
 
 

@@ -66,3 +66,13 @@ def test_cli_evaluate_writes_one_prediction_per_message(nlu_cache, tmp_path) -> 
     assert figures["reports_read_as_dialogue_act"]["n"] == sum(
         r[1] in SERVICE_INTENTS and r[2] in HARMFUL_ACTS for r in rows
     )
+
+
+def test_cli_parse_with_a_pending_question(nlu_cache) -> None:
+    res = runner.invoke(app, ["nlu", "parse", "1", "--pending", "choice"], env=env(nlu_cache))
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["intent"] == "affirm"
+    res = runner.invoke(app, ["nlu", "parse", "1"], env=env(nlu_cache))
+    assert json.loads(res.output)["understood"] is False
+    res = runner.invoke(app, ["nlu", "parse", "1", "--pending", "nope"], env=env(nlu_cache))
+    assert res.exit_code != 0

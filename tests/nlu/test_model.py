@@ -322,3 +322,20 @@ def test_a_trained_model_is_shared_between_cache_directories(tmp_path: Path, mon
     monkeypatch.setattr(m, "train", lambda nlu_dir: trained.append(nlu_dir))
     second = m.ensure_model(data_dir / "nlu", tmp_path / "b")  # a new process would find it in the shared cache
     assert second.read_bytes() == first.read_bytes() and not trained
+
+
+def test_cross_validation_folds_the_real_reports_too(tmp_path: Path) -> None:
+    nlu_dir = tmp_path / "nlu"
+    (nlu_dir / "real").mkdir(parents=True)
+    for name in ("pothole.yml", "streetlight.yml", "greet.yml"):
+        shutil.copy(DEFAULT_DATA_DIR / "nlu" / name, nlu_dir / name)
+    rows = [(f"bache enorme en la calle {i}", "pothole") for i in range(20)]
+    rows += [(f"farola apagada en el portal {i}", "streetlight") for i in range(20)]
+    (nlu_dir / "real" / "x.tsv").write_text(
+        "text\tintent\n" + "".join(f'"{t}"\t{y}\n' for t, y in rows), encoding="utf-8"
+    )
+    report = cross_validate(nlu_dir, folds=2, threshold=0.5)
+    assert report.n == len(load_training_data(nlu_dir).examples) + 40
+    assert len(report.extra["real_accuracy_per_fold"]) == 2 and report.extra["real_accuracy"] > 0.8
+    assert {"written_macro_f1", "real_top_candidate_accuracy"} <= report.extra.keys()
+    assert len(report.rows) == report.n
