@@ -6,7 +6,10 @@ the identity is ``sim-<user>`` (WhatsApp) or ``sim-<user>:<channel>`` on channel
 GSM-7 ones, no photo step), its options (numbered by ``bot/render_options.py`` on WhatsApp/SMS, buttons on
 Telegram) — while every message, reply or later update, stays a ``simulator`` outbox row: only a simulator sender
 ever delivers it, so nothing reaches Telegram or Twilio, not even through the dispatcher of ``reporta serve``.
-Replies are printed the way the channel shows them (SMS: character and segment count).
+Replies are printed the way the channel shows them (SMS: character and segment count). A background dispatcher
+loop prints proactive messages (status updates, "¿ya quedó?") as soon as they are due, without a keystroke, and
+the terminal claims only its own citizen's rows (``Dispatcher.only_identities``): another ``--user``'s updates
+stay for that user's terminal.
 
 Commands: ``/ubicacion LAT LON`` shares a pin, ``/foto PATH`` sends a photo (not on SMS, which takes neither),
 ``/boton N`` presses the N-th button of the last message (Telegram), ``/salir`` ends.

@@ -26,7 +26,7 @@ _PENDING = {
     ("report", "photo"): "photo", ("report", "description"): "detail", ("report", "confirm"): "yes_no",
     ("report", "fix"): "choice", ("report", "duplicate"): "yes_no", ("survey", "answer"): "yes_no",
     ("survey", "rating"): "choice", ("survey", "photo"): "photo", ("relocate", "location"): "location",
-    ("status", "choose"): "choice", ("followup", "answer"): "detail", ("second", "offer"): "yes_no",
+    ("status", "choose"): "choice", ("followup", "answer"): "detail",
 }
 
 

@@ -37,6 +37,8 @@ EXPLICIT_REOPEN = re.compile(r"\b(?:reabr\w*|reabier\w*|volver\s+a\s+abrir|vuelv
 #: Answers to the notice that only close the question ("ok", "gracias", "está bien", "entendido").
 _CLOSING = frozenset({"ok", "gracias", "muchas gracias", "esta bien", "entendido", "de acuerdo", "va", "vale",
                       "ok gracias", "gracias igual", "sale", "enterado", "no", "no gracias", "nada"})
+#: "otro bache", "una nueva fuga": a new report, even of the same kind.
+_ANOTHER = re.compile(r"\b(?:otro|otra|otros|otras|nuevo|nueva|tambien|ademas)\b")
 #: How far back a request to reopen without a folio looks for the citizen's closed reports.
 RECENT_DAYS = 60
 
@@ -83,6 +85,15 @@ def _reopen(turn: Turn, ticket: Ticket, *, words: str | None) -> None:
              asked_words=words is None)
 
 
+def _elsewhere(turn: Turn, ticket: Ticket) -> bool:
+    """The message names a place that is not the ticket's ("hay un bache en Juárez 5" after a Hidalgo report)."""
+    from dialogue.places import location_parts
+
+    parts = location_parts(turn)
+    written = fold(" ".join(p for p in (parts["address"], parts["landmark"]) if p))
+    return bool(written) and written not in fold(" ".join(p for p in (ticket.address, ticket.landmark) if p))
+
+
 def _words(turn: Turn) -> str | None:
     """The citizen's words as the reopen note (not a bare "sí" or "reábranlo")."""
     if turn.choice is not None or len(turn.folded.split()) < 3:
@@ -105,9 +116,9 @@ def step(turn: Turn) -> bool:
         other_folio = folio_in(turn)
         if understood == "check_status" or (other_folio and other_folio != ticket.folio):
             return False
-        if (understood in SERVICE_INTENTS and understood != ticket.category_code
-                and not REOPEN_REQUEST.search(folded)):
-            return False  # a new problem, not this one
+        if understood in SERVICE_INTENTS and not REOPEN_REQUEST.search(folded) and (
+                understood != ticket.category_code or _ANOTHER.search(folded) or _elsewhere(turn, ticket)):
+            return False  # a new problem ("hay otro bache en Juárez 5"), not this one
     _reopen(turn, ticket, words=_words(turn))  # "sí sigue ahí", "no es cierto", a photo: still there
     return True
 

@@ -24,7 +24,7 @@ def calm(turn: Turn) -> bool:
     """Answer the frustration; True when nothing else in the message needs an answer (the pending question or
     the menu follows), False when the message goes on to the flows."""
     if _carries_more(turn):
-        turn.say("frustrated")
+        turn.say("frustrated", going_on=True)
         return False
     if turn.conv.flow:
         turn.say("frustrated")

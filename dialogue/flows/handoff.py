@@ -18,6 +18,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from dialogue.places import location_parts
 from dialogue.staff_hours import StaffHours
 from dialogue.text import CANCEL_WORDS, HANDOFF_WORDS, MENU_WORDS
 from dialogue.turn import Turn
@@ -68,8 +69,6 @@ def start(turn: Turn, reason: str) -> None:
 
 def _draft_of_message(turn: Turn) -> dict[str, Any] | None:
     """The report a message carries (category, the citizen's words, the place), kept for staff, or None."""
-    from dialogue.places import location_parts
-
     category = intent(turn)
     if category not in SERVICE_INTENTS or category not in turn.services.catalog.categories:
         return None
@@ -80,8 +79,7 @@ def _draft_of_message(turn: Turn) -> dict[str, Any] | None:
         draft.update(lat=turn.inbound.location.lat, lon=turn.inbound.location.lon, location_ok=True)
     elif parts["precise"]:
         draft["location_ok"] = True
-    draft["step"] = None
-    return {k: v for k, v in draft.items() if v not in (None, [], "")} | {"step": None}
+    return {**{k: v for k, v in draft.items() if v not in (None, [], "")}, "step": None}
 
 
 def wants_person(turn: Turn) -> bool:

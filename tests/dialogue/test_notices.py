@@ -180,6 +180,15 @@ def test_a_new_problem_after_the_notice_is_a_new_report(world: World) -> None:
     assert chat.conversation().flow == "report" and chat.conversation().slots["category"] == "streetlight"
 
 
+@pytest.mark.parametrize("text", ["hay otro bache en Juárez 5 col Centro", "hay un bache en Morelos 40 col Centro"])
+def test_another_report_of_the_same_kind_after_the_notice_is_new(world: World, text: str) -> None:
+    chat, folio = reported(world, "sms")
+    staff(world, folio, _closing("no_problem_found"))
+    chat.send(text)
+    assert status_of(world, folio).status == TicketStatus.NOT_RESOLVED
+    assert chat.conversation().flow == "report"
+
+
 @pytest.mark.parametrize("channel", CHANNELS)
 @pytest.mark.parametrize("text", ["quiero que lo reabran", "reabran mi reporte por favor",
                                   "vuelvan a revisar, no lo arreglaron"])

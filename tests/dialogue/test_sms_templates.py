@@ -108,7 +108,7 @@ CASES: dict[str, list[tuple]] = {
                           "category": "Recolección de basura"}, []),
                         ({"hours": "lunes a viernes de 9 a 17 h", "draft": False, "category": ""}, [])],
     "emergency": [({}, [])],
-    "frustrated": [({}, MENU)],
+    "frustrated": [({}, MENU), ({"going_on": True}, [])],
     "greeting_brief": [({}, [])],
     "opt_out_offer": [({}, [])],
     "followup_ok": [({"folio": FOLIO}, [])],
