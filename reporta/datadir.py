@@ -12,8 +12,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-#: What ``reporta init`` copies: everything a municipality edits (other files under data/ are copied too).
-EDITABLE = ("catalog.yml", "templates", "nlu", "dialogue", "console", "rasa")
 _SKIP = {"__pycache__", "__init__.py"}
 
 
@@ -38,7 +36,8 @@ class InitError(Exception):
 
 
 def init_data_dir(source: Path, target: Path, *, overwrite: bool = False) -> InitResult:
-    """Copy the data tree ``source`` into ``target`` (created); existing files are kept unless ``overwrite``."""
+    """Copy the data tree ``source`` into ``target`` (created): every file (catalog.yml, templates/, nlu/,
+    dialogue/, console/ canned responses, rasa/...); existing files are kept unless ``overwrite``."""
     source, target = Path(source), Path(target).expanduser().absolute()
     if not (source / "catalog.yml").is_file():
         raise InitError(f"{source} has no catalog.yml: not a Reporta data folder")

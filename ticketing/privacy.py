@@ -240,12 +240,15 @@ def forget_citizen(session: Session, citizen_id: int, *, actor: str, request_id:
         if request.citizen_id is None:
             raise PrivacyError(f"request {request_id} has no citizen")
         citizen_id = request.citizen_id
+    # The inbound pipeline's lock order (the citizen's identities in id order, then the citizen): a message being
+    # processed finishes first, and a concurrent one cannot deadlock with this.
+    identity_ids = list(session.scalars(select(ChannelIdentity.id).where(ChannelIdentity.citizen_id == citizen_id)
+                                        .order_by(ChannelIdentity.id).with_for_update()))
     citizen = session.get(Citizen, citizen_id, with_for_update=True)
     if citizen is None:
         raise PrivacyError(f"no citizen {citizen_id}")
     result = ForgetResult(citizen_id)
     counts = result.counts
-    identity_ids = list(session.scalars(select(ChannelIdentity.id).where(ChannelIdentity.citizen_id == citizen_id)))
     message_ids = select(Message.id).where(Message.identity_id.in_(identity_ids))
 
     tickets = list(session.scalars(select(Ticket).where(or_(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,47 @@ def _answers_a_new_message_as_a_new_citizen(me: Any, runtime: Runtime) -> None:
     wait_until(lambda: len(me.replies()) > n, 10)
     with runtime.session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Citizen)) == 2
+
+
+def test_forget_while_the_citizen_keeps_writing(app: AppServer, runtime: Runtime, fake_telegram: FakeTelegram,
+                                                fake_twilio: FakeTwilio) -> None:
+    """Messages keep arriving while staff forget the citizen: every webhook answered 200, no deadlock, nothing
+    stuck; what arrived before the forget is gone with it, what arrived after belongs to a new citizen."""
+    import threading
+
+    from ticketing.privacy import forget_citizen
+
+    me = Citizen_(app, "telegram", 0, fake_telegram, fake_twilio)
+    me.send(SECRET)
+    _processed(runtime)
+    with runtime.session_factory() as s:
+        citizen_id = get_identity(s, "telegram", me.external_id).citizen_id
+    codes: list[int] = []
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        n = 0
+        while not stop.is_set() and n < 40:
+            n += 1
+            data = copy.deepcopy(fixture("telegram", "text"))
+            data["update_id"] = 815200000 + n
+            data["message"].update(message_id=9000 + n, date=int(time.time()), text=f"mensaje {n}")
+            codes.append(app.telegram(data).status_code)
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    time.sleep(0.3)
+    with runtime.session_factory() as s, s.begin():
+        forgotten_at = s.get(Citizen, citizen_id).created_at + timedelta(microseconds=1)
+        forget_citizen(s, citizen_id, actor="staff:ana")
+    writer.join(timeout=30)
+    stop.set()
+    _processed(runtime)
+    assert codes and set(codes) == {200}, codes
+    with runtime.session_factory() as s:
+        # (SQLite may give a new citizen the freed id: what matters is that it is a new row)
+        assert all(c.created_at >= forgotten_at for c in s.scalars(select(Citizen)))
+        assert not s.scalar(select(func.count()).select_from(Message).where(Message.state != InboundState.PROCESSED))
+        assert s.scalar(select(func.count()).select_from(Citizen)) <= 1  # the new one, if it wrote after
+    assert "Quintanilla" not in dump(runtime)
