@@ -109,7 +109,7 @@ class PublicSite:
                     rows.append({"code": code, "name": dept.name, "reports": f"{counts.reports:,}",
                                  "on_time": figures.percent(counts.on_time_rate),
                                  "services": sum(1 for c in self.catalog.categories.values() if c.department == code)})
-                return {"departments": rows, "total": report.total(), "as_of": figures.local_datetime(now, self.tz)}
+                return {"departments": rows, "as_of": figures.local_datetime(now, self.tz)}
 
         data = await run_in_threadpool(self.cache.get, ("home",), load)
         return self._render(request, "public/home.html", data)

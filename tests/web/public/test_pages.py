@@ -67,6 +67,38 @@ def test_lookup_explains_status_reason_and_commitment(web_app: Any, seeded: Seed
     assert web_app.client.get("/consulta", params={"folio": "hola"}).status_code == 400
 
 
+def test_lookup_of_a_scheduled_and_a_reopened_report(web_app: Any, web_runtime: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    moment = [datetime.now(UTC) - timedelta(days=20)]
+    with web_runtime.session_factory() as session:
+        svc = web_runtime.ticket_service(session, now=lambda: moment[0])
+        tree = svc.create(category="tree", description="Soy Juana Pérez Gómez", address="Morelos 12",
+                          channel="phone", actor="staff:ana")
+        svc.change_status(tree, "in_progress", reason="scheduled", actor="staff:ana",
+                          scheduled_for=datetime(2031, 3, 5, 18, tzinfo=UTC))
+        light = svc.create(category="streetlight", description="Juana", lat=25.7, lon=-100.3, channel="phone",
+                           actor="staff:ana")
+        svc.change_status(light, "resolved", actor="staff:ana")
+        moment[0] = datetime.now(UTC)  # reopened today: a fresh commitment (revised_due_at), the original stays
+        svc.reopen(light, actor="citizen:1", public_note="Sigue apagada, Juana Pérez Gómez 81 1234 5678")
+        original_due, revised_due = light.due_at, light.revised_due_at
+        session.commit()
+        folios = tree.folio, light.folio
+    scheduled = web_app.client.get("/consulta", params={"folio": folios[0]}).text
+    assert "En proceso" in scheduled
+    assert "Programado: El trabajo ya está programado para el 5 de marzo de 2031" in scheduled
+    reopened = web_app.client.get("/consulta", params={"folio": folios[1]}).text
+    assert "Asignado a la dependencia" in reopened and "Motivo" not in reopened
+    from web.public.figures import local_datetime
+
+    assert local_datetime(original_due, "America/Monterrey") in reopened  # the original commitment
+    assert revised_due > original_due + timedelta(days=10)
+    assert local_datetime(revised_due, "America/Monterrey") not in reopened
+    for personal in ("Juana", "1234 5678", "Morelos 12", "Sigue apagada"):
+        assert personal not in scheduled + reopened
+
+
 def test_lookup_is_rate_limited_per_client(web_app: Any, seeded: Seeded) -> None:
     folio = seeded.folios["pothole"]
     codes = [web_app.client.get("/consulta", params={"folio": folio}).status_code for _ in range(LOOKUP_LIMIT)]
