@@ -167,8 +167,9 @@ def main() -> None:
                      "/open311/v2/requests.json?start_date=2026-01-01T00:00:00-06:00"
                      "&end_date=2026-01-31T00:00:00-06:00&page_size=1000"),
                     ("requests.xml default", "/open311/v2/requests.xml"),
+                    ("/datos (counts by service, cached a minute)", "/datos"),
                 ]:
-                    if path.endswith(".xml"):
+                    if ".json" not in path:
                         samples = []
                         for _ in range(args.runs):
                             t0 = time.perf_counter()

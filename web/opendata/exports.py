@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ from web.opendata.filters import FilterError, parse_filters
 from web.opendata.rows import COLUMNS, STATUS_LABELS, base_query, stream_records
 
 MIN_COUNT = 5
+COUNTS_TTL_SECONDS = 60.0  # the counts of /datos are a GROUP BY over every ticket: computed once a minute
 
 #: The data dictionary: column → (type, meaning in es-MX). /datos and docs/open-data.md show it.
 DICTIONARY: dict[str, tuple[str, str]] = {
@@ -125,6 +127,8 @@ def counts_by_service(runtime: Any) -> list[dict[str, Any]]:
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
+    counts_cache: dict[str, Any] = {"at": -COUNTS_TTL_SECONDS, "value": None}
+
     async def export(request: Request) -> Response:
         fmt = request.path_params["fmt"]
         if fmt not in EXPORTS:
@@ -141,7 +145,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
 
     async def page(request: Request) -> Response:
         rt = ctx.runtime()
-        services = await run_in_threadpool(counts_by_service, rt)
+        now = time.monotonic()
+        if counts_cache["value"] is None or now - counts_cache["at"] > COUNTS_TTL_SECONDS:
+            counts_cache["value"], counts_cache["at"] = await run_in_threadpool(counts_by_service, rt), now
+        services = counts_cache["value"]
         return ctx.pages.render(request, "opendata/datos.html", {
             "dictionary": DICTIONARY, "services": services, "min_count": MIN_COUNT,
             "decimals": rt.settings.public_coordinate_decimals,

@@ -50,12 +50,18 @@
       .then(function () { for (var j = 0; j < buttons.length; j++) { buttons[j].disabled = false; } });
   }
 
+  var lastClicked = null;  // browsers without SubmitEvent.submitter: the submit button last clicked
+  document.addEventListener("click", function (event) {
+    var t = event.target;
+    if (t && t.type === "submit" && t.form) { lastClicked = t; }
+  }, true);
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.hasAttribute || !form.hasAttribute("data-chat-form")) { return; }
     event.preventDefault();
     var extra = null;
-    var submitter = event.submitter;
+    var submitter = event.submitter || (lastClicked && lastClicked.form === form ? lastClicked : null);
     if (submitter && submitter.name && submitter.type !== "image") { extra = {}; extra[submitter.name] = submitter.value; }
     send(form, extra);
   });

@@ -119,3 +119,10 @@ def test_datos_page_dictionary_and_suppressed_counts(od_app: Any, od_runtime: An
 ])
 def test_colonia_from_the_published_address(address: str, colonia: str) -> None:
     assert colonia_of(address) == colonia
+
+
+def test_empty_exports_are_valid_documents(od_app: Any) -> None:
+    base = od_app.base_url + "/datos/reportes"
+    assert httpx.get(base + ".json").json() == []
+    assert httpx.get(base + ".geojson").json() == {"type": "FeatureCollection", "features": []}
+    assert httpx.get(base + ".csv").text.strip() == ",".join(COLUMNS)

@@ -148,7 +148,8 @@ def test_request_filters_paging_and_their_errors(od_app: Any, tickets: list[str]
 
 def test_the_georeport_client_reads_the_server(od_app: Any, tickets: list[str], od_runtime: Any) -> None:
     for fmt in ("json", "xml"):
-        client = GeoReport(od_app.base_url + "/open311/v2", output_format=fmt)
+        # jurisdiction_id is sent by the client on every call and accepted (one jurisdiction per server)
+        client = GeoReport(od_app.base_url + "/open311/v2", jurisdiction="sanreporta.gob.mx", output_format=fmt)
         services = client.get_service_list()
         assert [s["service_code"] for s in services] == list(od_runtime.catalog.categories)
         assert client.get_service_definition("pothole")["service_code"] == "pothole"
