@@ -4,9 +4,10 @@ does while the conversation waits for staff.
 
 A handoff is never a trap: the citizen is told when a person will answer (``dialogue.staff_hours``: staff hours
 from the catalog, "mañana a las 9:00" outside them); an unsent report is kept as ``slots["draft"]`` for staff
-(and for the bot again); "menú", "cancelar", a new report or a folio always reach the bot; and when nobody has
-answered within the catalog's ``handoff_timeout_minutes`` the bot takes the conversation back, saying so (on the
-next message, or proactively from the scheduler: ``dialogue.handoff.expire_handoffs``).
+(and for the bot again); "menú", "cancelar" always reach the bot, and so do a new report or a folio while no
+staff member has taken or answered the conversation; and when nobody has answered within the catalog's
+``handoff_timeout_minutes`` the bot takes the conversation back, saying so (on the next message, or proactively
+from the scheduler: ``dialogue.handoff.expire_handoffs``).
 
 The staff side (queue, replies, handing back) is ``dialogue.handoff``.
 """
@@ -135,6 +136,12 @@ def _wants_the_bot(turn: Turn) -> bool:
     return reading.understood and reading.intent in SERVICE_INTENTS
 
 
+def _attended(conv: Any) -> bool:
+    """A staff member has taken the conversation or answered it: what the citizen writes is for them (staff can
+    make the report from the conversation); only menú / cancelar / regresar take it back to the bot."""
+    return conv.handoff_staff_id is not None or bool((conv.slots or {}).get("staff_replied_at"))
+
+
 def hand_back(turn: Turn, why: str) -> None:
     """Back to the bot: ``why`` ∈ menu (the menu's options; an unsent report is dropped, and said so) | back (the
     unsent report resumed at its question) | left (the message goes on: a new report, a folio) | timeout (said
@@ -179,7 +186,7 @@ def while_handed_off(turn: Turn, escalation: str | None) -> bool:
     if leaving:
         hand_back(turn, leaving)
         return True
-    if _wants_the_bot(turn):
+    if _wants_the_bot(turn) and not _attended(turn.conv):
         new_report = parse(turn).understood and parse(turn).intent in SERVICE_INTENTS
         if turn.slots.get("draft") and not new_report:
             hand_back(turn, "back")  # "mejor no, envía mi reporte": the unsent report first

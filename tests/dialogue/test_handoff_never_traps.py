@@ -13,7 +13,7 @@ from sqlalchemy import select
 from dialogue import handoff as staff_side
 from tests.dialogue.conftest import Chat, World
 from ticketing.db import session_scope
-from ticketing.models import ConversationMode, OutboxMessage
+from ticketing.models import Conversation, ConversationMode, OutboxMessage, StaffUser
 
 CHANNELS = ["sms", "whatsapp", "telegram"]
 #: Tuesday 1 December 2026, 11:00 in Monterrey (UTC-6): staff at work.
@@ -175,3 +175,21 @@ def test_the_menu_from_a_handoff_says_the_unsent_report_was_dropped(world: World
     replies = chat.send("menú")
     assert "no se envi" in chat.text and replies[-1].buttons[0].payload == "menu:report"
     assert chat.conversation().flow is None and chat.tickets() == []
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text", ["hay un bache enorme en Morelos 20", "no pasó la basura"])
+def test_once_a_person_attends_what_the_citizen_writes_is_for_them(world: World, channel: str, text: str) -> None:
+    """Taken (or answered) by staff, a problem described is part of that conversation, not a new bot report;
+    menú still takes the citizen back to the bot."""
+    chat = handed_off(world, channel)
+    conversation_id = chat.conversation().id
+    with session_scope(world.factory) as session:
+        staff = StaffUser(username=f"ana-{channel}@example.gob.mx", display_name="Ana", role="agent")
+        session.add(staff)
+        session.flush()
+        session.get(Conversation, conversation_id).handoff_staff_id = staff.id
+    assert chat.send(text) == []
+    assert chat.conversation().mode == ConversationMode.HANDOFF
+    chat.send("menú")
+    assert chat.conversation().mode == ConversationMode.BOT
