@@ -474,6 +474,11 @@ class ConversationTicket(Base):
 #: The ticket desk's queue: a department's tickets by effective due date (the revised one after a reopen).
 Index("ix_tickets_queue", Ticket.department_id, Ticket.is_open,
       func.coalesce(Ticket.revised_due_at, Ticket.due_at))
+#: The same queue filtered by category (the desk's most used filter).
+Index("ix_tickets_queue_category", Ticket.department_id, Ticket.is_open, Ticket.category_code,
+      func.coalesce(Ticket.revised_due_at, Ticket.due_at))
+
+
 class Open311ApiKey(Base):
     """A key another application uses to file reports through Open311 (``POST /open311/v2/requests``).
 

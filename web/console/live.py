@@ -17,6 +17,7 @@ import hashlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -43,41 +44,45 @@ SESSION_CHECK_SECONDS = 30.0
 
 
 class LiveHub:
-    """Fans the process's wake-ups out to the open streams (asyncio events set from the listener threads)."""
+    """Fans the process's wake-ups out to the open streams (asyncio events set from the listener threads).
+
+    The listener threads (one per topic, each holding a socket or a PostgreSQL ``LISTEN`` connection) run only
+    while at least one stream is open: the last stream to close stops them, the next one starts them again."""
 
     def __init__(self, wakeup: Any) -> None:
         self.wakeup = wakeup
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._lock = threading.Lock()
-        self._started = False
-        self._stop = threading.Event()
-        self._listeners: list[Any] = []
+        self._stop: threading.Event | None = None
 
     def _start(self) -> None:
-        with self._lock:
-            if self._started or self.wakeup is None:
-                return
-            self._started = True
-            for topic in TOPICS:
-                try:
-                    listener = self.wakeup.listener(topic)
-                except Exception:
-                    log.warning("live pages: cannot listen for %s wake-ups; streams poll", topic, exc_info=True)
-                    continue
-                self._listeners.append(listener)
-                threading.Thread(target=self._run, args=(listener,), name=f"console-live-{topic}",
-                                 daemon=True).start()
-
-    def _run(self, listener: Any) -> None:
-        while not self._stop.is_set():
+        """Start the listener threads (under ``_lock``) unless they run."""
+        if self._stop is not None or self.wakeup is None:
+            return
+        stop = self._stop = threading.Event()
+        for topic in TOPICS:
             try:
-                woken = listener.wait(1.0)
+                listener = self.wakeup.listener(topic)
             except Exception:
-                log.debug("live pages: listener failed", exc_info=True)
-                time.sleep(1.0)
+                log.warning("live pages: cannot listen for %s wake-ups; streams poll", topic, exc_info=True)
                 continue
-            if woken:
-                self.poke()
+            threading.Thread(target=self._run, args=(listener, stop), name=f"console-live-{topic}",
+                             daemon=True).start()
+
+    def _run(self, listener: Any, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    woken = listener.wait(1.0)
+                except Exception:
+                    log.debug("live pages: listener failed", exc_info=True)
+                    time.sleep(1.0)
+                    continue
+                if woken:
+                    self.poke()
+        finally:
+            with contextlib.suppress(Exception):
+                listener.close()
 
     def poke(self) -> None:
         with self._lock:
@@ -87,31 +92,34 @@ class LiveHub:
                 loop.call_soon_threadsafe(event.set)
 
     def subscribe(self) -> asyncio.Event:
-        self._start()
         event = asyncio.Event()
         with self._lock:
             self._waiters.add((asyncio.get_running_loop(), event))
+            self._start()
         return event
 
     def unsubscribe(self, event: asyncio.Event) -> None:
         with self._lock:
             self._waiters = {w for w in self._waiters if w[1] is not event}
+            if not self._waiters and self._stop is not None:
+                self._stop.set()  # the threads close their listeners within a second
+                self._stop = None
 
     def close(self) -> None:
-        self._stop.set()
-        for listener in self._listeners:
-            with contextlib.suppress(Exception):
-                listener.close()
+        with self._lock:
+            self._waiters.clear()
+            if self._stop is not None:
+                self._stop.set()
+                self._stop = None
 
 
-_HUBS: dict[int, LiveHub] = {}
+_HUBS: weakref.WeakKeyDictionary[Any, LiveHub] = weakref.WeakKeyDictionary()
 
 
 def hub_for(rt: Any) -> LiveHub:
-    key = id(rt)
-    hub = _HUBS.get(key)
+    hub = _HUBS.get(rt)
     if hub is None:
-        hub = _HUBS[key] = LiveHub(rt.wakeup)
+        hub = _HUBS[rt] = LiveHub(rt.wakeup)
     return hub
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from web.context import WebContext
 from web.secrets import app_secret
 from web.staff import StaffPrincipal, current_staff, login_redirect
 
-_SECRETS: dict[int, bytes] = {}
+_SECRETS: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 #: The notices a page shows after an action (``?aviso=<code>``): fixed texts, so a link cannot make a console
 #: page say something else.
 NOTICES = {
@@ -48,10 +49,9 @@ ERRORS = {
 
 def secret_for(ctx: WebContext) -> bytes:
     rt = ctx.runtime()
-    key = id(rt)
-    if key not in _SECRETS:
-        _SECRETS[key] = app_secret(rt.settings)
-    return _SECRETS[key]
+    if rt not in _SECRETS:
+        _SECRETS[rt] = app_secret(rt.settings)
+    return _SECRETS[rt]
 
 
 def csrf_token(ctx: WebContext, request: Request) -> str:

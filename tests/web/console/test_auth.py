@@ -116,3 +116,15 @@ def test_old_argon2_parameters_are_rehashed_at_login(web_runtime: Runtime, staff
     with web_runtime.session_factory() as s:
         stored = s.get(StaffUser, staff["works"].id).password_hash
     assert stored != weak and stored.startswith("$argon2id$") and "m=8192" not in stored
+
+
+def test_the_gate_covers_every_console_path(web_app: Any, staff: dict, console: Any) -> None:
+    """Paths of other areas behind the login (e.g. /console/tableros) get the same gate: no session or no token
+    → 403 for a state-changing request; a guessed page still answers the Spanish 404."""
+    anonymous: Console = console()
+    assert anonymous.post("/console/tableros/algo", {"x": "1"}, token="").status_code == 403
+    assert anonymous.get("/console/no-existe").status_code == 404
+    ana: Console = console(staff["works"].email)
+    assert ana.post("/console/tableros/algo", {"x": "1"}, token="").status_code == 403
+    assert ana.post("/console/tableros/algo", {"x": "1"}).status_code == 404  # token ok: reaches the router
+    assert ana.get("/console").headers["location"] == "/console/inbox"

@@ -77,10 +77,13 @@ def upgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index('ix_tickets_queue', ['department_id', 'is_open',
                                                    sa.text('coalesce(revised_due_at, due_at)')], unique=False)
+        batch_op.create_index('ix_tickets_queue_category', ['department_id', 'is_open', 'category_code',
+                                                            sa.text('coalesce(revised_due_at, due_at)')], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_tickets_queue_category')
         batch_op.drop_index('ix_tickets_queue')
     with op.batch_alter_table('conversation_tickets', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conversation_tickets_ticket_id'))
