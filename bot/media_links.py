@@ -53,7 +53,10 @@ def resolve_link(settings: Settings, name: str, expires: str, signature: str, *,
                  now: float | None = None) -> Path | None:
     """The file a link points at, or None when the signature is wrong, the link expired or the file is gone."""
     key = _key(settings)
-    if key is None or not expires.isdigit():
+    # ASCII digits and hex only: "²".isdigit() is True but int() refuses it, and compare_digest raises on
+    # non-ASCII strings; a guessed URL gets 403, never 500.
+    if (key is None or not (expires.isascii() and expires.isdigit()) or len(expires) > 12
+            or not signature.isascii() or len(signature) > 64 or "\x00" in name):
         return None
     if not hmac.compare_digest(_signature(key, name, int(expires)), signature):
         return None

@@ -15,13 +15,14 @@ One cycle (``run_once``):
    by per-channel token buckets and (Telegram) one message per second per chat. While sends are in flight the
    claim (``lease_seconds``, 30 s by default) is renewed every third of it, so a short lease never expires under
    a slow send, and a dead worker's rows come back within seconds, not minutes.
-3. **Record** as each send returns (the cycle's thread writes whatever finished meanwhile in one transaction, so
-   a provider's "accepted" is on disk a few milliseconds later, not after the whole batch). When the database is
-   unreachable the outcomes are kept in memory and recorded as soon as it answers again (``_record_until_done``),
-   instead of leaving the rows to be re-sent when their lease expires. Outcomes: transient errors → ``pending``
-   again after exponential backoff with jitter or the provider's Retry-After, until ``outbox_max_attempts`` then
-   ``failed``; permanent errors → ``failed`` and the identity marked unreachable; Twilio 63016 (WhatsApp
-   outside the window) → SMS fallback when the citizen has a phone and SMS is configured.
+3. **Record** as each send returns (the cycle's thread writes whatever finished within ``RECORD_WINDOW``, 10 ms,
+   in one transaction, so a provider's "accepted" is on disk milliseconds later, not after the whole batch).
+   When the database is unreachable the outcomes are kept in memory and recorded as soon as it answers again
+   (``_record_until_done``), instead of leaving the rows to be re-sent when their lease expires. Outcomes:
+   transient errors → ``pending`` again after exponential backoff with jitter or the provider's Retry-After,
+   until ``outbox_max_attempts`` then ``failed``; permanent errors → ``failed`` and the identity marked
+   unreachable; Twilio 63016 (WhatsApp outside the window) → SMS fallback when the citizen has a phone and SMS
+   is configured.
 
 ``status_callback`` applies provider delivery receipts, only ever moving a row forward. A receipt can beat
 step 3 (Twilio reports on a message while the rest of the batch is still being sent): it is kept in
@@ -73,6 +74,8 @@ from ticketing.models import (
 log = logging.getLogger(__name__)
 
 WHATSAPP_WINDOW = timedelta(hours=24)
+#: Outcomes finishing within this many seconds of each other are recorded in one transaction.
+RECORD_WINDOW = 0.01
 #: Twilio: "Message failed to send because more than 24 hours have passed since the customer last replied".
 OUTSIDE_WINDOW_CODES = frozenset({"63016"})
 #: Kinds the citizen did not ask for; an opted-out citizen gets none of them.
@@ -433,9 +436,12 @@ class Dispatcher:
                 done = [finished.get(timeout=min(0.5, renew_every))]
             except queue.Empty:
                 done = []
-            while True:
+            # a short group-commit window: the outcomes that finish within RECORD_WINDOW share one transaction
+            until = time.monotonic() + RECORD_WINDOW
+            while done and len(done) < len(in_flight):
+                left = until - time.monotonic()
                 try:
-                    done.append(finished.get_nowait())
+                    done.append(finished.get(timeout=left) if left > 0 else finished.get_nowait())
                 except queue.Empty:
                     break
             if done:

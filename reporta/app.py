@@ -32,7 +32,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from bot.channel import BadRequest, Forbidden, Unusable
-from bot.edge import loads
+from bot.edge import MAX_PROVIDER_ID, clean_str, loads
 from bot.media import EXTENSIONS
 from bot.media_links import resolve_link
 from bot.pipeline import StoreFailed
@@ -207,12 +207,13 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
         form = await _verified_twilio_form(request, channel, "twilio status callback")
         if isinstance(form, Response):
             return form
-        sid = form.get("MessageSid") or form.get("SmsSid")
-        status = form.get("MessageStatus") or form.get("SmsStatus")
-        if not sid or not status:
+        # cleaned like every webhook field (bot.edge): a NUL or an over-long id must not reach the database
+        sid = clean_str(form.get("MessageSid") or form.get("SmsSid"), MAX_PROVIDER_ID + 1)
+        status = clean_str(form.get("MessageStatus") or form.get("SmsStatus"), 32)
+        if not sid or not status or len(sid) > MAX_PROVIDER_ID:
             return Response("MessageSid and MessageStatus are required", status_code=400)
         moved = await run_in_threadpool(rt().dispatcher.status_callback, sid, status,
-                                        error_code=form.get("ErrorCode") or None)
+                                        error_code=clean_str(form.get("ErrorCode"), 32) or None)
         log.info("twilio status %s for %s (%s)", status, sid, "applied" if moved else "no change")
         return Response(status_code=200)
 

@@ -1,6 +1,7 @@
 """Fuzzed webhooks (issue 14 acceptance): 2,000 mutated Telegram Updates and 2,000 signed, mutated Twilio forms
-through the real app, pipeline, dialogue and dispatcher, on both databases: no answer is a 5xx, no message stays
-unprocessed (or fails), no media request leaves for a host off the allowlist, and the server still answers.
+(and 500 signed, mutated delivery receipts) through the real app, pipeline, dialogue and dispatcher, on both
+databases: no answer is a 5xx, no message stays unprocessed (or fails), no media request leaves for a host off
+the allowlist, and the server still answers.
 
 Mutations start from the captured fixtures and replace, delete or add fields anywhere in the tree with values of
 the wrong type, huge or negative numbers, NaN, empty/long strings, NUL, lone surrogates, deep nesting. The
@@ -154,6 +155,24 @@ def twilio_cases(n: int, seed: int, media: list[str], internal: str) -> list[lis
     return out
 
 
+def status_cases(n: int, seed: int) -> list[list[tuple[str, str]]]:
+    """Mutated delivery receipts (``/webhooks/twilio/status``)."""
+    rng = random.Random(seed + 2)
+    base = [fixture("twilio", "status_delivered"), fixture("twilio", "status_failed_63016")]
+    out = []
+    for _ in range(n):
+        form = dict(rng.choice(base))
+        form["AccountSid"] = TW_SID
+        for _ in range(rng.choice([1, 2, 3])):
+            key = rng.choice([*form.keys(), "ErrorCode", "MessageStatus", "MessageSid"])
+            if rng.random() < 0.15:
+                form.pop(key, None)
+            else:
+                form[key] = rng.choice(TW_STRINGS + [str(x) for x in NUMBERS] + ["delivered", "read", "failed"])
+        out.append(list(form.items()))
+    return out
+
+
 class _Multi(dict):
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         super().__init__((k, None) for k, _ in pairs)
@@ -187,8 +206,18 @@ def test_fuzzed_webhooks(app: AppServer, runtime: Runtime, fake_twilio: FakeTwil
         return app.client.post("/webhooks/twilio", content=urlencode(pairs).encode(), headers={
             "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}).status_code
 
+    status_url = PUBLIC_URL + "/webhooks/twilio/status"
+    receipts = status_cases(CASES // 4, SEED)
+
+    def post_status(pairs: list[tuple[str, str]]) -> int:
+        sig = validator.compute_signature(status_url, _Multi(pairs))
+        return app.client.post("/webhooks/twilio/status", content=urlencode(pairs).encode(), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}).status_code
+
     with ThreadPoolExecutor(max_workers=4) as pool:
         statuses = Counter(pool.map(post_tg, tg)) + Counter(pool.map(post_tw, tw))
+        receipt_statuses = Counter(pool.map(post_status, receipts))
+    assert [s for s in receipt_statuses if s >= 500] == [], receipt_statuses
     posted = time.monotonic() - started
     assert sum(statuses.values()) == 2 * CASES
     assert [s for s in statuses if s >= 500] == [], statuses
@@ -200,5 +229,6 @@ def test_fuzzed_webhooks(app: AppServer, runtime: Runtime, fake_twilio: FakeTwil
     assert states.get(InboundState.PROCESSED, 0) > CASES // 2  # most mutations are still messages
     assert internal_service.calls() == []
     assert app.client.get("/healthz").status_code == 200
-    print(f"fuzz: {2 * CASES} posts in {posted:.1f} s, answers {dict(statuses)}, stored and processed "
+    print(f"fuzz: {2 * CASES} posts (+{len(receipts)} receipts: {dict(receipt_statuses)}) in {posted:.1f} s, "
+          f"answers {dict(statuses)}, stored and processed "
           f"{states.get(InboundState.PROCESSED, 0)}, total {time.monotonic() - started:.1f} s")

@@ -153,3 +153,19 @@ def test_malformed_signed_twilio_forms(app: AppServer, runtime: Runtime, name: s
         assert row.state == InboundState.PROCESSED and _no_bad_chars(row.payload)
         name_ = row.payload["display_name"]
         assert name_ is None or len(name_) <= 200
+
+
+STATUS_CASES: list[tuple[str, dict[str, str], int]] = [
+    ("NUL in MessageSid", {"MessageSid": "SM\u0000x", "MessageStatus": "delivered"}, 200),
+    ("81-character MessageSid", {"MessageSid": "SM" + "x" * 79, "MessageStatus": "delivered"}, 400),
+    ("ErrorCode of 100 characters", {"MessageSid": "SM" + "y" * 32, "MessageStatus": "failed", "ErrorCode": "9" * 100},
+     200),
+    ("status of 500 characters", {"MessageSid": "SM" + "z" * 32, "MessageStatus": "d" * 500}, 200),
+    ("NUL in MessageStatus", {"MessageSid": "SM" + "w" * 32, "MessageStatus": "deli\u0000vered"}, 200),
+]
+
+
+@pytest.mark.parametrize(("name", "form", "status"), STATUS_CASES, ids=[c[0] for c in STATUS_CASES])
+def test_malformed_signed_status_callbacks(app: AppServer, runtime: Runtime, name: str, form: dict[str, str],
+                                           status: int) -> None:
+    assert app.twilio({**form, "AccountSid": TW_SID}, path="/webhooks/twilio/status").status_code == status

@@ -75,3 +75,16 @@ def test_resolved_with_evidence_sends_the_photo_link_and_the_app_serves_it(
         assert got.status_code == 200 and got.content == JPEG and got.headers["content-type"] == "image/jpeg"
         assert app.client.get(local.replace("sig=", "sig=0")).status_code == 403
         assert app.client.get(app.base_url + "/media/../../etc/passwd?exp=9999999999&sig=x").status_code in (403, 404)
+
+
+def test_guessed_links_with_odd_characters_get_403(channel_settings: Settings) -> None:
+    """Non-ASCII digits, a 5,000-digit expiry, a non-ASCII signature, a NUL in the name: 403, never 500."""
+    rt = Runtime.from_settings(channel_settings, migrate=False)
+    try:
+        with AppServer(create_app(rt)) as app:
+            for query in ("exp=%C2%B2&sig=abc", "exp=" + "9" * 5000 + "&sig=abc", "exp=9999999999&sig=%C3%B1" * 1,
+                          "exp=9999999999&sig=" + "a" * 500, "exp=&sig=", ""):
+                assert app.client.get(f"/media/ab/x.jpg?{query}").status_code == 403, query
+            assert app.client.get("/media/ab/%00x.jpg?exp=9999999999&sig=abc").status_code in (403, 404)
+    finally:
+        rt.close()

@@ -167,3 +167,42 @@ def test_the_access_log_never_shows_a_media_signature(served: Served) -> None:
     text = out.getvalue()
     assert '"GET /media/ab/abcdef.jpg?[redacted] HTTP/1.1" 200' in text
     assert "c2VjcmV0LXNpZ25hdHVyZQ" not in text
+
+
+def test_reporta_serve_runs_with_these_limits(tmp_path, nlu_cache) -> None:
+    """The real ``reporta serve`` command (not only ``reporta.server``): a 20 KiB header is refused and a
+    half-open connection closed after ``REPORTA_SERVER_REQUEST_SECONDS``."""
+    import os
+    import subprocess
+    import sys
+
+    from reporta.settings import REPO_ROOT
+
+    port = free_port()
+    env = dict(os.environ, REPORTA_DATABASE_URL=f"sqlite:///{tmp_path / 'r.db'}", REPORTA_VAR_DIR=str(tmp_path),
+               REPORTA_NLU_CACHE_DIR=str(nlu_cache), REPORTA_SCHEDULER_ENABLED="false", REPORTA_LOG_LEVEL="WARNING",
+               REPORTA_SERVER_REQUEST_SECONDS="1")
+    server = subprocess.Popen([sys.executable, "-m", "reporta.cli", "serve", "--port", str(port), "--processors",
+                               "0"], env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "reporta serve did not start"
+            time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"x-big": "a" * 20_000}).status_code in (400, 431)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        started = time.monotonic()
+        _closed_within(sock, 4.0)
+        assert time.monotonic() - started < 4.0
+        sock.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
