@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
-from reporta.app import create_app
-from tests.channels.conftest import AppServer
 from tests.web.conftest import assert_accessible, screenshot
+from tests.web.console.conftest import PASSWORD, add_staff
 from tests.web.public.conftest import PERSONAL, Seeded
-from tests.web.public.staff import AsStaff, principal
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -80,21 +78,25 @@ def test_map_of_open_reports(web_app: Any, seeded: Seeded, page: Any) -> None:
     screenshot(page, "public-map", full_page=False)
 
 
-def test_a_dashboard(web_runtime: Any, seeded: Seeded, page: Any) -> None:
-    app = AsStaff(create_app(web_runtime), principal(web_runtime, "admin", None))
-    with AppServer(app) as server:
-        page.goto(server.base_url + "/console/tableros")
-        assert page.locator("h1").inner_text() == "Tableros: Todas las dependencias"
-        assert page.locator("svg.chart").count() >= 5
-        # every chart has its table: the on-time chart and the table beside it say the same
-        services = page.locator("#t-servicios ~ div table, section:has(#t-servicios) table").first
-        assert "100 % (12 de 12)" in services.inner_text()
-        page.get_by_label("Dependencia", exact=True).select_option("servicios_publicos")
-        page.get_by_role("button", name="Ver").click()
-        page.wait_for_url("**dependencia=servicios_publicos**")
-        assert page.locator("h1").inner_text() == "Tableros: Secretaría de Servicios Públicos"
-        screenshot(page, "dashboard", full_page=False)
-        with page.expect_download() as info:
-            page.get_by_role("link", name="Descargar «Reportes por canal» (CSV)").click()
-        assert info.value.suggested_filename.startswith("tablero-canales-servicios_publicos-")
-        assert_accessible(page)
+def test_a_dashboard(web_app: Any, web_runtime: Any, seeded: Seeded, page: Any) -> None:
+    add_staff(web_runtime, "admin@municipio.gob.mx", "Admin General", None, "admin")
+    page.goto(web_app.base_url + "/console/tableros")  # not signed in: the sign-in page, then back here
+    assert "/console/login" in page.url
+    page.get_by_label("Correo").fill("admin@municipio.gob.mx")
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Entrar").click()
+    page.wait_for_url("**/console/tableros**")
+    assert page.locator("h1").inner_text() == "Tableros: Todas las dependencias"
+    assert page.locator("svg.chart").count() >= 5
+    # every chart has its table: the on-time chart and the table beside it say the same
+    services = page.locator("#t-servicios ~ div table, section:has(#t-servicios) table").first
+    assert "100 % (12 de 12)" in services.inner_text()
+    page.get_by_label("Dependencia", exact=True).select_option("servicios_publicos")
+    page.get_by_role("button", name="Ver").click()
+    page.wait_for_url("**dependencia=servicios_publicos**")
+    assert page.locator("h1").inner_text() == "Tableros: Secretaría de Servicios Públicos"
+    screenshot(page, "dashboard", full_page=False)
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Descargar «Reportes por canal» (CSV)").click()
+    assert info.value.suggested_filename.startswith("tablero-canales-servicios_publicos-")
+    assert_accessible(page)

@@ -1,35 +1,39 @@
 """The internal dashboards over real HTTP: the sign-in gate, department scoping, any date range, CSV downloads
-with the same figures as the indicators. The signed-in staff member comes from the test-only ``AsStaff``
-middleware (the console's real sign-in is tested by the console's own tests)."""
+with the same figures as the indicators. Staff sign in through the console's real sign-in (accounts, session
+cookie), as they would in a browser."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from reporta.app import create_app
 from tests.channels.conftest import AppServer
+from tests.web.console.conftest import Console, add_staff
 from tests.web.public.conftest import Seeded
-from tests.web.public.staff import AsStaff, principal
 
 
 @pytest.fixture
-def serve(web_runtime: Any) -> Iterator[Any]:
-    servers: list[AppServer] = []
+def serve(web_app: AppServer, web_runtime: Any) -> Iterator[Any]:
+    """``serve(role, department)``: a client signed in as a new staff member of that role (None: anonymous)."""
+    clients: list[Console] = []
 
-    def start(role: str | None, department: str | None = None) -> AppServer:
-        who = principal(web_runtime, role, department) if role else None
-        server = AppServer(AsStaff(create_app(web_runtime), who)).__enter__()
-        servers.append(server)
-        return server
+    def start(role: str | None, department: str | None = None) -> SimpleNamespace:
+        client = Console(web_app)
+        clients.append(client)
+        if role:
+            email = f"{role}-{department or 'todas'}-{len(clients)}@municipio.gob.mx"
+            add_staff(web_runtime, email, f"Prueba {role}", department, role)
+            assert client.login(email).status_code == 303
+        return SimpleNamespace(client=client)
 
     yield start
-    for server in servers:
-        server.__exit__(None, None, None)
+    for client in clients:
+        client.close()
 
 
 def rows(resp: Any) -> list[dict[str, str]]:
