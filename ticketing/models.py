@@ -452,7 +452,8 @@ class PersonalDataAccess(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
-    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    # Cleared when the citizen is forgotten (``ticketing.privacy``): the row stays as the record of the access.
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identities.id"))
     what: Mapped[str] = mapped_column(String(40), default="phone")
     reason: Mapped[str] = mapped_column(Text)

@@ -39,10 +39,12 @@ from ticketing.models import (
     ChannelIdentity,
     Citizen,
     Conversation,
+    ConversationTicket,
     InboundState,
     Message,
     OutboxMessage,
     OutboxStatus,
+    PersonalDataAccess,
     PrivacyRequest,
     Subscription,
     Ticket,
@@ -271,8 +273,14 @@ def forget_citizen(session: Session, citizen_id: int, *, actor: str, request_id:
     counts["subscriptions"] = _rowcount(session.execute(
         delete(Subscription).where(or_(Subscription.citizen_id == citizen_id,
                                        Subscription.identity_id.in_(identity_ids)))))
-    session.execute(delete(Conversation).where(or_(Conversation.citizen_id == citizen_id,
-                                                   Conversation.identity_id.in_(identity_ids))))
+    conversations = select(Conversation.id).where(or_(Conversation.citizen_id == citizen_id,
+                                                      Conversation.identity_id.in_(identity_ids)))
+    session.execute(delete(ConversationTicket).where(ConversationTicket.conversation_id.in_(conversations)))
+    # The console's record of who saw the citizen's number stays (a sujeto obligado must show it), without them.
+    session.execute(update(PersonalDataAccess).where(or_(PersonalDataAccess.citizen_id == citizen_id,
+                                                         PersonalDataAccess.identity_id.in_(identity_ids)))
+                    .values(citizen_id=None, identity_id=None))
+    session.execute(delete(Conversation).where(Conversation.id.in_(conversations)))
     counts["identities"] = _rowcount(session.execute(
         delete(ChannelIdentity).where(ChannelIdentity.id.in_(identity_ids))))
 

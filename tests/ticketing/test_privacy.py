@@ -118,3 +118,37 @@ def test_forget_needs_an_actor_and_remove_files_ignores_missing(db, tmp_path: Pa
         result = forget_citizen(s, ana, actor="staff:ana")
     with factory() as s:
         assert remove_files(s, result.files) == 0  # the file never existed: nothing to do, no error
+
+
+def test_forget_a_citizen_the_console_touched(db, tmp_path: Path) -> None:
+    """A conversation made into a report in the console and a logged view of the full number: forgetting the
+    citizen removes the link and the person from the access log, and keeps the log row (who looked, when, why)."""
+    from ticketing.models import (
+        ChannelIdentity,
+        Conversation,
+        ConversationTicket,
+        PersonalDataAccess,
+        StaffUser,
+    )
+
+    factory, catalog = db
+    photo = tmp_path / "var" / "media" / "aa" / "one.jpg"
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"\xff\xd8\xff\xd9")
+    ana, folio = _citizen_with_ticket(factory, catalog, "+528110000003", photo)
+    with session_scope(factory) as s:
+        identity = s.scalars(select(ChannelIdentity).where(ChannelIdentity.citizen_id == ana)).one()
+        staff = StaffUser(username="beto@municipio.gob.mx", display_name="Beto", role="agent")
+        conversation = Conversation(identity_id=identity.id, citizen_id=ana, slots={})
+        s.add_all([staff, conversation])
+        s.flush()
+        ticket_id = s.scalars(select(Ticket.id).where(Ticket.folio == folio)).one()
+        s.add(ConversationTicket(conversation_id=conversation.id, ticket_id=ticket_id))
+        s.add(PersonalDataAccess(staff_id=staff.id, citizen_id=ana, identity_id=identity.id, what="phone",
+                                 reason="Llamar por la emergencia", path="/console/inbox/1"))
+    invoke("forget", str(ana), "--staff", "ana.lopez", "--yes")
+    with factory() as s:
+        assert s.get(Citizen, ana) is None and s.scalars(select(ConversationTicket)).all() == []
+        [access] = s.scalars(select(PersonalDataAccess)).all()
+        assert (access.citizen_id, access.identity_id, access.reason) == (None, None, "Llamar por la emergencia")
+        assert s.scalars(select(Ticket).where(Ticket.folio == folio)).one().reporter_id is None

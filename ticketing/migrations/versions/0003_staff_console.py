@@ -48,7 +48,7 @@ def upgrade() -> None:
     op.create_table('personal_data_access',
     sa.Column('id', BIGID, nullable=False),
     sa.Column('staff_id', sa.Integer(), nullable=False),
-    sa.Column('citizen_id', sa.Integer(), nullable=False),
+    sa.Column('citizen_id', sa.Integer(), nullable=True),
     sa.Column('identity_id', sa.Integer(), nullable=True),
     sa.Column('what', sa.String(length=40), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
