@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from reporta.runtime import Runtime
@@ -51,7 +52,7 @@ def test_sign_in_out_and_lockout(web_app: AppServer, staff: dict, page: Any) -> 
         sign_in(page, web_app, staff["attention"].email, "equivocada-123")
     alert = page.get_by_role("alert")
     assert "bloqueado 15 minutos" in alert.inner_text()
-    page.wait_for_function("document.activeElement.getAttribute('role') === 'alert'")  # focus on the error
+    expect(page.locator(":focus")).to_have_attribute("role", "alert")  # focus on the error
     assert_accessible(page)
     sign_in(page, web_app, staff["attention"].email)
     assert "bloqueado" in page.get_by_role("alert").inner_text()
@@ -111,9 +112,11 @@ def test_report_from_conversation_reaches_the_citizen(web_app: AppServer, web_ru
                                                      page: Any, fake_telegram: FakeTelegram) -> None:
     telegram_text(web_app, CHAT, "persona")
     cid = handed_off(web_runtime, "telegram", str(CHAT))
-    telegram_text(web_app, CHAT, "hay un bache enorme en la calle Hidalgo")
     sign_in(page, web_app, staff["attention"].email)
     page.goto(web_app.base_url + f"/console/inbox/{cid}")
+    page.get_by_role("button", name="Tomar la conversación").click()  # a person has it: the citizen writes to them
+    page.get_by_text("La atiende: Beto Ramírez (tú)").wait_for()
+    telegram_text(web_app, CHAT, "hay un bache enorme en la calle Hidalgo")
     page.get_by_text("hay un bache enorme en la calle Hidalgo").first.wait_for()
     page.reload()
     assert "hay un bache enorme" in page.get_by_label("Descripción").input_value()
