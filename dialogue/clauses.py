@@ -15,6 +15,7 @@ import re
 from dialogue.text import fold
 from dialogue.turn import Turn
 from dialogue.understanding import NLU_MAX_CHARS, parse
+from nlu.acts import is_consequence
 from nlu.api import SERVICE_INTENTS, Parse
 
 log = logging.getLogger("reporta.dialogue")
@@ -84,6 +85,11 @@ def _names_a_problem(reading: Parse) -> bool:
     return any(w not in _FILLER for w in re.findall(r"[a-zñ]+", fold(text)))
 
 
+def names_a_problem(turn: Turn) -> bool:
+    """The message says something besides a place (its category is the citizen's, not the classifier's guess)."""
+    return _names_a_problem(parse(turn))
+
+
 def _service(reading: Parse | None, catalog_codes: set[str]) -> str | None:
     if reading is None or not reading.understood or not _names_a_problem(reading):
         return None
@@ -111,6 +117,8 @@ def corrected_category(turn: Turn, current: str | None) -> str | None:
         return found
     negated = {_service(_parse_clause(turn, re.sub(r"^no\s+\w+\s+", "", m.group(0))), codes)
                for m in _NEGATED.finditer(text)}
+    if not _names_a_problem(whole):
+        return None  # "no, es en la calle Hidalgo 300": only a place, whatever the classifier makes of "no, es en la"
     for name in whole.problems:
         if name != current and name in codes and name not in negated:
             return name
@@ -132,7 +140,7 @@ def problems(turn: Turn) -> list[tuple[str, str]]:
         return [(code, turn.text) for code in found]
     if m is not None:
         first = _service(_parse_clause(turn, text[:m.start()]), codes) or (found[0] if found else None)
-        second = _service(_parse_clause(turn, text[m.end():]), codes)
+        second = None if is_consequence(text[m.end():]) else _service(_parse_clause(turn, text[m.end():]), codes)
         if first and second and first != second:
             return [(first, text[:m.start()].strip()), (second, text[m.end():].strip())]
     # A plain "y" / comma ("bache y lámpara fundida en Hidalgo 5"): two problems only when the whole message is
@@ -141,6 +149,8 @@ def problems(turn: Turn) -> list[tuple[str, str]]:
     split = {name for name, conf in reading.ranking if conf >= PLAIN_WHOLE_SHARE}
     for joint in (list(_PLAIN_JOINT.finditer(text))[:MAX_PLAIN_JOINTS] if len(split) >= 2 else []):
         left, right = text[:joint.start()], text[joint.end():]
+        if is_consequence(right):
+            continue  # "…, ya se cayó una moto": what the problem caused
         a = _parse_clause(turn, left)
         first = _service(a, codes)
         b = _parse_clause(turn, right) if first else None

@@ -19,7 +19,11 @@ what the conversation is waiting for (``pending``, one of :data:`nlu.types.PENDI
 * **Two problems in one message**: the core is split at connectors ("y", "además", "también", sentence ends) and
   every part that reads as a service category with confidence (and names it through its ``kw_*`` lexicon) is
   listed in ``problems``, in order.
-* **The threshold is respected**: below it the message is not understood and the ranking carries the candidates.
+* **A consequence is not a second problem**: "…, ya se cayó una moto", "ya chocaron dos carros", "me caí" tell what
+  the problem caused (:data:`CONSEQUENCE_RE`); the vehicle or person named there is no report of its own. And the
+  dot of an abbreviation ("col. Centro", "av. Juárez", "no. 12") ends no sentence.
+* **The threshold is respected**: below it the message is not understood and the ranking carries the candidates,
+  except when the whole is split between two problems its clauses each name with confidence (then both are listed).
 """
 
 from __future__ import annotations
@@ -96,6 +100,45 @@ _CLAUSE_RE = re.compile(
     r"(?:[.;!?\n]+|,\s*(?:y|e|ademas|tambien|aparte|otra\s+cosa)\b|\s(?:y|e)\s+(?:tambien|ademas|aparte|otra\s+cosa)\b|"
     r"\s(?:ademas|tambien|aparte|asimismo|otra\s+cosa)\b|\s(?:y|e)\s+(?=(?:hay|esta|estan|la|el|las|los|un|una)\b))"
 )
+
+
+#: The dot of an address abbreviation ("col. Centro", "av. Juárez", "esq. Ocampo", "no. 12") ends no clause.
+_ABBREVIATION_DOT_RE = re.compile(
+    r"\b(col|cols|av|avda|ave|blvd|calz|priv|cda|pza|prol|fracc|fracto|esq|mz|mza|lt|int|ext|depto|dpto|sr|sra|dr|"
+    r"lic|ing|gral|c|sta|sto|snt|num|nro|no(?=\.\s*\d))\.")
+#: What a problem caused, not a problem of its own: a vehicle or a person fell, crashed, got stuck or hurt ("ya se
+#: cayó una moto", "se han caído dos señoras", "me caí", "ya chocaron dos carros", "se me ponchó la llanta"). A
+#: tree, a pole or a lamp that fell is still a problem ("se cayó un árbol").
+_VICTIM = (r"(?:moto\w*|carro\w*|coche\w*|auto\w*|bici\w*|ciclista\w*|motociclista\w*|camion\w*|taxi\w*|"
+           r"vehiculo\w*|senor\w*|senora\w*|persona\w*|nin[oa]\w*|gente|vecin\w*|alguien|peaton\w*|abuel\w*|"
+           r"muchach\w*|chav\w*|joven\w*|adult\w*|mujer\w*|hombre\w*|llanta\w*|rin\w*)")
+CONSEQUENCE_RE = re.compile(
+    r"\b(?:(?:se|me|nos|le|les)\s+(?:(?:me|le|les|nos)\s+)?(?:ha\s+|han\s+|hayan\s+|haya\s+)?"
+    r"(?:cay\w*|caid[oa]s?|ponch\w*|atasc\w*|ator\w*|lastim\w*|accident\w*|volc\w*|dan[oó]\w*)"
+    rf"(?:\s+(?:ya\s+)?(?:un|una|unos|unas|dos|tres|varios|varias|muchos|muchas|el|la|los|las|mi|su|otro|otra)?\s*"
+    rf"{_VICTIM}\b|\s*$|\s+(?:ahi|alli|en\s+el|en\s+la|por|con|ayer|hoy|anoche))|"
+    rf"\bchoc\w*|\baccidentes?\b|\bme\s+cai\b|\bnos\s+caimos\b|\b{_VICTIM}\s+(?:se\s+)?(?:cay\w*|caen|choc\w*))"
+)
+
+
+#: Words that name nothing: what is left of "no, es en la calle Hidalgo 300" once the place is masked.
+_FUNCTION_WORDS = frozenset({
+    "a", "al", "ante", "bajo", "con", "de", "del", "desde", "el", "en", "entre", "es", "esta", "estan", "era",
+    "fue", "hacia", "hasta", "la", "las", "le", "lo", "los", "mas", "me", "mejor", "mi", "no", "o", "para",
+    "pero", "perdon", "por", "que", "se", "si", "sobre", "son", "su", "sus", "te", "tu", "un", "una", "unos",
+    "unas", "y", "ya", "ahi", "alli", "aqui", "aca", "ese", "esa", "eso", "este", "esto", "calle", "numero",
+    "casi", "frente", "lado", "esquina"
+})
+
+
+def names_something(text: str) -> bool:
+    """Some word of ``text`` (folded, places masked) is more than a function word."""
+    return any(w not in _FUNCTION_WORDS for w in re.findall(r"[a-z]+", fold(text)))
+
+
+def is_consequence(text: str) -> bool:
+    """A clause that tells what the problem caused ("ya se cayó una moto"), not a problem of its own."""
+    return bool(CONSEQUENCE_RE.search(fold(text)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +232,7 @@ def core_text(text: str, pending: str | None) -> tuple[str, str | None]:
 
 def clauses(core: str) -> list[str]:
     """The parts of a (folded) core text that may each report a problem."""
+    core = _ABBREVIATION_DOT_RE.sub(r"\1 ", core)
     return [p.strip(" ,") for p in _CLAUSE_RE.split(core) if p and len(p.split()) >= 2]
 
 
@@ -239,6 +283,14 @@ def decide(
         rank,
         lexicon,
     ) if understood else ()  # not understood: the ranking carries the candidates, nothing is listed as reported
+    # 4. Two problems share the whole message's ranking ("hay un bache y además la lámpara está fundida": pothole
+    # 0.497, streetlight 0.499): below the threshold on the whole, the message is understood when its clauses each
+    # name a different problem with confidence.
+    if not understood and known and answer is None and intent in SERVICE_INTENTS:
+        split = dict(_clause_problems(core or fold(text), rank, lexicon))
+        if len(split) >= 2 and intent in split and min(split.values()) >= threshold:
+            # the reading is the clauses': as sure as the least sure of them
+            understood, problems, confidence = True, tuple(split), min(split.values())
     return Reading(
         intent=intent if understood else FALLBACK_INTENT,
         confidence=confidence,
@@ -246,6 +298,26 @@ def decide(
         understood=understood,
         problems=problems,
     )
+
+
+def _clause_problems(
+    core: str, rank: RankFn, lexicon: Callable[[str], Sequence[str]] | None
+) -> list[tuple[str, float]]:
+    """(category, confidence) of each clause of a message of several clauses that names a problem of its own."""
+    found: list[tuple[str, float]] = []
+    parts = clauses(core[:CLAUSE_CHARS])
+    if len(parts) > 1:
+        for i, part in enumerate(parts[:MAX_CLAUSES]):
+            if i and is_consequence(part):
+                continue  # "…, ya se cayó una moto": what the problem caused, not a second problem
+            if lexicon is not None and not any(t[3:] in SERVICE_INTENTS for t in lexicon(part)):
+                continue  # no word of any category: no problem of its own (and no classifier call)
+            r, known, tags = rank(part)
+            c, p = r[0]
+            named = f"kw_{c}" in tags or p >= SURE_PROBLEM_CONFIDENCE
+            if known and named and c in SERVICE_INTENTS and p >= SECOND_PROBLEM_CONFIDENCE and c not in dict(found):
+                found.append((c, p))
+    return found
 
 
 def _problems(
@@ -258,23 +330,13 @@ def _problems(
 ) -> tuple[str, ...]:
     """Service categories the message reports, in order: its confident clauses that name their category, and the
     message's own category when it is one."""
-    found: list[str] = []
-    parts = clauses(core[:CLAUSE_CHARS])
-    if len(parts) > 1:
-        for part in parts[:MAX_CLAUSES]:
-            if lexicon is not None and not any(t[3:] in SERVICE_INTENTS for t in lexicon(part)):
-                continue  # no word of any category: no problem of its own (and no classifier call)
-            r, known, tags = rank(part)
-            c, p = r[0]
-            named = f"kw_{c}" in tags or p >= SURE_PROBLEM_CONFIDENCE
-            if known and named and c in SERVICE_INTENTS and p >= SECOND_PROBLEM_CONFIDENCE:
-                found.append(c)
+    found = [c for c, _ in _clause_problems(core, rank, lexicon)]
     main = ranking[0][0]
     if understood and main in SERVICE_INTENTS and main not in found:
         found.insert(0, main)
     elif core_reading is not None and not found:  # an answer that names a problem: "no, sigue el bache"
         c, p = next(((c, p) for c, p in core_reading[0] if c in SERVICE_INTENTS), ("", 0.0))
         named = f"kw_{c}" in core_reading[1] and p >= NAMED_PROBLEM_CONFIDENCE
-        if c in SERVICE_INTENTS and (named or p >= SURE_PROBLEM_CONFIDENCE):
+        if c in SERVICE_INTENTS and (named or (p >= SURE_PROBLEM_CONFIDENCE and names_something(core))):
             found.append(c)
     return tuple(dict.fromkeys(found))

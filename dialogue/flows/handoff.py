@@ -132,8 +132,17 @@ def _wants_the_bot(turn: Turn) -> bool:
         return False
     if folio_in(turn) or FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status":
         return True
+    return _new_report(turn)
+
+
+#: While staff have the conversation, a message leaves for a new report only when the NLU is this sure of it: a
+#: hesitant reading ("en Hidalgo", an answer to the staff member's "¿en qué calle?") stays with staff.
+NEW_REPORT_CONFIDENCE = 0.6
+
+
+def _new_report(turn: Turn) -> bool:
     reading = parse(turn)
-    return reading.understood and reading.intent in SERVICE_INTENTS
+    return reading.understood and reading.intent in SERVICE_INTENTS and reading.confidence >= NEW_REPORT_CONFIDENCE
 
 
 def _attended(conv: Any) -> bool:
@@ -187,7 +196,7 @@ def while_handed_off(turn: Turn, escalation: str | None) -> bool:
         hand_back(turn, leaving)
         return True
     if _wants_the_bot(turn) and not _attended(turn.conv):
-        new_report = parse(turn).understood and parse(turn).intent in SERVICE_INTENTS
+        new_report = _new_report(turn)
         if turn.slots.get("draft") and not new_report:
             hand_back(turn, "back")  # "mejor no, envía mi reporte": the unsent report first
             return True

@@ -276,7 +276,8 @@ def _replaced_place_or_category(turn: Turn) -> bool:
     new_category = clauses.corrected_category(turn, current) if correcting else None
     if new_category is None and not correcting:
         understood = intent(turn)
-        if understood in SERVICE_INTENTS and understood != current and understood in turn.services.catalog.categories:
+        if (understood in SERVICE_INTENTS and understood != current and understood in turn.services.catalog.categories
+                and clauses.names_a_problem(turn)):  # "calle Hidalgo 300" alone is a place, not a category
             new_category = understood
     parts = location_parts(turn)
     if parts["address"] or parts["landmark"] or parts["colonia"]:

@@ -56,9 +56,14 @@ def test_updates_print_when_sent_and_only_in_their_citizens_terminal(settings: S
         # No keystroke: ana's terminal prints the update on its own; beto's never sees it.
         wait_until(lambda: any("cuadrilla va en camino" in line for line in ana_lines[before_ana:]), timeout=10)
         assert not any("cuadrilla" in line for line in beto_lines[before_beto:])
-        with ana.runtime.session_factory() as s:
-            row = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "status_in_progress")).one()
-            assert row.status in (OutboxStatus.SENT, OutboxStatus.DELIVERED)
+        # The terminal prints while the dispatcher sends; the outcome is recorded right after the send returns
+        # (at-least-once: sent first, then recorded), so the row reaches SENT a moment after the line appears.
+        def _status() -> OutboxStatus | None:
+            with ana.runtime.session_factory() as s:
+                row = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "status_in_progress")).one()
+                return row.status if row.status in (OutboxStatus.SENT, OutboxStatus.DELIVERED) else None
+
+        assert wait_until(_status, timeout=10)
     finally:
         ana.close()
         beto.close()

@@ -213,3 +213,15 @@ def test_below_the_threshold_the_top_candidates_are_offered(world: World, channe
     assert [b.payload for b in replies[-1].buttons][:3] == ["cat:street_cleaning", "cat:pothole", "cat:sidewalk"]
     chat.send("2")
     assert chat.conversation().slots["category"] == "pothole" and chat.tickets() == []
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_bare_place_at_the_summary_changes_the_place_not_the_category(world: World, channel: str) -> None:
+    chat = world.chat(channel)
+    chat.send("la lámpara no prende en Morelos 12")
+    finish(chat)
+    chat.send("es en la calle Hidalgo 300")
+    finish(chat)
+    chat.send("sí")
+    ticket = chat.tickets()[-1]
+    assert "hidalgo 300" in (ticket.address or "").lower() and ticket.category_code == "streetlight"
