@@ -136,6 +136,37 @@ def names_something(text: str) -> bool:
     return any(w not in _FUNCTION_WORDS for w in re.findall(r"[a-z]+", fold(text)))
 
 
+#: The entity types that are places (``nlu.entities``).
+PLACE_TYPES = frozenset({"address", "street", "number", "cross_street", "colonia", "landmark"})
+#: Words that only frame a place: what is left of "Hidalgo 100 col Centro, frente a la farmacia" once the
+#: places the entity rules found are taken out.
+_PLACE_WORDS = frozenset({
+    "col", "colonia", "fracc", "fraccionamiento", "barrio", "sector", "av", "avenida", "blvd", "bulevar",
+    "boulevard", "calzada", "privada", "cerrada", "andador", "carretera", "km", "cp", "num", "no", "esq", "entre",
+    "hay", "ubicado", "ubicada", "ubicacion", "direccion", "domicilio", "donde", "cerca", "enfrente", "atras",
+    "junto", "afuera", "dentro", "altura", "cruce", "cruza", "con",
+})
+
+
+def only_a_place(text: str, entities: Sequence[Entity]) -> bool:
+    """The message gives a place and nothing else ("Hidalgo 100 col Centro", "Es en Hidalgo 100, frente a la
+    farmacia"): every word outside the places found is a function or place-framing word. Such a message names no
+    problem, however confident the classifier is about the street's words."""
+    places = [e for e in entities if e.type in PLACE_TYPES]
+    if not places:
+        return False
+    rest, last = [], 0
+    for e in sorted(places, key=lambda e: e.start):
+        if e.start >= last:
+            rest.append(text[last:e.start])
+            last = e.end
+        else:
+            last = max(last, e.end)
+    rest.append(text[last:])
+    words = re.findall(r"[a-z]+", fold(" ".join(rest)))
+    return all(w in _FUNCTION_WORDS or w in _PLACE_WORDS for w in words)
+
+
 def is_consequence(text: str) -> bool:
     """A clause that tells what the problem caused ("ya se cayó una moto"), not a problem of its own."""
     return bool(CONSEQUENCE_RE.search(fold(text)))

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from nlu import entities as entity_rules
 from nlu.data import REAL_ATTRIBUTION, NluData, load_training_data, training_files
 from nlu.features import Lexicon
 from nlu.normalize import normalize, truncate
-from nlu.types import Parse
+from nlu.types import FALLBACK_INTENT, SERVICE_INTENTS, Parse
 
 MODEL_VERSION = "8"
 #: Messages of at most this many normalised tokens may be answered from the exact-match table.
@@ -635,9 +635,14 @@ class BuiltinParser:
     def parse(self, text: str, *, pending: str | None = None) -> Parse:
         entities = entity_rules.extract(text)
         # The classifier reads the head and tail of a long message (``truncate``), so the rules do too.
-        reading = acts.decide(
-            truncate(acts.mask_places(text, entities)), pending, self.rank_tags, self.threshold, self._lexicon_tags
-        )
+        masked = acts.mask_places(text, entities)
+        if not acts.names_something(masked):
+            masked = text  # "parque descuidado" taken for a landmark: masking never leaves nothing to read
+        reading = acts.decide(truncate(masked), pending, self.rank_tags, self.threshold, self._lexicon_tags)
+        if (reading.understood and reading.intent in SERVICE_INTENTS and acts.only_a_place(text, entities)
+                and not any(t.startswith("kw_") for t in self._lexicon_tags(text))):
+            # A place and nothing else names no problem: the candidates are offered, nothing is guessed.
+            reading = replace(reading, intent=FALLBACK_INTENT, understood=False, problems=())
         return Parse(
             text=text,
             intent=reading.intent,
