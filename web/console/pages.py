@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ticketing.db import session_scope
 from web import csrf
 from web.context import WebContext
 from web.secrets import app_secret
@@ -64,18 +65,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-@contextmanager
-def unit_of_work(ctx: WebContext) -> Iterator[Session]:
-    """A session committed when the block succeeds, rolled back otherwise."""
-    session = ctx.runtime().session_factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+def unit_of_work(ctx: WebContext) -> AbstractContextManager[Session]:
+    """A session committed when the block succeeds, rolled back otherwise (``ticketing.db.session_scope``)."""
+    return session_scope(ctx.runtime().session_factory)
 
 
 def local(ctx: WebContext, value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:

@@ -5,6 +5,7 @@ and the follower's message; a routing correction; an evidence upload. axe-core o
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.sync_api import expect
@@ -84,7 +85,8 @@ def test_answering_escalations_live_on_telegram_and_whatsapp(
     page.get_by_role("button", name="Tomar la conversación").click()
     page.get_by_text("La atiende: Beto Ramírez (tú)").wait_for()
     page.get_by_label("Respuestas guardadas").select_option(label="Pedir foto")
-    assert "foto del problema" in page.get_by_label("Tu respuesta (llega por Telegram)").input_value()
+    # (a live refresh of the transcript may land meanwhile: wait for the value instead of reading it once)
+    expect(page.get_by_label("Tu respuesta (llega por Telegram)")).to_have_value(re.compile("foto del problema"))
     page.get_by_label("Tu respuesta (llega por Telegram)").fill("Gracias, ya lo vemos. ¿Hay personas en riesgo?")
     page.get_by_role("button", name="Enviar respuesta").click()
     wait_until(lambda: any("¿Hay personas en riesgo?" in t for t in fake_telegram.sent_texts(chat_id=CHAT)), 10)
