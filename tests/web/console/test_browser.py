@@ -84,8 +84,8 @@ def test_answering_escalations_live_on_telegram_and_whatsapp(
     page.locator(".transcript").get_by_text("Es en Hidalgo 100, frente a la farmacia").wait_for(timeout=8000)
     page.get_by_role("button", name="Tomar la conversación").click()
     page.get_by_text("La atiende: Beto Ramírez (tú)").wait_for()
+    page.wait_for_load_state("domcontentloaded")  # console.js (deferred) has wired the canned replies
     page.get_by_label("Respuestas guardadas").select_option(label="Pedir foto")
-    # (a live refresh of the transcript may land meanwhile: wait for the value instead of reading it once)
     expect(page.get_by_label("Tu respuesta (llega por Telegram)")).to_have_value(re.compile("foto del problema"))
     page.get_by_label("Tu respuesta (llega por Telegram)").fill("Gracias, ya lo vemos. ¿Hay personas en riesgo?")
     page.get_by_role("button", name="Enviar respuesta").click()
