@@ -29,18 +29,15 @@ def _unit_of_work() -> Iterator[tuple[Settings, Session]]:
     """Settings and a session committed on success; a refused request (``HandoffError``) exits with code 1."""
     from dialogue.handoff import HandoffError
     from reporta.settings import get_settings
-    from ticketing.db import make_engine, make_session_factory, session_scope
+    from ticketing.db import one_off_session
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
     try:
-        with session_scope(make_session_factory(engine)) as session:
+        with one_off_session(settings.database_url) as session:
             yield settings, session
     except HandoffError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
 
 
 @handoff_app.command("list")

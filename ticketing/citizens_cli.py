@@ -30,19 +30,16 @@ citizens_app = typer.Typer(help="Citizens' personal data: deletion requests and 
 @contextmanager
 def _unit_of_work() -> Iterator[tuple[Settings, Session]]:
     from reporta.settings import get_settings
-    from ticketing.db import make_engine, make_session_factory, session_scope
+    from ticketing.db import one_off_session
     from ticketing.privacy import PrivacyError
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
     try:
-        with session_scope(make_session_factory(engine)) as session:
+        with one_off_session(settings.database_url) as session:
             yield settings, session
     except PrivacyError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
 
 
 def _actor(staff: str) -> str:

@@ -125,3 +125,14 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def one_off_session(url: str) -> Iterator[Session]:
+    """A unit of work on an engine of its own (one CLI command): committed on success, the engine disposed."""
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()

@@ -33,16 +33,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _session() -> Iterator[Any]:
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    from ticketing.db import make_engine, make_session_factory, session_scope
+    from ticketing.db import one_off_session
 
-    engine = make_engine(get_settings().database_url)
     try:
-        with session_scope(make_session_factory(engine)) as session:
+        with one_off_session(get_settings().database_url) as session:
             yield session
     except (OperationalError, ProgrammingError) as exc:
         raise _fail(f"database not ready ({exc.orig}); run `reporta db upgrade`") from None
-    finally:
-        engine.dispose()
 
 
 def _find(session: Any, email: str) -> Any:
