@@ -53,10 +53,10 @@ from sqlalchemy import and_, bindparam, delete, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from notifications.interprocess import WriteLock
 from notifications.outbox import enqueue, outbound_from_row
 from notifications.ratelimit import ChannelLimits
 from notifications.timing import backoff_seconds, quiet_until
+from reporta.flow.interprocess import WriteLock
 from reporta.messages import OutboundMessage, PermanentSendError, Sender, TransientSendError
 from reporta.settings import Settings
 from ticketing.citizens import get_or_create_identity

@@ -16,8 +16,8 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from notifications.dispatcher import Dispatcher
-from notifications.interprocess import ReconnectingListener
 from notifications.jobs import Jobs
+from reporta.flow.interprocess import ReconnectingListener
 
 log = logging.getLogger(__name__)
 

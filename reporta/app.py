@@ -35,8 +35,8 @@ from bot.channel import BadRequest, Forbidden, Unusable
 from bot.edge import MAX_PROVIDER_ID, clean_str, loads
 from bot.media import EXTENSIONS
 from bot.media_links import resolve_link
-from bot.pipeline import StoreFailed
 from bot.twilio import FormPairs
+from reporta.flow.pipeline import StoreFailed
 from reporta.runtime import Runtime
 from reporta.settings import Settings
 from web.console.middleware import ConsoleGate

@@ -8,6 +8,7 @@ import bot.cli
 import dialogue.cli
 import nlu.cli
 import notifications.cli
+import reporta.flow.cli
 import reporta.init_cli
 import ticketing.citizens_cli
 import ticketing.cli
@@ -32,7 +33,7 @@ def _ticket_listeners(settings, catalog):
 
 
 ticketing.cli.register(app, listeners=_ticket_listeners)
-for room in (nlu.cli, dialogue.cli, bot.cli, notifications.cli):
+for room in (nlu.cli, dialogue.cli, reporta.flow.cli, bot.cli, notifications.cli):
     room.register(app)
 ticketing.citizens_cli.register(app)  # reporta citizens requests | forget | reject
 reporta.init_cli.register(app)  # reporta init DIR

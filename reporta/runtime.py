@@ -44,7 +44,7 @@ class Runtime:
         self.dispatcher: Any = None
         self.pipeline: Any = None
         self.worker: Any = None
-        self.wakeup: Any = None  # notifications.interprocess.Wakeup: signals to the other processes
+        self.wakeup: Any = None  # reporta.flow.interprocess.Wakeup: signals to the other processes
         self._wakers: list[Callable[[], None]] = []
 
     # --- construction -----------------------------------------------------------------------------
@@ -59,12 +59,12 @@ class Runtime:
         ``handler`` replaces the dialogue engine (benchmarks of the pipeline alone); ``store_only``: the web
         process of ``reporta serve`` with processing processes: webhooks are stored and the processing
         processes woken, nothing is processed here (no NLU model loaded)."""
-        from bot.pipeline import Pipeline
         from bot.senders import build_senders
         from dialogue.render import Renderer
         from nlu.api import load_parser
         from notifications.dispatcher import Dispatcher
         from notifications.updates import ticket_listeners
+        from reporta.flow.pipeline import Pipeline
         from ticketing.catalog import load_catalog, sync_departments
         from ticketing.db import is_sqlite, make_engine, make_session_factory, session_scope
         from ticketing.migrate import upgrade
@@ -97,7 +97,7 @@ class Runtime:
         options = {"rate_limits": settings.dispatch_rate_limits, **(dispatcher_options or {})}
         rt.dispatcher = Dispatcher(rt.session_factory, rt.senders, settings, **options)
         rt._wakers.append(rt.dispatcher.wake)
-        from notifications.interprocess import Wakeup
+        from reporta.flow.interprocess import Wakeup
 
         rt.wakeup = Wakeup(settings.database_url, rt.engine)
         # A dispatcher or processor in another process: on PostgreSQL the pipeline NOTIFYs inside its own

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 import ticketing.db as db
-from bot.pipeline import accept_many
-from notifications.interprocess import Wakeup
+from reporta.flow.interprocess import Wakeup
+from reporta.flow.pipeline import accept_many
 from reporta.messages import InboundMessage
 from ticketing.db import make_engine, make_session_factory, retry_on_disconnect
 from ticketing.models import Message

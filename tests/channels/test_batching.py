@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from bot.pipeline import accept_many
 from notifications.outbox import enqueue, enqueue_replies
+from reporta.flow.pipeline import accept_many
 from reporta.messages import InboundMessage, OutboundMessage
 from reporta.runtime import Runtime
 from reporta.settings import Settings

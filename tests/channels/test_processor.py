@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.processor import Processor
-from notifications.interprocess import Wakeup, WriteLock
+from reporta.flow.interprocess import Wakeup, WriteLock
+from reporta.flow.processor import Processor
 from reporta.messages import InboundMessage, OutboundMessage
 from reporta.runtime import Runtime
 from reporta.settings import Settings
@@ -49,7 +49,7 @@ def test_wakeup_crosses_processes(database_url: str) -> None:
     other = wakeup.listener("outbox")
     try:
         assert not listener.wait(0.05)
-        code = f"from notifications.interprocess import Wakeup; Wakeup({database_url!r}).notify('inbox')"
+        code = f"from reporta.flow.interprocess import Wakeup; Wakeup({database_url!r}).notify('inbox')"
         subprocess.run([sys.executable, "-c", code], check=True, cwd=str(ROOT),
                        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
         started = time.monotonic()
@@ -68,7 +68,7 @@ def test_wakeup_crosses_processes(database_url: str) -> None:
 def test_sqlite_write_lock_excludes_other_processes(tmp_path: Path) -> None:
     lock = WriteLock.for_url(f"sqlite:///{tmp_path / 'x.db'}")
     assert lock is not None and WriteLock.for_url("postgresql+psycopg://u@h/db") is None
-    code = ("import time, sys; from notifications.interprocess import WriteLock; "
+    code = ("import time, sys; from reporta.flow.interprocess import WriteLock; "
             f"l = WriteLock({lock.path!r}); l.acquire(); print('held', flush=True); time.sleep(0.5); l.release()")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=str(ROOT),
                              env=dict(os.environ, PYTHONPATH=str(ROOT)))

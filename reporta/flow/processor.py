@@ -1,7 +1,7 @@
 """A processing process (``reporta process``, started by ``reporta serve``): takes the messages the web
 process(es) stored and runs NLU + dialogue + outbox on them, on its own core.
 
-The web process only verifies, stores (group commit) and wakes the processors (``notifications.interprocess.
+The web process only verifies, stores (group commit) and wakes the processors (``reporta.flow.interprocess.
 Wakeup``, topic ``inbox``). Each of the ``count`` processors owns the citizens with ``identity_id % count ==
 index`` (``Pipeline.process_pending``), so two processes never contend for one citizen's lock and a citizen's
 messages are handled in order. After a commit with replies it wakes the dispatcher's process (topic
@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from bot.pipeline import describe_error
-from notifications.interprocess import ReconnectingListener, Wakeup
+from reporta.flow.interprocess import ReconnectingListener, Wakeup
+from reporta.flow.pipeline import describe_error
 
 log = logging.getLogger(__name__)
 

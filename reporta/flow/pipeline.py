@@ -49,8 +49,8 @@ from bot.channel import Download
 from bot.downloads import DOWNLOADABLE, MediaDownloads, Prepared, fetch_all
 from bot.edge import clean_str
 from bot.media import StoredFile, add_attachment
-from notifications.interprocess import WriteLock
 from notifications.outbox import enqueue_replies
+from reporta.flow.interprocess import WriteLock
 from reporta.messages import InboundMessage, Media, OutboundMessage, TurnFailed
 from reporta.settings import Settings
 from ticketing.citizens import TWILIO_CHANNELS, external_id_for, get_or_create_identity, normalise_phone
