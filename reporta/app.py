@@ -36,7 +36,7 @@ from bot.edge import MAX_PROVIDER_ID, clean_str, loads
 from bot.media import EXTENSIONS
 from bot.media_links import resolve_link
 from bot.twilio import FormPairs
-from reporta.flow.pipeline import StoreFailed
+from reporta.flow.store import StoreFailed
 from reporta.runtime import Runtime
 from reporta.settings import Settings
 from web.console.middleware import ConsoleGate

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 import ticketing.db as db
 from reporta.flow.interprocess import Wakeup
-from reporta.flow.pipeline import accept_many
+from reporta.flow.store import accept_many
 from reporta.messages import InboundMessage
 from ticketing.db import make_engine, make_session_factory, retry_on_disconnect
 from ticketing.models import Message

@@ -124,7 +124,7 @@ def _serve_one(runtime: Any, host: str, port: int, settings: Any, telegram_polli
 
         def on_update(update: dict) -> None:
             from bot.channel import BadRequest
-            from reporta.flow.pipeline import StoreFailed
+            from reporta.flow.store import StoreFailed
 
             try:
                 for inbound in channel.parse(update):

@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from reporta.flow.failures import describe_error
 from reporta.flow.interprocess import ReconnectingListener, Wakeup
-from reporta.flow.pipeline import describe_error
 
 log = logging.getLogger(__name__)
 

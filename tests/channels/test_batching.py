@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from notifications.outbox import enqueue, enqueue_replies
-from reporta.flow.pipeline import accept_many
+from reporta.flow.store import accept_many
 from reporta.messages import InboundMessage, OutboundMessage
 from reporta.runtime import Runtime
 from reporta.settings import Settings
