@@ -25,6 +25,14 @@ _LANDMARK_TAIL = re.compile(r"(?:\s+(?:de|del|en|la|el|los|las|sobre|por|y|calle
                             re.IGNORECASE)
 _LANDMARK_STOP = re.compile(r"[,.;:!?\n]")
 LANDMARK_MAX_CHARS = 80
+#: A landmark that only the citizen can find: "frente a mi casa", "afuera de nuestro negocio", "junto a mi trabajo".
+#: It stays in the report's words but does not tell a crew where to go, so the place is still asked for.
+_OWN_PLACE = re.compile(r"\b(?:a|al|de|del)\s+(?:mi|mis|nuestr[oa]s?|tu|su)\s+\w+(?:\s+\w+)?$")
+
+
+def is_own_place(landmark: str) -> bool:
+    """Is this landmark relative to the citizen's own place ("frente a mi casa"), not to one others can find?"""
+    return bool(_OWN_PLACE.search(fold(landmark).strip()))
 
 
 def landmark_phrase(text: str, entity_starts: Sequence[int]) -> str | None:
@@ -89,7 +97,7 @@ def location_parts(turn: Turn) -> dict[str, Any]:
     runs = [r for r in _spans_text(text, address_spans) if r] if address_spans else []
     address = ", ".join(dict.fromkeys(runs)) or None
     landmark = ", ".join(landmarks) or None
-    precise = bool(address or landmark)
+    precise = bool(address or any(not is_own_place(lm) for lm in landmarks))
     colonia = colonias[0] if colonias else None
     if colonia and not fold(colonia).startswith(("col", "fracc", "barrio", "sector", "unidad", "residencial")):
         colonia = f"col. {colonia}"

@@ -245,6 +245,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
         Route("/healthz", healthz, methods=["GET"]),
     ]
     pages = Pages()
+    # Every page's <title> names the municipality ("Consultar un folio · Municipio de San Reporta").
+    pages.env.globals["site_name"] = (runtime.settings if runtime is not None else settings or Settings()
+                                      ).municipality_name
     routes += web_routes(WebContext(runtime=rt, pages=pages))
 
     async def not_found(request: Request, exc: Exception) -> Response:

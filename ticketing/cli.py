@@ -59,14 +59,13 @@ def load_catalog_or_exit(settings: Settings, path: str | None = None) -> Catalog
 @contextmanager
 def _service() -> Iterator[tuple[Any, Settings, ZoneInfo]]:
     """A TicketService in one committed-on-success unit of work; store errors become exit code 1."""
-    from ticketing.db import make_engine, make_session_factory, session_scope
+    from ticketing.db import one_off_session
     from ticketing.service import TicketError, TicketService
 
     settings = get_settings()
     catalog = load_catalog_or_exit(settings)
-    engine = make_engine(settings.database_url)
     try:
-        with session_scope(make_session_factory(engine)) as session:
+        with one_off_session(settings.database_url) as session:
             listeners = _listener_factory(settings, catalog) if _listener_factory else ()
             service = TicketService(session, catalog, timezone=settings.timezone, listeners=listeners)
             yield service, settings, ZoneInfo(settings.timezone)
@@ -74,8 +73,6 @@ def _service() -> Iterator[tuple[Any, Settings, ZoneInfo]]:
         raise _fail(str(exc)) from None
     except (OperationalError, ProgrammingError) as exc:
         raise _fail(f"database not ready ({exc.orig}); run `reporta db upgrade`") from None
-    finally:
-        engine.dispose()
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> str:

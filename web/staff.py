@@ -28,6 +28,7 @@ class StaffPrincipal:
     department_id: int | None
     department_code: str | None
     session_id: str  # the console session's opaque id (CSRF tokens are bound to it)
+    department_name: str | None = None  # what staff read ("Secretaría de Obras Públicas"), not the code
 
     @property
     def sees_all(self) -> bool:

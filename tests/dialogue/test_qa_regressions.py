@@ -266,3 +266,20 @@ def test_keyboard_mash_counts_as_not_understood(world: World) -> None:
     assert "no te entendí" in replies[-1].text and chat.conversation().misunderstood_count == 1
     chat.send("qwerty")
     assert chat.conversation().handoff_reason == "not_understood"
+
+
+def test_a_landmark_only_the_citizen_can_find_is_not_a_place(world: World) -> None:
+    # Walk-through: "frente a mi casa" was taken as the place and the report summarised without an address.
+    chat = world.chat("whatsapp")
+    chat.send("hay un bache enorme frente a mi casa, gracias")
+    assert chat.conversation().step in ("location", "location_detail")
+    chat.send("Calle Morelos 45, colonia Centro")
+    slots = chat.conversation().slots
+    assert slots["address"].startswith("Calle Morelos 45") and slots["location_ok"]
+    assert chat.conversation().step == "photo"
+
+
+def test_a_landmark_others_can_find_is_still_a_place(world: World) -> None:
+    chat = world.chat("whatsapp")
+    chat.send("hay un bache enorme frente al oxxo de la colonia Centro")
+    assert chat.conversation().slots["location_ok"] and chat.conversation().step == "photo"

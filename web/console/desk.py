@@ -299,6 +299,18 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         apply_status(service, ticket, form, staff)
         return "estado"
 
+    def do_reopen(session: Session, service: Any, staff: StaffPrincipal, ticket: Ticket, form: dict[str, str],
+                  upload: Any) -> str:
+        why = (form.get("reopen_reason") or "").strip()
+        if not why:
+            raise FormError("reopen_reason", "Escribe por qué se reabre (por ejemplo, la cuadrilla no lo arregló).")
+        try:
+            service.reopen(ticket, actor=actor(staff), internal_note=why,
+                           public_note=(form.get("reopen_note") or "").strip() or None)
+        except TicketError as exc:
+            raise FormError("reopen_reason", f"No se pudo reabrir: {exc}") from None
+        return "reabierto"
+
     def do_note(session: Session, service: Any, staff: StaffPrincipal, ticket: Ticket, form: dict[str, str],
                 upload: Any) -> str:
         note = (form.get("note") or "").strip()
@@ -443,6 +455,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         (folio + "/preview", staff_page(preview), ["POST"]),
         (folio + "/status", ticket_action(do_status, "estado"), ["POST"]),
         (folio + "/note", ticket_action(do_note, "nota"), ["POST"]),
+        (folio + "/reopen", ticket_action(do_reopen, "reabrir"), ["POST"]),
         (folio + "/assign", ticket_action(do_assign, "asignar"), ["POST"]),
         (folio + "/reroute", ticket_action(do_reroute, "ruta"), ["POST"]),
         (folio + "/duplicate", ticket_action(do_duplicate, "duplicado"), ["POST"]),

@@ -78,18 +78,19 @@ def load(session: Session, raw_id: str | None, now: datetime) -> StaffPrincipal 
     if not raw_id or len(raw_id) > 100:
         return None
     row = session.execute(
-        select(StaffSession, StaffUser, Department.code)
+        select(StaffSession, StaffUser, Department.code, Department.name)
         .join(StaffUser, StaffUser.id == StaffSession.staff_id)
         .outerjoin(Department, Department.id == StaffUser.department_id)
         .where(StaffSession.id == digest(raw_id))
     ).first()
     if row is None:
         return None
-    record, staff, department_code = row
+    record, staff, department_code, department_name = row
     if record.revoked_at is not None or not staff.active or now >= record.expires_at \
             or now - record.last_seen_at >= IDLE:
         return None
     if now - record.last_seen_at >= TOUCH_EVERY:
         record.last_seen_at = now
     return StaffPrincipal(id=staff.id, email=staff.username, name=staff.display_name, role=staff.role,
-                          department_id=staff.department_id, department_code=department_code, session_id=raw_id)
+                          department_id=staff.department_id, department_code=department_code, session_id=raw_id,
+                          department_name=department_name)

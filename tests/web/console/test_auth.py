@@ -128,3 +128,10 @@ def test_the_gate_covers_every_console_path(web_app: Any, staff: dict, console: 
     assert ana.post("/console/tableros/algo", {"x": "1"}, token="").status_code == 403
     assert ana.post("/console/tableros/algo", {"x": "1"}).status_code == 404  # token ok: reaches the router
     assert ana.get("/console").headers["location"] == "/console/inbox"
+
+
+def test_the_header_names_the_department_in_words(staff: dict, console: Any) -> None:
+    # Walk-through: the header showed "servicios_publicos", the catalog code, to staff.
+    page = console(staff["services"].email).get("/console/tickets").text
+    assert "Ceci Treviño · Secretaría de Servicios Públicos" in page and "servicios_publicos</span>" not in page
+    assert "Admin General · todas las dependencias" in console(staff["admin"].email).get("/console/tickets").text

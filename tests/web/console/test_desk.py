@@ -48,7 +48,8 @@ def test_every_ticket_route_of_another_department_is_404_and_csrf_is_enforced(
     assert "<script>alert(1)</script>" not in page.text and "{{7*7}}" in page.text
     assert admin.get(f"/console/tickets/{folio}").status_code == 200
     assert folio not in ceci.get("/console/tickets?status=all").text
-    for suffix in ("", "/preview", "/status", "/note", "/assign", "/reroute", "/duplicate", "/evidence"):
+    for suffix in ("", "/preview", "/status", "/note", "/reopen", "/assign", "/reroute", "/duplicate",
+                   "/evidence"):
         path = f"/console/tickets/{folio}{suffix}"
         response = ceci.get(path) if suffix == "" else ceci.post(path, {
             "status": "in_progress", "note": "x", "staff_id": str(staff["services"].id), "category": "tree",
@@ -105,6 +106,34 @@ def test_status_change_with_preview_reason_and_follower_message(
     assert preview_text.replace("&#39;", "'").replace("&quot;", '"').strip() == texts[-1].strip()
     page = ana.get(f"/console/tickets/{folio}")
     assert "Cerrado sin arreglo" in page.text and "por Ana López" in page.text
+
+
+def test_staff_reopen_a_resolved_report_with_a_reason_and_the_follower_is_told(
+        web_app: AppServer, web_runtime: Runtime, staff: dict, console: Any, fake_telegram: FakeTelegram) -> None:
+    folio = make_ticket(web_runtime)
+    ana: Console = console(staff["works"].email)
+    assert 'action="/console/tickets/' + folio + '/reopen"' not in ana.get(f"/console/tickets/{folio}").text
+    assert ana.post(f"/console/tickets/{folio}/reopen", {"reopen_reason": "x"}).status_code == 400  # still open
+    assert ana.post(f"/console/tickets/{folio}/status", {"status": "resolved"}).status_code == 303
+    assert f'action="/console/tickets/{folio}/reopen"' in ana.get(f"/console/tickets/{folio}").text
+    refused = ana.post(f"/console/tickets/{folio}/reopen", {"reopen_note": "Volvemos a revisarlo."})
+    assert refused.status_code == 400 and "Escribe por qué se reabre" in refused.text
+    assert "Volvemos a revisarlo." in refused.text  # what was typed stays
+    wait_until(lambda: any("atendido" in t.lower() or "quedó" in t for t in
+                           fake_telegram.sent_texts(chat_id=FOLLOWER_CHAT)), 10)
+    sent_before = len(fake_telegram.sent_texts(chat_id=FOLLOWER_CHAT))
+    done = ana.post(f"/console/tickets/{folio}/reopen", {"reopen_reason": "La supervisión vio que sigue el bache",
+                                                       "reopen_note": "Volvemos a revisarlo."})
+    assert done.status_code == 303
+    with web_runtime.session_factory() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.folio == folio)).one()
+        assert ticket.status == TicketStatus.ASSIGNED and ticket.reopen_count == 1
+        assert ticket.revised_due_at is not None and ticket.due_at is not None
+    assert events(web_runtime, folio)[-1] == "reopened"
+    texts = wait_until(lambda: fake_telegram.sent_texts(chat_id=FOLLOWER_CHAT)[sent_before:], 10)
+    assert folio in texts[-1] and "Volvemos a revisarlo." in texts[-1]
+    page = ana.get(f"/console/tickets/{folio}").text
+    assert "Reabierto" in page and "La supervisión vio que sigue el bache" in page
 
 
 def test_queue_filters_order_and_paging(web_app: AppServer, web_runtime: Runtime, staff: dict, console: Any) -> None:

@@ -8,6 +8,7 @@ import struct
 import time
 import zlib
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import func, select
@@ -65,6 +66,8 @@ def test_report_without_javascript_gets_a_folio_and_shows_its_status(web_citizen
     html = wait_for(web_citizen, "ya está en proceso")
     row = re.search(rf'<tr data-folio="{folio}">.*?</tr>', html, re.S)
     assert row and "En proceso" in row.group(0) and "Cuadrilla en camino" in row.group(0)
+    due = ticket.due_at.astimezone(ZoneInfo(od_runtime.settings.timezone)).date()  # as people write dates
+    assert f'<time datetime="{due.isoformat()}">{due:%d/%m/%Y}</time>' in row.group(0)
 
 
 def test_the_cookie_is_opaque_httponly_and_samesite(od_app: Any) -> None:

@@ -21,7 +21,7 @@ def public_paths(web_app: Any, seeded: Seeded) -> list[str]:
     return paths
 
 
-def test_no_personal_data_on_any_public_page_or_lookup(web_app: Any, seeded: Seeded) -> None:
+def test_no_personal_data_on_any_public_page_or_lookup(web_app: Any, web_runtime: Any, seeded: Seeded) -> None:
     lookups = [seeded.folios[name] for name in ("streetlight1", "streetlight3", "pothole", "leak", "duplicate")]
     responses = [web_app.client.get(path) for path in public_paths(web_app, seeded)]
     responses += [web_app.client.get("/consulta", params={"folio": folio}) for folio in lookups]
@@ -32,6 +32,8 @@ def test_no_personal_data_on_any_public_page_or_lookup(web_app: Any, seeded: See
         assert not hits, f"{resp.url} shows personal data: {hits}"
         assert "Hidalgo 10" not in text and "Int. 3" not in text  # no house numbers
         assert "25.6866142" not in text and "-100.3161126" not in text  # coordinates only snapped
+        name = web_runtime.settings.municipality_name
+        assert re.search(rf"<title>[^<]+ · {re.escape(name)}</title>", text), resp.url  # the municipality's site
 
 
 def test_department_page_shows_commitments_and_hides_small_numbers(web_app: Any, seeded: Seeded) -> None:
