@@ -1,8 +1,9 @@
 """Media a citizen sent: checked (type sniffed from magic bytes, size capped while reading) and stored.
 
 Files live under ``settings.media_path`` named by their sha256 (so a re-processed message stores nothing
-twice); an ``Attachment`` row links the file to the inbound message. Anything that is not an allowed image or
-is larger than ``settings.max_media_bytes`` is refused with a reason the dialogue can explain.
+twice); ``ticketing.attachments`` records a stored file as an ``Attachment`` row (no SQL here). Anything that is
+not an allowed image or is larger than ``settings.max_media_bytes`` is refused with a reason the dialogue can
+explain.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy.orm import Session
-
 from reporta.settings import Settings
-from ticketing.models import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -172,13 +170,3 @@ def store_stream(settings: Settings, chunks: Iterable[bytes], *, declared_size: 
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
-
-
-def add_attachment(session: Session, stored: StoredFile, *, message_id: int | None,
-                   original_name: str | None = None, kind: str = "photo") -> Attachment:
-    """The ``Attachment`` row for a stored file, in the caller's transaction."""
-    row = Attachment(message_id=message_id, kind=kind, sha256=stored.sha256, content_type=stored.content_type,
-                     size_bytes=stored.size_bytes, storage_path=str(stored.path), original_name=original_name)
-    session.add(row)
-    session.flush()
-    return row

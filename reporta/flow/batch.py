@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot.downloads import DOWNLOADABLE, MediaDownloads, Prepared
 from bot.edge import clean_str
-from bot.media import StoredFile, add_attachment
+from bot.media import StoredFile
 from notifications.outbox import enqueue_replies
 from reporta.flow.failures import describe_error, log_failure
 from reporta.messages import InboundMessage, Media, OutboundMessage, TurnFailed
+from ticketing.attachments import add_attachment
 from ticketing.models import ChannelIdentity, Direction, InboundState, Message, utcnow
 
 log = logging.getLogger(__name__)

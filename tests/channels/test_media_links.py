@@ -9,13 +9,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.media import add_attachment, store_stream
+from bot.media import store_stream
 from bot.media_links import media_link, resolve_link
 from reporta.app import create_app
 from reporta.runtime import Runtime
 from reporta.settings import Settings
 from tests.channels.conftest import JPEG, PUBLIC_URL, AppServer, settle, wait_until
 from tests.fakes.twilio_api import FakeTwilio
+from ticketing.attachments import add_attachment
 from ticketing.citizens import get_or_create_identity
 from ticketing.models import utcnow
 

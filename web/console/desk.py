@@ -22,8 +22,9 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.media import MediaRejected, add_attachment, store_stream
+from bot.media import MediaRejected, store_stream
 from dialogue.render import sms_segments
+from ticketing.attachments import add_attachment
 from ticketing.citizens import get_or_create_identity, normalise_phone
 from ticketing.errors import TicketError
 from ticketing.models import ChannelKind, Citizen, StaffUser, Subscription, Ticket, TicketEvent, TicketStatus
