@@ -277,6 +277,16 @@ class TicketService:
         )
         return list(self.session.scalars(stmt))
 
+    def latest_reopenable_for(self, citizen_id: int, *, since: datetime) -> Ticket | None:
+        """The citizen's most recently updated report (reported or followed) that can be reopened, updated since
+        ``since``: resolved, not resolved or closed."""
+        followed = select(Subscription.ticket_id).where(Subscription.citizen_id == citizen_id)
+        stmt = (select(Ticket)
+                .where(or_(Ticket.reporter_id == citizen_id, Ticket.id.in_(followed)),
+                       Ticket.status.in_([S.RESOLVED, S.NOT_RESOLVED, S.CLOSED]), Ticket.updated_at >= since)
+                .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(1))
+        return self.session.scalars(stmt).first()
+
     # --- creating ---------------------------------------------------------------------------------
 
     def create(

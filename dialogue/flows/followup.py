@@ -14,14 +14,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import or_, select
-
+from dialogue.flows.status import RECENT_CLOSED_DAYS, show
 from dialogue.text import YES_WORDS, fold
 from dialogue.turn import Turn
 from dialogue.understanding import folio_in, intent, is_control_word
 from nlu.api import SERVICE_INTENTS
 from ticketing.errors import TicketError, TicketNotFound
-from ticketing.models import Subscription, Ticket, TicketStatus
+from ticketing.models import Ticket
 
 #: "quiero que lo reabran", "reábranlo", "vuelvan a revisar", "no lo arreglaron", "sigue igual": reopen.
 REOPEN_REQUEST = re.compile(
@@ -39,8 +38,6 @@ _CLOSING = frozenset({"ok", "gracias", "muchas gracias", "esta bien", "entendido
                       "ok gracias", "gracias igual", "sale", "enterado", "no", "no gracias", "nada"})
 #: "otro bache", "una nueva fuga": a new report, even of the same kind.
 _ANOTHER = re.compile(r"\b(?:otro|otra|otros|otras|nuevo|nueva|tambien|ademas)\b")
-#: How far back a request to reopen without a folio looks for the citizen's closed reports.
-RECENT_DAYS = 60
 
 
 def _ticket(turn: Turn, folio: str | None) -> Ticket | None:
@@ -52,20 +49,10 @@ def _ticket(turn: Turn, folio: str | None) -> Ticket | None:
 
 def latest_closed_for(turn: Turn) -> Ticket | None:
     """The citizen's most recently updated report that can be reopened (reported or followed)."""
-    citizen_id = turn.citizen.id
-    followed = select(Subscription.ticket_id).where(Subscription.citizen_id == citizen_id)
-    since = turn.now - timedelta(days=RECENT_DAYS)
-    stmt = (select(Ticket)
-            .where(or_(Ticket.reporter_id == citizen_id, Ticket.id.in_(followed)),
-                   Ticket.status.in_([TicketStatus.RESOLVED, TicketStatus.NOT_RESOLVED, TicketStatus.CLOSED]),
-                   Ticket.updated_at >= since)
-            .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(1))
-    return turn.session.scalars(stmt).first()
+    return turn.tickets().latest_reopenable_for(turn.citizen.id, since=turn.now - timedelta(days=RECENT_CLOSED_DAYS))
 
 
 def _reopen(turn: Turn, ticket: Ticket, *, words: str | None) -> None:
-    from dialogue.flows.status import show
-
     if ticket.is_open:  # already being looked at again (staff reopened it, or it never closed)
         turn.end_flow()
         show(turn, ticket.folio)
@@ -138,8 +125,6 @@ def request(turn: Turn) -> bool:
             return False  # the status flow says the folio does not exist
         open_ones = turn.tickets().open_tickets_for(turn.citizen.id)
         if open_ones:
-            from dialogue.flows.status import show
-
             show(turn, open_ones[0].folio)  # still open: it is being attended
             return True
         turn.start_flow("status", "folio")

@@ -5,7 +5,7 @@ reports (none → ask for a folio; one → shown; several → options).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +17,10 @@ from dialogue.understanding import FOLIO_LIKE, folio_in
 from reporta.messages import Button
 from ticketing.errors import TicketNotFound
 from ticketing.models import Ticket, TicketStatus
+
+#: How far back "¿cómo va mi reporte?" without open reports (and a request to reopen without a folio) looks for
+#: the citizen's closed reports.
+RECENT_CLOSED_DAYS = 60
 
 MAX_LISTED_TICKETS = 5
 
@@ -32,9 +36,8 @@ def answer(turn: Turn, folio: str | None, *, aside: bool = False) -> None:
             return
         tickets = turn.tickets().open_tickets_for(turn.citizen.id)
         if not tickets:
-            from dialogue.flows.followup import latest_closed_for
-
-            recent = latest_closed_for(turn)  # "needs budget", "not found": closed, but not forgotten
+            recent = turn.tickets().latest_reopenable_for(  # "needs budget", "not found": closed, not forgotten
+                turn.citizen.id, since=turn.now - timedelta(days=RECENT_CLOSED_DAYS))
             if recent is not None:
                 show(turn, recent.folio)
                 return
