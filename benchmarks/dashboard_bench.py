@@ -178,6 +178,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--reuse", action="store_true", help="Do not recreate and refill the database.")
     parser.add_argument("--drop", action="store_true", help="Drop the database at the end.")
+    parser.add_argument("--fill-only", action="store_true",
+                        help="Create and fill, then stop (fill niced outside the timing lock, time with --reuse).")
     args = parser.parse_args()
 
     url = make_url(normalise_url(args.admin_url)).set(database=args.database).render_as_string(hide_password=False)
@@ -189,6 +191,8 @@ def main() -> None:
         print(f"filled {args.tickets:,} tickets with COPY (+ VACUUM ANALYZE) in {seconds:.1f} s")
         seconds, events = add_events(url)
         print(f"added {events:,} events and survey answers in SQL (+ VACUUM ANALYZE) in {seconds:.1f} s")
+    if args.fill_only:
+        return
 
     people = {"admin": principal(url, "admin", None), "agent": principal(url, "agent", "servicios_publicos"),
               "anonymous": None}

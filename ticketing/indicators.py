@@ -22,7 +22,7 @@ Definitions (a *cohort* is the reports created in the period ``[start, end)``, o
 - **time to resolve**: business hours (the catalog's working days and hours) from the report to its last
   resolution; median and 90th percentile (nearest rank) of the cohort's resolved reports.
 - **first response on escalations**: calendar minutes from a conversation's handoff request to the first
-  staff message (an outbox row of kind ``staff_reply`` on that channel identity).
+  staff message, from the handoff log (``handoff_log``, one row per escalation, kept after the hand-back).
 - **backlog / overdue at a moment**: reports created by then and not yet out (resolved, or closed without a
   fix); overdue are those past their original committed date. A reopened report counts as pending from its
   creation to its last outcome (the problem was never gone).
@@ -51,9 +51,8 @@ from ticketing.catalog import Catalog
 from ticketing.models import (
     OPEN_STATUSES,
     ChannelKind,
-    Conversation,
     Department,
-    OutboxMessage,
+    HandoffLog,
     Ticket,
     TicketEvent,
 )
@@ -533,29 +532,17 @@ class Indicators:
     # --- escalations ---------------------------------------------------------------------------------
 
     def escalations(self, start: datetime, end: datetime) -> Escalations:
-        """Handoffs requested in ``[start, end)`` and the minutes to the first staff message.
-
-        A conversation keeps ``handoff_requested_at`` until staff hand it back, so this counts the escalations
-        still recorded on conversations (see docs/accountability.md for the limit).
-        """
+        """Handoffs requested in ``[start, end)`` and the minutes to the first staff message, from the durable
+        handoff log (``handoff_log``: kept after staff hand the conversation back, see ``dialogue.handoff_log``)."""
         start, end = _aware(start), _aware(end)
-        c = Conversation.__table__
-        o = OutboxMessage.__table__
-        first_reply = (
-            select(func.min(o.c.created_at))
-            .where(o.c.identity_id == c.c.identity_id, o.c.kind == "staff_reply",
-                   o.c.created_at >= c.c.handoff_requested_at)
-            .scalar_subquery()
-        )
+        h = HandoffLog.__table__
         rows = self.session.execute(
-            select(c.c.handoff_requested_at, first_reply).where(
-                c.c.handoff_requested_at >= start, c.c.handoff_requested_at < end)
+            select(h.c.requested_at, h.c.first_reply_at).where(h.c.requested_at >= start, h.c.requested_at < end)
         ).all()
         minutes = []
         for requested, replied in rows:
             if replied is not None:
-                replied = _as_utc(replied)
-                minutes.append(max(0.0, (replied - _as_utc(requested)).total_seconds() / 60))
+                minutes.append(max(0.0, (_as_utc(replied) - _as_utc(requested)).total_seconds() / 60))
         return Escalations(requested=len(rows), answered=len(minutes), minutes=tuple(minutes))
 
 
