@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.store_bench import create_database, fill
@@ -83,6 +83,46 @@ EVENT_SQL = [
     "SELECT id, 'satisfaction', 'citizen:1', json_build_object('score', satisfaction), "
     "resolved_at + interval '2 hours' FROM tickets WHERE satisfaction IS NOT NULL",
 ]
+
+
+def build_rollup(url: str) -> None:
+    """Migrate to head and build the daily rollup from nothing (``ticketing.rollup.rebuild_all``); print its
+    size and the cost of refreshing one dirty day (what a change to an old report costs the next job run)."""
+    from ticketing.migrate import upgrade
+    from ticketing.models import Ticket
+    from ticketing.rollup import mark_dirty, rebuild_all, refresh
+
+    upgrade(url)
+    catalog = load_catalog(REPO_ROOT / "data" / "catalog.yml")
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    t0 = time.perf_counter()
+    days = rebuild_all(factory, catalog, timezone="America/Monterrey", everything=True)
+    seconds = time.perf_counter() - t0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in ("indicator_day_state", "indicator_days", "indicator_day_hours"):
+            conn.execute(text(f"VACUUM ANALYZE {table}"))
+        rows = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                for table in ("indicator_days", "indicator_day_hours")}
+        size = conn.execute(text("SELECT pg_total_relation_size('indicator_days') + "
+                                 "pg_total_relation_size('indicator_day_hours') + "
+                                 "pg_total_relation_size('indicator_day_state')")).scalar_one()
+        tickets = conn.execute(text("SELECT count(*) FROM tickets")).scalar_one()
+    print(f"rollup built from {tickets:,} tickets: {days:,} days in {seconds:.1f} s "
+          f"({1000 * seconds / max(days, 1):.1f} ms a day); rows: {rows['indicator_days']:,} indicator_days, "
+          f"{rows['indicator_day_hours']:,} indicator_day_hours; {size / 1e6:.1f} MB with indexes")
+    samples = []
+    with factory() as session:
+        moments = session.scalars(select(Ticket.created_at).where(Ticket.id % 50_000 == 7)).all()
+    for moment in moments:
+        with factory() as session, session.begin():
+            mark_dirty(session, {moment})
+        t0 = time.perf_counter()
+        with factory() as session, session.begin():
+            assert refresh(session, catalog, timezone="America/Monterrey") == 1
+        samples.append(time.perf_counter() - t0)
+    print(f"refresh of one dirty day: {_stats(samples)}")
+    engine.dispose()
 
 
 def add_events(url: str) -> tuple[float, int]:
@@ -178,6 +218,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--reuse", action="store_true", help="Do not recreate and refill the database.")
     parser.add_argument("--drop", action="store_true", help="Drop the database at the end.")
+    parser.add_argument("--rollup", action="store_true",
+                        help="Migrate to head and (re)build the daily rollup, timed, before timing the pages.")
     parser.add_argument("--fill-only", action="store_true",
                         help="Create and fill, then stop (fill niced outside the timing lock, time with --reuse).")
     args = parser.parse_args()
@@ -191,6 +233,8 @@ def main() -> None:
         print(f"filled {args.tickets:,} tickets with COPY (+ VACUUM ANALYZE) in {seconds:.1f} s")
         seconds, events = add_events(url)
         print(f"added {events:,} events and survey answers in SQL (+ VACUUM ANALYZE) in {seconds:.1f} s")
+    if args.rollup:
+        build_rollup(url)
     if args.fill_only:
         return
 
@@ -203,6 +247,8 @@ def main() -> None:
         ("overall dashboard, last 90 days (default)", admin, "/console/tableros"),
         ("one department's dashboard, last 90 days", agent, "/console/tableros"),
         ("a department's public page (30 + 90 days)", anonymous, "/dependencias/servicios_publicos"),
+        ("overall dashboard, last 30 days", admin, "/console/tableros?desde={d30}"),
+        ("one department's dashboard, last 365 days", agent, "/console/tableros?desde={y1}"),
         ("overall dashboard, last 365 days", admin, "/console/tableros?desde={y1}"),
         ("overall dashboard, all 3 years", admin, "/console/tableros?desde={y3}"),
         ("public home (90 days, every department)", anonymous, "/"),
@@ -212,7 +258,8 @@ def main() -> None:
     from datetime import date, timedelta
 
     today = date.today()
-    fill_in = {"y1": (today - timedelta(days=364)).isoformat(), "y3": (today - timedelta(days=3 * 365)).isoformat()}
+    fill_in = {"d30": (today - timedelta(days=29)).isoformat(),
+               "y1": (today - timedelta(days=364)).isoformat(), "y3": (today - timedelta(days=3 * 365)).isoformat()}
     print(f"load average before timing: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     print("computed on every request (cache off):")
     for label, who, path in cases:

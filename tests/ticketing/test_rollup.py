@@ -1,0 +1,101 @@
+"""The daily rollup (``ticketing.rollup``) gives the same figures as the live formulas on the hand-built
+history of ``test_indicators``, before and after a change to an old day, on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.ticketing.conftest import Clock
+from tests.ticketing.test_indicators import NOW, WEEK, history, local  # noqa: F401  (the fixture)
+from ticketing.indicators import Durations, Indicators, Rate, quantise_tenths
+from ticketing.models import IndicatorDay, IndicatorDayHours, IndicatorDayState, Ticket
+from ticketing.rollup import refresh
+
+
+def same(rolled, live) -> None:
+    assert rolled.groups == live.groups
+    assert rolled.reasons == live.reasons
+    assert rolled.durations == live.durations
+
+
+def dirty(session, day) -> bool:
+    return session.scalar(select(IndicatorDayState.dirty).where(IndicatorDayState.day == day))
+
+
+def periods():
+    # the week (whole local days), a period with partial days at both ends, the public page's last 30 days
+    return [WEEK, (local(1, 13), local(9, 15)), (NOW - timedelta(days=30), NOW)]
+
+
+def check(session, catalog) -> None:
+    rolled = Indicators(session, catalog, now=lambda: NOW)
+    live = Indicators(session, catalog, now=lambda: NOW, rollup=False)
+    for start, end in periods():
+        for dept in (None, rolled.department_id("servicios_publicos")):
+            same(rolled.report(start, end, department_id=dept), live.report(start, end, department_id=dept))
+
+
+def test_rollup_equals_the_live_formulas_including_a_change_to_an_old_day(history, session, catalog,  # noqa: F811
+                                                                          make_service) -> None:
+    # Every day from Mon 2 (the first report) to Wed 11 has ended more than 10 minutes before "now" (Thu 12 12:00).
+    assert refresh(session, catalog, timezone="America/Monterrey", now=NOW) == 10
+    session.flush()
+    states = session.scalars(select(IndicatorDayState).order_by(IndicatorDayState.day)).all()
+    assert [s.day.day for s in states] == list(range(2, 12)) and not any(s.dirty for s in states)
+    # Mon 2 holds the settled reports A, B, D, F, G (C, E, H are open: always read live).
+    assert session.scalar(select(func.sum(IndicatorDay.reports))) == 5
+    # ... and the durations of the resolved ones, quantised: G 5, D 16, A 26, B 49 business hours.
+    assert sorted(session.scalars(select(IndicatorDayHours.tenths))) == [50, 160, 260, 490]
+    check(session, catalog)
+    week = Indicators(session, catalog, now=lambda: NOW).report(*WEEK)
+    assert week.total().reopen_rate == Rate(2, 4) and week.time_to_resolve().median == pytest.approx(21)
+
+    # A change to an old day: G (reported and resolved Mon 2) is reopened now by the citizen.
+    svc = make_service(now=Clock(NOW))
+    g = session.scalars(select(Ticket).where(Ticket.description == "reporte G")).one()
+    svc.reopen(g, actor="citizen:4")
+    session.flush()
+    assert dirty(session, states[0].day)  # marked in the same transaction
+    check(session, catalog)
+    week = Indicators(session, catalog, now=lambda: NOW).report(*WEEK)
+    # G is a false positive now (3 of the 4 ever resolved) and open again: resolved are A, B, D; open C, E, G, H,
+    # of which E and G are past their due date (Mon 9); G's 5 hours leave the durations.
+    total = week.total()
+    assert total.reopen_rate == Rate(3, 4) and total.resolved == 3 and total.open == 4
+    assert total.open_overdue == 2 and total.on_time_rate == Rate(2, 5)
+    assert week.time_to_resolve().hours == [16, 26, 49]
+
+    # The next refresh rebuilds only that day; the figures stay the same.
+    assert refresh(session, catalog, timezone="America/Monterrey", now=NOW + timedelta(minutes=1)) == 1
+    session.flush()
+    assert not dirty(session, states[0].day)
+    assert session.scalar(select(func.sum(IndicatorDay.reports))) == 4  # G is open again: read live
+    check(session, catalog)
+
+    # Resolved again on Thu 12 10:00 (late for the original due Mon 9): the rollup follows after a refresh.
+    svc = make_service(now=Clock(NOW - timedelta(hours=2)))
+    svc.change_status(g, "resolved", actor="staff:ana")
+    session.flush()
+    check(session, catalog)
+    refresh(session, catalog, timezone="America/Monterrey", now=NOW + timedelta(minutes=2))
+    session.flush()
+    check(session, catalog)
+    total = Indicators(session, catalog, now=lambda: NOW).report(*WEEK).total()
+    assert total.on_time_rate == Rate(2, 5)  # A, D on time; B and now G late; E open past due
+    assert Indicators(session, catalog, now=lambda: NOW).report(*WEEK).time_to_resolve().n == 4
+
+
+def test_quantised_percentiles() -> None:
+    assert [quantise_tenths(h) for h in (0, 0.04, 0.06, 9.94, 9.96, 12.4, 99.4, 99.6, 104, 106)] == [
+        0, 0, 1, 99, 100, 120, 990, 1000, 1000, 1100]
+    d = Durations()
+    d.add_hours([1.01, 2.0, 3.04, 50.2])
+    other = Durations()
+    other.add_tenths(20, 2)
+    d.extend(other)
+    # values 1.0, 2.0, 2.0, 2.0, 3.0, 50: median (2 + 2) / 2, p90 nearest rank ceil(5.4) = 6th = 50
+    assert d.n == 6 and d.median == pytest.approx(2.0) and d.p90 == pytest.approx(50)
+    assert Durations().median is None and Durations().p90 is None
