@@ -99,3 +99,75 @@ def test_quantised_percentiles() -> None:
     # values 1.0, 2.0, 2.0, 2.0, 3.0, 50: median (2 + 2) / 2, p90 nearest rank ceil(5.4) = 6th = 50
     assert d.n == 6 and d.median == pytest.approx(2.0) and d.p90 == pytest.approx(50)
     assert Durations().median is None and Durations().p90 is None
+
+
+def test_a_change_during_a_refresh_is_never_lost_with_several_processes(pg_url, catalog) -> None:
+    """PostgreSQL, three connections: a change that marked its day first makes the refresh skip that day; a
+    refresh that claimed the day first makes the change wait and leave the day dirty again."""
+    import threading
+
+    from ticketing.catalog import sync_departments
+    from ticketing.db import make_engine, make_session_factory
+    from ticketing.service import TicketService
+
+    engine = make_engine(pg_url)
+    factory = make_session_factory(engine)
+    tz = "America/Monterrey"
+    try:
+        with factory() as s, s.begin():
+            sync_departments(s, catalog)
+            svc = TicketService(s, catalog, now=Clock(local(2, 10)))
+            ids = [svc.create(category="streetlight", description=f"r{i}", lat=25.67, lon=-100.31,
+                              channel="phone", actor="staff:ana").id for i in range(2)]
+            svc.change_status(s.get(Ticket, ids[0]), "resolved", actor="staff:ana")
+        with factory() as s, s.begin():
+            assert refresh(s, catalog, timezone=tz, now=NOW) == 10
+
+        def figures():
+            with factory() as s, s.begin():
+                rolled = Indicators(s, catalog, now=lambda: NOW).report(*WEEK)
+                live = Indicators(s, catalog, now=lambda: NOW, rollup=False).report(*WEEK)
+                same(rolled, live)
+                return rolled.total()
+
+        # 1. The change marks Mon 2 first (and holds its row): another process's refresh skips the day.
+        a = factory()
+        a.begin()
+        TicketService(a, catalog, now=Clock(NOW)).reopen(a.get(Ticket, ids[0]), actor="citizen:1")
+        a.flush()
+        with factory() as b, b.begin():
+            assert refresh(b, catalog, timezone=tz, now=NOW) == 0
+        a.commit()
+        a.close()
+        assert figures().reopened_after_resolution == 1
+        with factory() as b, b.begin():
+            assert refresh(b, catalog, timezone=tz, now=NOW) == 1
+        assert figures().reopened_after_resolution == 1
+
+        # 2. A refresh claims Mon 2 first; a change of one of its reports commits only after it, dirty again.
+        with factory() as s, s.begin():
+            svc = TicketService(s, catalog, now=Clock(NOW))
+            svc.change_status(s.get(Ticket, ids[0]), "resolved", actor="staff:ana")
+        b = factory()
+        b.begin()
+        assert refresh(b, catalog, timezone=tz, now=NOW) == 1  # holds Mon 2 until it commits
+
+        def change() -> None:
+            with factory() as s, s.begin():
+                TicketService(s, catalog, now=Clock(NOW)).change_status(
+                    s.get(Ticket, ids[1]), "not_resolved", reason="needs_budget", actor="staff:ana")
+
+        worker = threading.Thread(target=change)
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive()  # waiting for the refresh's row lock on Mon 2
+        b.commit()
+        b.close()
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+        with factory() as s:
+            assert dirty(s, local(2, 10).astimezone(Indicators(s, catalog).calendar.tz).date())
+        total = figures()
+        assert total.not_completed == 1 and total.resolved == 1
+    finally:
+        engine.dispose()
