@@ -414,19 +414,34 @@ ROLLUP_COLUMNS = ("reports", "resolved", "judged", "on_time", "open_overdue", "e
                   "rating_3", "rating_4", "rating_5", "rerouted", "open")
 
 
-def count_columns(now: datetime) -> list[Any]:
-    """The aggregate columns (``ROLLUP_COLUMNS``) over ``tickets``: the one definition of every additive figure,
-    used live and by the daily rollup (``ticketing.rollup``). Only open reports' figures depend on ``now``."""
+def cohort_rows(where: Sequence[Any], state_join: Any | None = None) -> Any:
+    """One row per report matching ``where`` with what ``count_columns`` reads, its grouping keys and its two
+    event flags (a reopen after a resolution, a routing correction), each tested once per report. The
+    ``OFFSET 0`` keeps PostgreSQL from inlining the subquery, which would test each flag once per column using
+    it. ``state_join``: join ``indicator_day_state`` on that condition (the dirty days' piece)."""
     t = Ticket.__table__
     e = TicketEvent.__table__
     false_positive = exists().where(e.c.ticket_id == t.c.id, e.c.kind == "reopened",
                                     e.c.data["previous_reason"].as_string() == "resolved")
     rerouted = exists().where(e.c.ticket_id == t.c.id, e.c.kind.in_(ROUTING_EVENT_KINDS))
-    resolved = t.c.resolved_at.is_not(None)
+    outcome = case((and_(not_(t.c.is_open), t.c.resolved_at.is_(None)), t.c.reason_code), else_=None)
+    source = t.join(IndicatorDayState.__table__, state_join) if state_join is not None else t
+    return (select(t.c.department_id, t.c.category_code, cast(t.c.channel, String).label("channel"),
+                   outcome.label("outcome"), t.c.is_open, t.c.resolved_at, t.c.due_at, t.c.survey_sent_at,
+                   t.c.reporter_identity_id, t.c.confirmation, t.c.satisfaction,
+                   false_positive.label("fp"), rerouted.label("rr"))
+            .select_from(source).where(*where).offset(0).subquery())
+
+
+def count_columns(now: datetime, c: Any) -> list[Any]:
+    """The aggregate columns (``ROLLUP_COLUMNS``) over ``cohort_rows``' columns ``c``: the one definition of every
+    additive figure, used live and by the daily rollup (``ticketing.rollup``). Only open reports' figures
+    depend on ``now``."""
+    resolved = c.resolved_at.is_not(None)
     asked = or_(
-        and_(t.c.survey_sent_at.is_not(None), t.c.reporter_identity_id.is_not(None),
-             t.c.channel.not_in(UNASKABLE_CHANNELS)),
-        t.c.confirmation == "confirmed",
+        and_(c.survey_sent_at.is_not(None), c.reporter_identity_id.is_not(None),
+             c.channel.not_in([k.value for k in UNASKABLE_CHANNELS])),
+        c.confirmation == "confirmed",
     )
 
     def n(condition: Any) -> Any:
@@ -435,19 +450,27 @@ def count_columns(now: datetime) -> list[Any]:
     return [
         func.count(),
         n(resolved),
-        n(or_(resolved, and_(t.c.is_open, t.c.due_at < now))),
-        n(and_(resolved, t.c.resolved_at <= t.c.due_at)),
-        n(and_(t.c.is_open, t.c.due_at < now)),
-        n(or_(resolved, false_positive)),
-        n(false_positive),
+        n(or_(resolved, and_(c.is_open, c.due_at < now))),
+        n(and_(resolved, c.resolved_at <= c.due_at)),
+        n(and_(c.is_open, c.due_at < now)),
+        n(or_(resolved, c.fp)),
+        n(c.fp),
         n(asked),
-        n(t.c.confirmation == "confirmed"),
-        func.count(t.c.satisfaction),
-        func.coalesce(func.sum(t.c.satisfaction), 0),
-        *(n(t.c.satisfaction == k) for k in range(1, 6)),
-        n(rerouted),
-        n(t.c.is_open),
+        n(c.confirmation == "confirmed"),
+        func.count(c.satisfaction),
+        func.coalesce(func.sum(c.satisfaction), 0),
+        *(n(c.satisfaction == k) for k in range(1, 6)),
+        n(c.rr),
+        n(c.is_open),
     ]
+
+
+def cohort_select(now: datetime, where: Sequence[Any], state_join: Any | None = None) -> Any:
+    """The cohort aggregate of the reports matching ``where``, grouped by department, category, channel and
+    outcome (then ``ROLLUP_COLUMNS``)."""
+    rows = cohort_rows(where, state_join)
+    keys = [rows.c.department_id, rows.c.category_code, rows.c.channel, rows.c.outcome]
+    return select(*keys, *count_columns(now, rows.c)).group_by(*keys)
 
 
 def counts_of(values: Sequence[Any], *, not_completed: bool) -> Counts:
@@ -500,6 +523,8 @@ class Indicators:
         if bind.dialect.name == "postgresql":
             self.session.execute(text("SET LOCAL jit = off"))
             self.session.execute(text("SET LOCAL work_mem = '32MB'"))
+            # The pieces are small index range scans: starting parallel workers costs more than they save.
+            self.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
     def _epoch(self, column: Any) -> Any:
         """Seconds since 1970 of a stored UTC datetime, computed by the database (no per-row Python datetimes)."""
@@ -538,6 +563,11 @@ class Indicators:
         we = datetime.combine(last, datetime.min.time(), tzinfo=tz).astimezone(UTC)
         return (ws, we) if ws < we else (start, start)
 
+    def _days(self, table: Any, ws: datetime, we: datetime) -> list[Any]:
+        """The rollup rows of the local days in ``[ws, we)`` (their ``(day, department_id)`` index)."""
+        tz = self.calendar.tz
+        return [table.c.day >= ws.astimezone(tz).date(), table.c.day < we.astimezone(tz).date()]
+
     def _live_pieces(self, start: datetime, end: datetime, department_id: int | None,
                      build: Callable[[list[Any], Any | None], Any]) -> list[Any]:
         """The live pieces of the cohort ``[start, end)``: ``build(where, state_join)`` makes one select."""
@@ -566,21 +596,16 @@ class Indicators:
     def _report(self, start: datetime, end: datetime, department_id: int | None, durations: bool) -> Report:
         self._tune()
         now = self.now()
-        t = Ticket.__table__
         s = IndicatorDayState.__table__
         d = IndicatorDay.__table__
-        outcome = case((and_(not_(t.c.is_open), t.c.resolved_at.is_(None)), t.c.reason_code), else_=None)
-        keys = [t.c.department_id, t.c.category_code, cast(t.c.channel, String), outcome]
-        columns = count_columns(now)
 
         def build(where: list[Any], state_join: Any | None) -> Any:
-            source = t.join(s, state_join) if state_join is not None else t
-            return select(*keys, *columns).select_from(source).where(*where).group_by(*keys)
+            return cohort_select(now, where, state_join)
 
         pieces = self._live_pieces(start, end, department_id, build)
         ws, we = self.whole_days(start, end)
         if ws < we:
-            rolled = [s.c.dirty.is_(False), s.c.starts_at >= ws, s.c.ends_at <= we]
+            rolled = [s.c.dirty.is_(False), s.c.starts_at >= ws, s.c.ends_at <= we, *self._days(d, ws, we)]
             if department_id is not None:
                 rolled.append(d.c.department_id == department_id)
             dkeys = [d.c.department_id, d.c.category_code, d.c.channel, d.c.outcome]
@@ -619,7 +644,7 @@ class Indicators:
         pieces = self._live_pieces(start, end, department_id, build)
         ws, we = self.whole_days(start, end)
         if ws < we:
-            rolled = [s.c.dirty.is_(False), s.c.starts_at >= ws, s.c.ends_at <= we]
+            rolled = [s.c.dirty.is_(False), s.c.starts_at >= ws, s.c.ends_at <= we, *self._days(h, ws, we)]
             if department_id is not None:
                 rolled.append(h.c.department_id == department_id)
             hkeys = [h.c.department_id, h.c.category_code, h.c.tenths]

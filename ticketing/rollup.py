@@ -16,7 +16,7 @@ Exactness rests on one invariant: *a clean day's rows equal the live aggregate o
   bypass it; none touches an indicator column today (the one in ``notifications.cli`` moves ``survey_due_at``).
 - **Refreshing** (``refresh``, the scheduler's ``indicator_rollup`` job, or ``rebuild_all``): claims dirty days
   with ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL), then recomputes each from ``tickets`` with the same
-  aggregate as the live path (``count_columns``) and marks it clean. A ticket change that commits before the
+  aggregate as the live path (``cohort_select``) and marks it clean. A ticket change that commits before the
   claim is seen by the recomputation (READ COMMITTED: each statement sees every earlier commit); one that has
   not marked yet blocks on the claimed row until the refresh commits and then marks the day dirty again; one
   that marked already holds the row, so the refresh skips that day. Several processes never lose a change.
@@ -37,11 +37,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, case, cast, delete, event, func, insert, not_, select, text, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from ticketing.catalog import Catalog
-from ticketing.indicators import ROLLUP_COLUMNS, Indicators, count_columns, quantise_tenths
+from ticketing.indicators import ROLLUP_COLUMNS, Indicators, cohort_select, quantise_tenths
 from ticketing.models import IndicatorDay, IndicatorDayHours, IndicatorDayState, Ticket, TicketEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -135,10 +135,8 @@ def rebuild_day(session: Session, indicators: Indicators, state: IndicatorDaySta
     session.execute(delete(d).where(d.c.day == state.day))
     session.execute(delete(h).where(h.c.day == state.day))
     where = [t.c.created_at >= state.starts_at, t.c.created_at < state.ends_at, t.c.is_open.is_(False)]
-    outcome = case((and_(not_(t.c.is_open), t.c.resolved_at.is_(None)), t.c.reason_code), else_=None)
-    keys = [t.c.department_id, t.c.category_code, cast(t.c.channel, String), outcome]
     rows = []
-    for row in session.execute(select(*keys, *count_columns(now)).where(*where).group_by(*keys)):
+    for row in session.execute(cohort_select(now, where)):
         dept, cat, channel, reason, *values = row
         rows.append({"day": state.day, "department_id": dept, "category_code": cat, "channel": str(channel),
                      "outcome": reason, **{name: int(v or 0) for name, v in zip(ROLLUP_COLUMNS, values, strict=True)}})

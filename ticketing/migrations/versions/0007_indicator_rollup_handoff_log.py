@@ -1,4 +1,5 @@
-"""indicator rollup (indicator_day_state, indicator_days, indicator_day_hours), the handoff log, open tickets by date
+"""indicator rollup (indicator_day_state, indicator_days, indicator_day_hours), the handoff log, open tickets by date,
+false-positive reopens
 
 Revision ID: 0007
 Revises: 0006
@@ -91,9 +92,16 @@ def upgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index('ix_tickets_open_created', ['created_at'], unique=False,
                               postgresql_where=sa.text('is_open IS true'), sqlite_where=sa.text('is_open IS 1'))
+    with op.batch_alter_table('ticket_events', schema=None) as batch_op:
+        batch_op.create_index(
+            'ix_ticket_events_false_positive', ['ticket_id'], unique=False,
+            postgresql_where=sa.text("kind = 'reopened' AND (data ->> 'previous_reason') = 'resolved'"),
+            sqlite_where=sa.text("kind = 'reopened' AND json_extract(data, '$.previous_reason') = 'resolved'"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('ticket_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_ticket_events_false_positive')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_open_created')
     op.drop_table('indicator_day_hours')
