@@ -123,11 +123,17 @@ class Jobs:
         """Roll up the days that ended and rebuild the dirty ones (``ticketing.rollup``; ``SKIP LOCKED``)."""
         if self.catalog is None:
             return 0
-        from ticketing.rollup import refresh
+        from ticketing.rollup import DAYS_PER_TRANSACTION, refresh
 
-        with self.session_factory() as session, session.begin():
-            return refresh(session, self.catalog, timezone=self.settings.timezone, now=self.now(),
-                           limit=self.batch_size)
+        done = 0
+        while done < self.batch_size:  # a few days a transaction: a change to one of them waits that long at most
+            with self.session_factory() as session, session.begin():
+                rebuilt = refresh(session, self.catalog, timezone=self.settings.timezone, now=self.now(),
+                                  limit=min(DAYS_PER_TRANSACTION, self.batch_size - done))
+            done += rebuilt
+            if rebuilt < DAYS_PER_TRANSACTION:
+                return done
+        return done
 
     # --- handoffs nobody answered -----------------------------------------------------------------------------
     def expire_handoffs(self) -> int:
