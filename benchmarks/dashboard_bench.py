@@ -16,7 +16,9 @@ resolution event), a department correction (``reassigned``) on 1 in 20 tickets, 
 "¿ya quedó?" survey (60 % confirmed, 25 % not confirmed) with a 1–5 rating on 70 % of the confirmed ones.
 
 ``--rollup`` migrates to head and builds the daily rollup (``ticketing.rollup.rebuild_all``) from nothing,
-printing its time, rows and size and the cost of refreshing one dirty day. Timed through real HTTP requests of the real routes (Starlette's in-process client: routing, the handler, the
+printing its time, rows and size and the cost of refreshing one dirty day.
+
+Timed through real HTTP requests of the real routes (Starlette's in-process client: routing, the handler, the
 indicator queries, the templates), signed in by a bench-only middleware. Printed: median and p95 of ``--runs``.
 """
 
