@@ -21,7 +21,9 @@ Exactness rests on one invariant: *a clean day's rows equal the live aggregate o
   not marked yet blocks on the claimed row until the refresh commits and then marks the day dirty again; one
   that marked already holds the row, so the refresh skips that day. Several processes never lose a change.
 - **New days**: a day gets its state row (dirty) once it ended more than ``GRACE`` ago, so no transaction that
-  created a report in it is still running (reports are stamped with the time they are created).
+  created a report in it is still running (reports are stamped with the time they are created); and it is first
+  rebuilt ``GRACE`` after that row was committed, so a change whose mark ran before the row existed (and so
+  marked nothing) has committed by then and is seen. Transactions are assumed to last less than ``GRACE``.
 
 Medians and p90 are not additive; the rollup keeps a histogram of quantised durations
 (``ticketing.indicators.quantise_tenths``: 0.1 h below 10 h, 1 h below 100 h, 10 h above), and the live path
@@ -37,7 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy import delete, event, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ticketing.catalog import Catalog
@@ -122,8 +124,9 @@ def ensure_days(session: Session, *, timezone: str, now: datetime) -> int:
     rows = []
     day = first
     while day < until:
+        # refreshed_at is the row's birth until its first rebuild (see ``refresh``: not before GRACE after it)
         rows.append({"day": day, "starts_at": _midnight(day, tz), "ends_at": _midnight(day + timedelta(days=1), tz),
-                     "dirty": True, "refreshed_at": None})
+                     "dirty": True, "refreshed_at": now})
         day += timedelta(days=1)
     if rows:
         session.execute(insert(st), rows)
@@ -161,13 +164,19 @@ def rebuild_day(session: Session, indicators: Indicators, state: IndicatorDaySta
 
 
 def refresh(session: Session, catalog: Catalog, *, timezone: str, now: datetime | None = None,
-            limit: int = 100) -> int:
+            limit: int = 100, settle: timedelta = GRACE) -> int:
     """One batch in the caller's transaction: add the days that ended, then rebuild up to ``limit`` dirty days
-    (oldest first; ``SKIP LOCKED`` on PostgreSQL, so several processes share the work). Returns days rebuilt."""
+    (oldest first; ``SKIP LOCKED`` on PostgreSQL, so several processes share the work). Returns days rebuilt.
+
+    A day is rebuilt only ``settle`` after its state row was added (or last rebuilt): a transaction that changed
+    one of its reports *before* the row existed marked nothing (its ``UPDATE`` found no row) and must have
+    committed before the rebuild reads the tickets. ``settle=0`` only when nothing else writes (a rebuild from
+    the command line with the service stopped, the benchmark)."""
     now = now or utcnow()
     ensure_days(session, timezone=timezone, now=now)
     session.flush()
-    stmt = (select(IndicatorDayState).where(IndicatorDayState.dirty.is_(True))
+    settled = or_(IndicatorDayState.refreshed_at.is_(None), IndicatorDayState.refreshed_at <= now - settle)
+    stmt = (select(IndicatorDayState).where(IndicatorDayState.dirty.is_(True), settled)
             .order_by(IndicatorDayState.day).limit(limit).execution_options(populate_existing=True))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
@@ -179,16 +188,17 @@ def refresh(session: Session, catalog: Catalog, *, timezone: str, now: datetime 
 
 
 def rebuild_all(session_factory: Callable[[], Session], catalog: Catalog, *, timezone: str,
-                now: datetime | None = None, batch: int = 100, everything: bool = False) -> int:
-    """Refresh in batches (a transaction each) until no day is dirty; ``everything`` first marks every day
-    dirty (after a definition changed). Returns days rebuilt."""
+                now: datetime | None = None, batch: int = 100, everything: bool = False,
+                settle: timedelta = GRACE) -> int:
+    """Refresh in batches (a transaction each) until no settled day is dirty; ``everything`` first marks every
+    day dirty (after a definition changed). Returns days rebuilt. ``settle`` as in ``refresh``."""
     if everything:
         with session_factory() as session, session.begin():
             session.execute(update(IndicatorDayState).values(dirty=True))
     total = 0
     while True:
         with session_factory() as session, session.begin():
-            done = refresh(session, catalog, timezone=timezone, now=now, limit=batch)
+            done = refresh(session, catalog, timezone=timezone, now=now, limit=batch, settle=settle)
         total += done
         if done < batch:
             return total
