@@ -129,7 +129,12 @@ def ensure_days(session: Session, *, timezone: str, now: datetime) -> int:
                      "dirty": True, "refreshed_at": now})
         day += timedelta(days=1)
     if rows:
-        session.execute(insert(st), rows)
+        if session.get_bind().dialect.name == "sqlite":  # two processes may both read the same last day
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            session.execute(sqlite_insert(st).on_conflict_do_nothing(index_elements=["day"]), rows)
+        else:
+            session.execute(insert(st), rows)
     return len(rows)
 
 
