@@ -145,7 +145,8 @@ def public_ticket(ticket: Any, catalog: Any, *, public_notes: list[str] | None =
         updated_at=ticket.updated_at,
         closed_at=None if ticket.is_open else closed,
         due_at=ticket.due_at,
-        revised_due_at=ticket.revised_due_at,
+        # duck-typed rows (the open-data export's column query) may not carry it: never revised, then
+        revised_due_at=getattr(ticket, "revised_due_at", None),
         address=public_address(ticket.address),
         lat=snap(ticket.lat, decimals),
         lon=snap(ticket.lon, decimals),
