@@ -6,12 +6,17 @@ Usage::
     .venv/bin/python benchmarks/dashboard_bench.py                 # create + fill reporta_dashboard_bench, time
     .venv/bin/python benchmarks/dashboard_bench.py --reuse         # time again without refilling
     .venv/bin/python benchmarks/dashboard_bench.py --tickets 200000 --runs 11 --drop
+    nice -n 10 .venv/bin/python benchmarks/dashboard_bench.py --fill-only       # fill only (outside the lock)
+    nice -n 10 .venv/bin/python benchmarks/dashboard_bench.py --reuse --rollup --fill-only   # (re)build the rollup
 
 Tickets are loaded with ``benchmarks/store_bench.py``'s COPY fill (3 years, 20 % open, due 7 days after the
 report); this script then adds, in SQL, what the indicators read: one ``created`` event per ticket, the outcome
 events (resolved / not resolved / closed), a reopen after resolution on 1 in 12 resolved tickets (with its first
 resolution event), a department correction (``reassigned``) on 1 in 20 tickets, and on resolved chat reports the
 "¿ya quedó?" survey (60 % confirmed, 25 % not confirmed) with a 1–5 rating on 70 % of the confirmed ones.
+
+``--rollup`` migrates to head and builds the daily rollup (``ticketing.rollup.rebuild_all``) from nothing,
+printing its time, rows and size and the cost of refreshing one dirty day.
 
 Timed through real HTTP requests of the real routes (Starlette's in-process client: routing, the handler, the
 indicator queries, the templates), signed in by a bench-only middleware. Printed: median and p95 of ``--runs``.
@@ -30,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.store_bench import create_database, fill
@@ -83,6 +88,49 @@ EVENT_SQL = [
     "SELECT id, 'satisfaction', 'citizen:1', json_build_object('score', satisfaction), "
     "resolved_at + interval '2 hours' FROM tickets WHERE satisfaction IS NOT NULL",
 ]
+
+
+def build_rollup(url: str) -> None:
+    """Migrate to head and build the daily rollup from nothing (``ticketing.rollup.rebuild_all``); print its
+    size and the cost of refreshing one dirty day (what a change to an old report costs the next job run)."""
+    from datetime import timedelta
+
+    from ticketing.migrate import upgrade
+    from ticketing.models import Ticket
+    from ticketing.rollup import mark_dirty, rebuild_all, refresh
+
+    upgrade(url)
+    catalog = load_catalog(REPO_ROOT / "data" / "catalog.yml")
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    t0 = time.perf_counter()
+    # settle=0: nothing else writes to the bench database while it is built
+    days = rebuild_all(factory, catalog, timezone="America/Monterrey", everything=True, settle=timedelta(0))
+    seconds = time.perf_counter() - t0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in ("indicator_day_state", "indicator_days", "indicator_day_hours"):
+            conn.execute(text(f"VACUUM ANALYZE {table}"))
+        rows = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                for table in ("indicator_days", "indicator_day_hours")}
+        size = conn.execute(text("SELECT pg_total_relation_size('indicator_days') + "
+                                 "pg_total_relation_size('indicator_day_hours') + "
+                                 "pg_total_relation_size('indicator_day_state')")).scalar_one()
+        tickets = conn.execute(text("SELECT count(*) FROM tickets")).scalar_one()
+    print(f"rollup built from {tickets:,} tickets: {days:,} days in {seconds:.1f} s "
+          f"({1000 * seconds / max(days, 1):.1f} ms a day); rows: {rows['indicator_days']:,} indicator_days, "
+          f"{rows['indicator_day_hours']:,} indicator_day_hours; {size / 1e6:.1f} MB with indexes")
+    samples = []
+    with factory() as session:
+        moments = session.scalars(select(Ticket.created_at).where(Ticket.id % 50_000 == 7)).all()
+    for moment in moments:
+        with factory() as session, session.begin():
+            mark_dirty(session, {moment})
+        t0 = time.perf_counter()
+        with factory() as session, session.begin():
+            assert refresh(session, catalog, timezone="America/Monterrey", settle=timedelta(0)) == 1
+        samples.append(time.perf_counter() - t0)
+    print(f"refresh of one dirty day: {_stats(samples)}")
+    engine.dispose()
 
 
 def add_events(url: str) -> tuple[float, int]:
@@ -178,6 +226,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--reuse", action="store_true", help="Do not recreate and refill the database.")
     parser.add_argument("--drop", action="store_true", help="Drop the database at the end.")
+    parser.add_argument("--rollup", action="store_true",
+                        help="Migrate to head and (re)build the daily rollup, timed, before timing the pages.")
+    parser.add_argument("--fill-only", action="store_true",
+                        help="Create and fill, then stop (fill niced outside the timing lock, time with --reuse).")
     args = parser.parse_args()
 
     url = make_url(normalise_url(args.admin_url)).set(database=args.database).render_as_string(hide_password=False)
@@ -189,6 +241,10 @@ def main() -> None:
         print(f"filled {args.tickets:,} tickets with COPY (+ VACUUM ANALYZE) in {seconds:.1f} s")
         seconds, events = add_events(url)
         print(f"added {events:,} events and survey answers in SQL (+ VACUUM ANALYZE) in {seconds:.1f} s")
+    if args.rollup:
+        build_rollup(url)
+    if args.fill_only:
+        return
 
     people = {"admin": principal(url, "admin", None), "agent": principal(url, "agent", "servicios_publicos"),
               "anonymous": None}
@@ -199,6 +255,8 @@ def main() -> None:
         ("overall dashboard, last 90 days (default)", admin, "/console/tableros"),
         ("one department's dashboard, last 90 days", agent, "/console/tableros"),
         ("a department's public page (30 + 90 days)", anonymous, "/dependencias/servicios_publicos"),
+        ("overall dashboard, last 30 days", admin, "/console/tableros?desde={d30}"),
+        ("one department's dashboard, last 365 days", agent, "/console/tableros?desde={y1}"),
         ("overall dashboard, last 365 days", admin, "/console/tableros?desde={y1}"),
         ("overall dashboard, all 3 years", admin, "/console/tableros?desde={y3}"),
         ("public home (90 days, every department)", anonymous, "/"),
@@ -208,7 +266,8 @@ def main() -> None:
     from datetime import date, timedelta
 
     today = date.today()
-    fill_in = {"y1": (today - timedelta(days=364)).isoformat(), "y3": (today - timedelta(days=3 * 365)).isoformat()}
+    fill_in = {"d30": (today - timedelta(days=29)).isoformat(),
+               "y1": (today - timedelta(days=364)).isoformat(), "y3": (today - timedelta(days=3 * 365)).isoformat()}
     print(f"load average before timing: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     print("computed on every request (cache off):")
     for label, who, path in cases:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dialogue import state
+from dialogue import handoff_log, state
 from dialogue.render import Renderer
 from notifications.outbox import enqueue
 from reporta.messages import OutboundMessage
@@ -122,8 +122,9 @@ def _renderer(renderer: Renderer | None) -> Renderer:
 
 
 def reply(session: Session, conversation_id: int, text: str, staff: StaffUser | str | None,
-          *, renderer: Renderer | None = None) -> OutboxMessage:
+          *, renderer: Renderer | None = None, now: datetime | None = None) -> OutboxMessage:
     """Send staff's ``text`` to the citizen on the conversation's channel (through the outbox)."""
+    now = now or utcnow()
     text = (text or "").strip()
     if not text:
         raise HandoffError("the reply is empty")
@@ -132,7 +133,8 @@ def reply(session: Session, conversation_id: int, text: str, staff: StaffUser | 
     if user is not None:
         conversation.handoff_staff_id = user.id
     slots = state.slots(conversation)
-    slots["staff_replied_at"] = utcnow().isoformat()  # someone answered: the bot's time-out no longer applies
+    handoff_log.replied(session, conversation.id, now)
+    slots["staff_replied_at"] = now.isoformat()  # someone answered: the bot's time-out no longer applies
     state.set_slots(conversation, slots)
     identity = conversation.identity
     channel = ChannelKind(identity.channel).value
@@ -144,7 +146,7 @@ def reply(session: Session, conversation_id: int, text: str, staff: StaffUser | 
 
 
 def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
-          *, renderer: Renderer | None = None) -> OutboxMessage:
+          *, renderer: Renderer | None = None, now: datetime | None = None) -> OutboxMessage:
     """Hand the conversation back to the bot and tell the citizen (enqueued, kind ``handoff_closed``)."""
     conversation = _conversation(session, conversation_id)
     _user, name = _staff(session, staff)
@@ -153,6 +155,7 @@ def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
     conversation.handoff_requested_at = None
     conversation.handoff_staff_id = None
     conversation.misunderstood_count = 0
+    handoff_log.closed(session, conversation.id, "staff", now)
     state.reset(conversation)
     state.touch(conversation)
     identity = conversation.identity
@@ -189,6 +192,7 @@ def expire_handoffs(session: Session, catalog: Catalog, renderer: Renderer, *, t
         conversation.handoff_requested_at = None
         conversation.handoff_staff_id = None
         conversation.misunderstood_count = 0
+        handoff_log.closed(session, conversation.id, "timeout", now)
         state.reset(conversation)
         category = catalog.categories.get(draft.get("category") or "")
         if draft:

@@ -116,7 +116,24 @@ class Jobs:
         return {"send_surveys": self.send_surveys(), "expire_surveys": self.expire_surveys(),
                 "warn_sla": self.warn_sla(), "notify_overdue": self.notify_overdue(),
                 "apply_early_receipts": self.apply_early_receipts(), "expire_handoffs": self.expire_handoffs(),
-                "apply_retention": self.apply_retention()}
+                "apply_retention": self.apply_retention(), "indicator_rollup": self.indicator_rollup()}
+
+    # --- the indicators' daily rollup -------------------------------------------------------------------------
+    def indicator_rollup(self) -> int:
+        """Roll up the days that ended and rebuild the dirty ones (``ticketing.rollup``; ``SKIP LOCKED``)."""
+        if self.catalog is None:
+            return 0
+        from ticketing.rollup import DAYS_PER_TRANSACTION, refresh
+
+        done = 0
+        while done < self.batch_size:  # a few days a transaction: a change to one of them waits that long at most
+            with self.session_factory() as session, session.begin():
+                rebuilt = refresh(session, self.catalog, timezone=self.settings.timezone, now=self.now(),
+                                  limit=min(DAYS_PER_TRANSACTION, self.batch_size - done))
+            done += rebuilt
+            if rebuilt < DAYS_PER_TRANSACTION:
+                return done
+        return done
 
     # --- handoffs nobody answered -----------------------------------------------------------------------------
     def expire_handoffs(self) -> int:

@@ -22,7 +22,7 @@ from reporta.flow.interprocess import ReconnectingListener
 log = logging.getLogger(__name__)
 
 JOB_NAMES = ("send_surveys", "expire_surveys", "warn_sla", "notify_overdue", "apply_early_receipts",
-             "expire_handoffs", "apply_retention")
+             "expire_handoffs", "apply_retention", "indicator_rollup")
 
 
 class Worker:

@@ -110,6 +110,8 @@ def retry_on_disconnect(work: Callable[[], T]) -> T:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    import ticketing.rollup  # noqa: F401  (registers the rollup's dirty-day marking on every session's flush)
+
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

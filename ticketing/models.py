@@ -6,13 +6,14 @@ Changes to these classes need an Alembic migration in ``ticketing/migrations/ver
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -494,3 +496,96 @@ class Open311ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class HandoffLog(Base):
+    """One escalation of a conversation to staff, kept after the conversation is handed back (the indicators'
+    escalations and first response time read it; ``Conversation.handoff_requested_at`` is cleared on hand-back).
+
+    No personal data: no text, no draft, no name; ``conversation_id`` is set to NULL when the citizen is forgotten
+    (``ticketing.privacy.forget_citizen``), the timings stay for the statistics."""
+
+    __tablename__ = "handoff_log"
+    __table_args__ = (Index("ix_handoff_log_conversation_open", "conversation_id", "closed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(40))  # requested | not_understood | abusive | anguished
+    requested_at: Mapped[datetime] = mapped_column(index=True)
+    taken_at: Mapped[datetime | None]  # a staff member took it (console) or answered it
+    first_reply_at: Mapped[datetime | None]  # the first staff message to the citizen
+    closed_at: Mapped[datetime | None]
+    closed_how: Mapped[str | None] = mapped_column(String(20))  # staff | timeout | citizen | console_close
+
+
+class IndicatorDayState(Base):
+    """One local day of the indicators' daily rollup (``ticketing.rollup``): its bounds in UTC and whether its
+    rows in ``indicator_days`` / ``indicator_day_hours`` are exact (``dirty`` false) or must be read live."""
+
+    __tablename__ = "indicator_day_state"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(unique=True)
+    ends_at: Mapped[datetime]
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True)
+    refreshed_at: Mapped[datetime | None]
+
+
+class IndicatorDay(Base):
+    """The additive figures of the *settled* (not open) reports created on one local day, per department ×
+    category × channel × outcome (the reason of a report closed without a fix, else NULL). Columns as
+    ``ticketing.indicators.Counts``."""
+
+    __tablename__ = "indicator_days"
+    __table_args__ = (Index("ix_indicator_days_day", "day", "department_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, ForeignKey("indicator_day_state.day", ondelete="CASCADE"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    category_code: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    reports: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    judged: Mapped[int] = mapped_column(Integer, default=0)
+    on_time: Mapped[int] = mapped_column(Integer, default=0)
+    open_overdue: Mapped[int] = mapped_column(Integer, default=0)
+    ever_resolved: Mapped[int] = mapped_column(Integer, default=0)
+    reopened_after_resolution: Mapped[int] = mapped_column(Integer, default=0)
+    asked: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed: Mapped[int] = mapped_column(Integer, default=0)
+    rated: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0)
+    rating_1: Mapped[int] = mapped_column(Integer, default=0)
+    rating_2: Mapped[int] = mapped_column(Integer, default=0)
+    rating_3: Mapped[int] = mapped_column(Integer, default=0)
+    rating_4: Mapped[int] = mapped_column(Integer, default=0)
+    rating_5: Mapped[int] = mapped_column(Integer, default=0)
+    rerouted: Mapped[int] = mapped_column(Integer, default=0)
+    open: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IndicatorDayHours(Base):
+    """How many settled reports of one local day, department and category took each quantised business-hour
+    duration to resolve (``ticketing.indicators.quantise_hours``; ``tenths`` = hours × 10)."""
+
+    __tablename__ = "indicator_day_hours"
+    __table_args__ = (Index("ix_indicator_day_hours_day", "day", "department_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, ForeignKey("indicator_day_state.day", ondelete="CASCADE"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    category_code: Mapped[str] = mapped_column(String(64))
+    tenths: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+#: The reports reopened after a resolution (the "falsos positivos" flag of ``ticketing.indicators.cohort_rows``):
+#: an index-only scan instead of reading every reopen event's JSON.
+Index("ix_ticket_events_false_positive", TicketEvent.ticket_id,
+      postgresql_where=text("kind = 'reopened' AND (data ->> 'previous_reason') = 'resolved'"),
+      sqlite_where=text("kind = 'reopened' AND json_extract(data, '$.previous_reason') = 'resolved'"))
+#: Open reports by creation date: the live part of the rollup-backed indicators (``ticketing.rollup``).
+Index("ix_tickets_open_created", Ticket.created_at, postgresql_where=Ticket.is_open.is_(True),
+      sqlite_where=Ticket.is_open.is_(True))

@@ -40,6 +40,7 @@ from ticketing.models import (
     Citizen,
     Conversation,
     ConversationTicket,
+    HandoffLog,
     InboundState,
     Message,
     OutboxMessage,
@@ -280,6 +281,9 @@ def forget_citizen(session: Session, citizen_id: int, *, actor: str, request_id:
     session.execute(update(PersonalDataAccess).where(or_(PersonalDataAccess.citizen_id == citizen_id,
                                                          PersonalDataAccess.identity_id.in_(identity_ids)))
                     .values(citizen_id=None, identity_id=None))
+    # The escalation log keeps its timings (the indicators), not the link to the citizen's conversation.
+    session.execute(update(HandoffLog).where(HandoffLog.conversation_id.in_(conversations))
+                    .values(conversation_id=None), execution_options={"synchronize_session": False})
     session.execute(delete(Conversation).where(Conversation.id.in_(conversations)))
     counts["identities"] = _rowcount(session.execute(
         delete(ChannelIdentity).where(ChannelIdentity.id.in_(identity_ids))))

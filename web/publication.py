@@ -97,7 +97,8 @@ class PublicTicket:
     requested_at: datetime
     updated_at: datetime
     closed_at: datetime | None
-    due_at: datetime  # the original committed date
+    due_at: datetime  # the original committed date (on time is measured against it)
+    revised_due_at: datetime | None  # the date committed after a reopen, now in force (None: never revised)
     address: str  # without house numbers
     lat: float | None
     lon: float | None
@@ -144,6 +145,8 @@ def public_ticket(ticket: Any, catalog: Any, *, public_notes: list[str] | None =
         updated_at=ticket.updated_at,
         closed_at=None if ticket.is_open else closed,
         due_at=ticket.due_at,
+        # duck-typed rows (the open-data export's column query) may not carry it: never revised, then
+        revised_due_at=getattr(ticket, "revised_due_at", None),
         address=public_address(ticket.address),
         lat=snap(ticket.lat, decimals),
         lon=snap(ticket.lon, decimals),

@@ -19,6 +19,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from dialogue import handoff_log
 from dialogue.places import location_parts
 from dialogue.staff_hours import StaffHours
 from dialogue.text import CANCEL_WORDS, HANDOFF_WORDS, MENU_WORDS
@@ -56,6 +57,7 @@ def start(turn: Turn, reason: str) -> None:
     conv.handoff_reason = reason
     conv.handoff_requested_at = turn.now
     conv.handoff_staff_id = None
+    handoff_log.requested(turn.session, conv, reason, turn.now)
     turn.misunderstood = False
     if draft:
         turn.slots = {"draft": draft}
@@ -162,6 +164,7 @@ def hand_back(turn: Turn, why: str) -> None:
     conv.handoff_requested_at = None
     conv.handoff_staff_id = None
     conv.misunderstood_count = 0
+    handoff_log.closed(turn.session, conv.id, "timeout" if why == "timeout" else "citizen", turn.now)
     turn.end_flow()
     category = turn.services.category_name(draft.get("category"))
     resumed = bool(draft) and why in ("timeout", "back")

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.ticketing.conftest import Clock
 from ticketing.indicators import MIN_CASES, BusinessClock, Indicators, Rate, percentile
-from ticketing.models import ChannelKind, Conversation, OutboxMessage, TicketEvent
+from ticketing.models import ChannelKind, Conversation, TicketEvent
 
 MTY = ZoneInfo("America/Monterrey")
 
@@ -114,21 +115,35 @@ def history(session, catalog, make_service, make_identity):
                             data={"from_category": "pothole", "to_category": "sidewalk",
                                   "from_department": "obras_publicas", "to_department": "obras_publicas"}))
 
-    # Escalations: one answered 12 minutes after the request, one not answered yet.
+    # Escalations (the durable log, written by the real handoff functions): one answered 12 minutes after the
+    # request and then handed back to the bot by staff (its conversation no longer says it was escalated), one
+    # not answered yet.
     for requested, answered in [(local(3, 9), local(3, 9, 12)), (local(4, 9), None)]:
-        identity = make_identity(ChannelKind.TELEGRAM)
-        session.add(Conversation(identity_id=identity.id, citizen_id=identity.citizen_id, mode="handoff",
-                                 handoff_reason="requested", handoff_requested_at=requested))
-        session.add(OutboxMessage(identity_id=identity.id, channel=ChannelKind.TELEGRAM, kind="reply", body="bot",
-                                  created_at=requested - timedelta(minutes=1), next_attempt_at=requested))
-        if answered is not None:
-            session.add(OutboxMessage(identity_id=identity.id, channel=ChannelKind.TELEGRAM, kind="staff_reply",
-                                      body="hola", created_at=answered, next_attempt_at=answered))
-            session.add(OutboxMessage(identity_id=identity.id, channel=ChannelKind.TELEGRAM, kind="staff_reply",
-                                      body="otra", created_at=answered + timedelta(minutes=30),
-                                      next_attempt_at=answered))
+        escalate(session, make_identity(ChannelKind.TELEGRAM), requested, answered)
     session.flush()
     return t
+
+
+def escalate(session, identity, requested, answered, *, hand_back=True):
+    """A conversation handed to staff at ``requested``; staff answer at ``answered`` (twice: the first counts)
+    and hand it back half an hour later."""
+    from dialogue import handoff, handoff_log
+    from dialogue.render import Renderer
+    from reporta.settings import REPO_ROOT
+
+    conv = Conversation(identity_id=identity.id, citizen_id=identity.citizen_id, mode="handoff",
+                        handoff_reason="requested", handoff_requested_at=requested, identity=identity)
+    session.add(conv)
+    session.flush()
+    handoff_log.requested(session, conv, "requested", requested)
+    if answered is not None:
+        renderer = Renderer(REPO_ROOT / "data" / "templates")
+        handoff.reply(session, conv.id, "hola", "ana", renderer=renderer, now=answered)
+        handoff.reply(session, conv.id, "otra", "ana", renderer=renderer, now=answered + timedelta(minutes=20))
+        if hand_back:
+            handoff.close(session, conv.id, "ana", renderer=renderer, now=answered + timedelta(minutes=30))
+    session.flush()
+    return conv
 
 
 @pytest.fixture
@@ -206,8 +221,12 @@ def test_backlog_and_overdue_over_time(history, indicators) -> None:
     assert (points[1].backlog, points[1].overdue) == (3, 1)
 
 
-def test_escalations_first_response(history, indicators) -> None:
+def test_escalations_first_response(history, indicators, session) -> None:
     esc = indicators.escalations(*WEEK)
+    # The answered one was handed back (its conversation's handoff_requested_at is cleared) and still counts:
+    # requested Tue 3 09:00, first staff message 09:12 (the second one, 09:32, does not count): 12 minutes.
+    assert session.scalar(select(func.count()).select_from(Conversation)
+                          .where(Conversation.handoff_requested_at.is_not(None))) == 1
     assert (esc.requested, esc.answered) == (2, 1)
     assert esc.median_minutes == pytest.approx(12) and esc.answered_rate == Rate(1, 2)
 
@@ -238,3 +257,20 @@ def test_several_periods_from_one_scan_match_separate_reports(history, indicator
     assert sorted(week.time_to_resolve().hours) == sorted(alone.time_to_resolve().hours)
     from_nine, from_eleven = indicators.reports(end, [local(2, 9), local(2, 11)])
     assert from_nine.total().reports == 8 and from_eleven.total().reports == 0
+
+
+def test_forgetting_a_citizen_leaves_the_escalation_without_personal_data(session, catalog, make_identity) -> None:
+    from ticketing.models import HandoffLog
+    from ticketing.privacy import forget_citizen
+
+    identity = make_identity(ChannelKind.TELEGRAM)
+    conv = escalate(session, identity, local(3, 9), local(3, 9, 12))
+    forget_citizen(session, identity.citizen_id, actor="staff:privacidad")
+    session.flush()
+    assert session.get(Conversation, conv.id) is None
+    rows = session.execute(select(HandoffLog.__table__)).mappings().all()
+    # Only the anonymous timing stays: no conversation link, no text, no identity.
+    assert [(r["conversation_id"], r["channel"], r["reason"], r["closed_how"]) for r in rows] == [
+        (None, "telegram", "requested", "staff")]
+    esc = Indicators(session, catalog, now=lambda: NOW).escalations(*WEEK)
+    assert (esc.requested, esc.answered, esc.minutes) == (1, 1, (12.0,))

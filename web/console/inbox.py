@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
-from dialogue import handoff
+from dialogue import handoff, handoff_log
 from dialogue.render import sms_segments
 from notifications.outbox import enqueue
 from reporta.messages import OutboundMessage
@@ -287,6 +287,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         if conv.mode != ConversationMode.HANDOFF:
             raise handoff.HandoffError("not waiting")
         conv.handoff_staff_id = staff.id
+        handoff_log.taken(session, conv.id)
 
     def assign(session: Session, staff: StaffPrincipal, conv: Conversation, form: dict[str, str]) -> None:
         if staff.role not in ("supervisor", "admin"):
@@ -297,6 +298,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                                                    and target.department_id != staff.department_filter):
             raise ValueError("unknown_staff")
         conv.handoff_staff_id = target.id
+        handoff_log.taken(session, conv.id)
 
     def reply(session: Session, staff: StaffPrincipal, conv: Conversation, form: dict[str, str]) -> None:
         text = (form.get("text") or "").strip()
@@ -319,6 +321,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         conv.handoff_requested_at = None
         conv.handoff_staff_id = None
         conv.misunderstood_count = 0
+        handoff_log.closed(session, conv.id, "console_close")
         conv.flow = conv.step = None
         conv.slots = {}
         return "/console/inbox?aviso=cerrada"

@@ -246,7 +246,10 @@ class PublicSite:
             "reason": reason_name,
             "reason_explanation": _restore(row.reason_explanation, restore),
             "requested": figures.local_date(row.requested_at, self.tz),
-            "due": figures.local_datetime(row.due_at, self.tz),
+            # The commitment now in force: the revised one after a reopen (the original is still said: on time
+            # is measured against it).
+            "due": figures.local_datetime(row.revised_due_at or row.due_at, self.tz),
+            "original_due": figures.local_datetime(row.due_at, self.tz) if row.revised_due_at else None,
             "closed": figures.local_date(row.closed_at, self.tz) if row.closed_at else None,
             "is_open": row.is_open,
         }
