@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dialogue import state
 from dialogue.escalation import EscalationLexicon
-from dialogue.flows import control, followup, free_intent, frustration, handoff, report, status, survey
+from dialogue.flows import control, escalate, followup, free_intent, frustration, handoff, report, status, survey
 from dialogue.flows import privacy as privacy_flow
 from dialogue.render import Renderer
 from dialogue.simulated import dialogue_channel
@@ -163,7 +163,7 @@ class DialogueEngine:
         if control.unusable_media(turn) or control.empty_message(turn):
             return
         if escalation in ("anguished", "abusive"):
-            handoff.start(turn, escalation)
+            escalate.start(turn, escalation)
             return
         if escalation == "frustrated" and frustration.calm(turn):
             return
@@ -172,7 +172,7 @@ class DialogueEngine:
         if privacy_flow.command(turn):  # PRIVACIDAD / MIS DATOS / BORRAR MIS DATOS
             return
         if turn.choice == "menu:handoff" or (turn.choice is None and handoff.wants_person(turn)):
-            handoff.start(turn, "requested")
+            escalate.start(turn, "requested")
             return
         if control.old_button(turn):
             return

@@ -1,5 +1,5 @@
 """The durable log of escalations to staff (table ``handoff_log``): one row per handoff, written where a handoff
-is requested (``dialogue.flows.handoff.start``), taken or answered by staff (``dialogue.handoff.reply``, the
+is requested (``dialogue.flows.escalate.start``), taken or answered by staff (``dialogue.handoff.reply``, the
 console's take/assign), and handed back (by staff, the citizen, the time-out or the console's close).
 
 ``Conversation.handoff_requested_at`` is the live state and is cleared on hand-back; this log keeps the history

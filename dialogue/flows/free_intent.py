@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from dialogue import clauses
-from dialogue.flows import control, followup, handoff, report, status
+from dialogue.flows import control, escalate, followup, report, status
 from dialogue.text import fold
 from dialogue.turn import Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_short, parse
@@ -117,5 +117,5 @@ def answer(turn: Turn) -> None:
     if candidates:
         report.start(turn, category=None, description=turn.text, candidates=candidates)
         return
-    if not handoff.count_misunderstood(turn):
+    if not escalate.count_misunderstood(turn):
         turn.say_menu("not_understood")

@@ -1,6 +1,7 @@
-"""Handing a conversation to a person from the conversation side: on request ("persona", the NLU's
-``human_handoff``), on the escalation lexicon, or after two misunderstood messages in a row; and what a message
-does while the conversation waits for staff.
+"""A conversation handed to a person, from the conversation side: wanting a person ("persona", the NLU's
+``human_handoff``), what a message does while the conversation waits for staff, and handing it back to the bot.
+Starting a handoff (on request, on the escalation lexicon, after two misunderstood messages) is
+``dialogue.flows.escalate``.
 
 A handoff is never a trap: the citizen is told when a person will answer (``dialogue.staff_hours``: staff hours
 from the catalog, "mañana a las 9:00" outside them); an unsent report is kept as ``slots["draft"]`` for staff
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dialogue import handoff_log
-from dialogue.places import location_parts
+from dialogue.flows import report_questions
 from dialogue.staff_hours import StaffHours
 from dialogue.text import CANCEL_WORDS, HANDOFF_WORDS, MENU_WORDS
 from dialogue.turn import Turn
@@ -30,11 +31,6 @@ from ticketing.models import ConversationMode
 
 log = logging.getLogger("reporta.dialogue")
 
-#: How many consecutive misunderstood messages send the conversation to a person.
-MISUNDERSTOOD_LIMIT = 2
-#: Slots of an unsent report kept as the draft (what staff read, what the bot resumes).
-DRAFT_KEYS = ("category", "description", "address", "colonia", "landmark", "lat", "lon", "location_ok",
-              "location_followup", "photos", "photo_state", "description_asked", "queued")
 #: Going back to the bot without the menu: "mejor no", "regresar", "ya no quiero esperar".
 BACK_WORDS = frozenset({"volver", "regresar", "bot", "asistente", "seguir con el bot", "mejor no", "no gracias",
                         "ya no quiero hablar con nadie", "ya no quiero esperar", "no quiero esperar"})
@@ -42,63 +38,10 @@ _BACK = re.compile(r"\b(?:regresar|volver|regresame|salir|menu|inicio|cancelar|m
                    r"(?:esperar|hablar)|no\s+quiero\s+esperar|olvidalo|seguir\s+con\s+el\s+(?:bot|asistente))\b")
 
 
-def start(turn: Turn, reason: str) -> None:
-    """Hand the conversation to staff (``reason`` ∈ requested | not_understood | abusive | anguished)."""
-    conv = turn.conv
-    unsent_report = conv.flow == "report"
-    draft = {k: turn.slots.get(k) for k in DRAFT_KEYS if turn.slots.get(k) not in (None, [], "")} \
-        if unsent_report else None
-    if draft is not None:
-        draft["step"] = conv.step
-    elif reason == "anguished":
-        draft = _draft_of_message(turn)  # "hay un herido, se cayó un árbol en Juárez 10": staff get the report
-    turn.end_flow()
-    conv.mode = ConversationMode.HANDOFF
-    conv.handoff_reason = reason
-    conv.handoff_requested_at = turn.now
-    conv.handoff_staff_id = None
-    handoff_log.requested(turn.session, conv, reason, turn.now)
-    turn.misunderstood = False
-    if draft:
-        turn.slots = {"draft": draft}
-    hours = StaffHours(turn.services.catalog, turn.services.settings.timezone)
-    open_now = hours.is_open(turn.now)
-    turn.say("handoff_started", reason=reason, unsent_report=unsent_report, kept_draft=bool(draft),
-             open_now=open_now, hours=hours.hours_text(),
-             next_opening=None if open_now else hours.next_opening_text(turn.now),
-             timeout_minutes=turn.services.catalog.handoff_timeout_minutes)
-    log.info("dialogue: conversation %s handed to staff (%s)", conv.id, reason)
-
-
-def _draft_of_message(turn: Turn) -> dict[str, Any] | None:
-    """The report a message carries (category, the citizen's words, the place), kept for staff, or None."""
-    category = intent(turn)
-    if category not in SERVICE_INTENTS or category not in turn.services.catalog.categories:
-        return None
-    parts = location_parts(turn)
-    draft = {"category": category, "description": turn.text[:4000], "photos": turn.photos}
-    draft.update({k: parts[k] for k in ("address", "colonia", "landmark") if parts.get(k)})
-    if turn.inbound.location is not None:
-        draft.update(lat=turn.inbound.location.lat, lon=turn.inbound.location.lon, location_ok=True)
-    elif parts["precise"]:
-        draft["location_ok"] = True
-    return {**{k: v for k, v in draft.items() if v not in (None, [], "")}, "step": None}
-
-
 def wants_person(turn: Turn) -> bool:
     if turn.folded in HANDOFF_WORDS:
         return True
     return intent(turn) == "human_handoff"
-
-
-def count_misunderstood(turn: Turn) -> bool:
-    """Count a message the bot did not understand; the second in a row goes to a person (True: handed off,
-    nothing else to say)."""
-    if (turn.conv.misunderstood_count or 0) + 1 >= MISUNDERSTOOD_LIMIT:
-        start(turn, "not_understood")
-        return True
-    turn.misunderstood = True
-    return False
 
 
 # --- while the conversation waits for staff -------------------------------------------------------------
@@ -179,9 +122,8 @@ def hand_back(turn: Turn, why: str) -> None:
     else:
         turn.say(name, **context)
     if resumed:
-        from dialogue.flows.report_questions import reask
 
-        reask(turn)
+        report_questions.reask(turn)
     log.info("dialogue: conversation %s back to the bot (%s)", conv.id, why)
 
 

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 
 from dialogue import clauses
-from dialogue.flows import handoff, status
+from dialogue.flows import escalate, status
 from dialogue.flows.report_questions import (
     SUMMARY_OPTIONS,
     ask_category,
@@ -158,7 +158,7 @@ def _step_category(turn: Turn) -> bool:
             turn.say("report_photo_received", count=len(s.get("photos") or []))
         ask_category(turn, all_categories=bool(s.get("category_all")))
         return True
-    if not handoff.count_misunderstood(turn):
+    if not escalate.count_misunderstood(turn):
         turn.say("not_understood_step")
         ask_category(turn, all_categories=True)
     return True

@@ -7,7 +7,7 @@ The answers are handled in ``dialogue.flows.report``.
 
 from __future__ import annotations
 
-from dialogue.flows import handoff
+from dialogue.flows import escalate
 from dialogue.formatting import shorten
 from dialogue.places import address_text, has_location
 from dialogue.render import sms_segments
@@ -146,6 +146,6 @@ def reask(turn: Turn) -> None:
 
 def misunderstood(turn: Turn) -> None:
     """Not understood in a step: counted (the second in a row goes to a person), else the question again."""
-    if not handoff.count_misunderstood(turn):
+    if not escalate.count_misunderstood(turn):
         turn.say("not_understood_step")
         reask(turn)
