@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -53,6 +54,10 @@ def test_department_staff_see_only_their_department(serve: Any, seeded: Seeded) 
     page = app.client.get("/console/tableros", params={"dependencia": "obras_publicas"})
     assert page.status_code == 200 and "Tableros: Secretaría de Servicios Públicos" in page.text
     assert "<svg" in page.text and "Escalaciones" not in page.text
+    # the console's own navigation, with the way out (the page was a dead end without "Salir")
+    assert '<a href="/console/tableros" aria-current="page">Tableros</a>' in page.text
+    assert 'href="/console/inbox"' in page.text and 'action="/console/logout"' in page.text
+    assert re.search(r'name="csrf_token" value="[0-9a-f]{64}"', page.text)
     services = rows(app.client.get("/console/tableros/servicios.csv", params={"dependencia": "obras_publicas"}))
     assert {r["dependencia"] for r in services} == {"servicios_publicos"}
     light = next(r for r in services if r["servicio"] == "streetlight")
