@@ -65,7 +65,8 @@ def public_address(address: str | None) -> str:
     Centro"); scrubbed of anything personal."""
     if not address:
         return ""
-    out = _POSTCODE.sub("", scrub(address))
+    # scrub unmemoised: addresses hardly repeat, and would push the notes and explanations out of its memo
+    out = _POSTCODE.sub("", scrub.__wrapped__(address))
     out = _HOUSE_NUMBER.sub(" ", out)
     out = re.sub(r"\s+,", ",", out)
     out = re.sub(r",\s*,+", ",", out)
