@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -251,6 +252,10 @@ class Ticket(Base):
     reason_code: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str | None] = mapped_column(String(500))
+    # ``web.publication.public_address(address)``, kept when the address is written (see the end of this
+    # module); the open data exports use it only while public_address_key matches the address and the rules
+    public_address: Mapped[str | None] = mapped_column(String(500))
+    public_address_key: Mapped[str | None] = mapped_column(String(32))
     landmark: Mapped[str | None] = mapped_column(String(500))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
@@ -494,3 +499,13 @@ class Open311ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+@event.listens_for(Ticket.address, "set")
+def _keep_public_address(target: Ticket, value: str | None, _old: Any, _initiator: Any) -> None:
+    """Whenever a ticket's address is written through the ORM, its published form is computed once and kept
+    with its key (``web.publication.cached_address``): the exports of a million tickets then need not clean a
+    million addresses. Writes that bypass the ORM leave a key that no longer matches: the export cleans those."""
+    from web.publication import cached_address  # the whitelist decides what is public; imported when first used
+
+    target.public_address, target.public_address_key = cached_address(value)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 
 from ticketing.models import ChannelKind, Department, Ticket, TicketEvent
 from web.opendata.rows import STATUS_LABELS, Publisher, base_query, colonia_of, publisher_for
-from web.publication import public_address, scrub, snap
+from web.publication import ADDRESS_RULES, public_address, scrub, snap
 
 #: Rows per FETCH of the server-side cursor (and per chunk written).
 FAST_BATCH = 5000
@@ -58,6 +58,9 @@ def fast_query() -> Select[Any]:
     t = Ticket.__table__.c
     is_open = t.is_open.is_(True)
     dates = [t.created_at, t.updated_at, t.closed_at, t.resolved_at, t.due_at, t.revised_due_at]
+    # the public address kept with the ticket, only while its key is that of this address under these rules
+    kept_address = case((t.public_address_key == func.md5(literal(f"{ADDRESS_RULES}:") + t.address),
+                         t.public_address), else_=None)
     modern = type_coerce(func.least(*dates) >= literal(MODERN, DateTime(timezone=True)), Boolean())
     return (select(
         t.id, t.folio,
@@ -65,7 +68,7 @@ def fast_query() -> Select[Any]:
         case((is_open, None), else_=_iso(func.coalesce(t.closed_at, t.resolved_at))),
         case((is_open, "open"), else_="closed"),
         type_coerce(t.status, String()), t.reason_code, type_coerce(t.channel, String()), t.category_code,
-        Department.name, t.address, t.lat, t.lon,
+        Department.name, t.address, kept_address, t.lat, t.lon,
         _iso(func.coalesce(t.revised_due_at, t.due_at)),
         t.referred_to, t.scheduled_for, original.folio, note, modern)
         .join(Department, Department.id == Ticket.department_id)
@@ -105,7 +108,7 @@ class FastRows:
         out = []
         append = out.append
         for (ticket_id, folio, requested, updated, closed, open_closed, status, reason, channel, code, dept_name,
-             address, lat, lon, expected, referred_to, scheduled_for, original, note, modern) in batch:
+             address, kept, lat, lon, expected, referred_to, scheduled_for, original, note, modern) in batch:
             if not modern:
                 append(self.reference(ticket_id, connection))
                 continue
@@ -127,7 +130,9 @@ class FastRows:
             else:
                 explanation = ""
             status_notes = f"{explanation} {note_text}" if explanation and note_text else explanation or note_text
-            if address:
+            if kept is not None:
+                clean, colonia = kept, colonia_of(kept)
+            elif address:
                 published = addresses.get(address)
                 if published is None:
                     clean = public_address(address)

@@ -14,13 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from reporta.app import create_app
 from tests.channels.conftest import AppServer
 from ticketing.models import Ticket, TicketStatus
 from web.opendata import fast
+from web.opendata.addresses import keep_addresses
 from web.opendata.exports import EXPORTS, export_clauses, export_rows, reference_rows
+from web.publication import address_key, public_address
 
 ADDRESSES = [
     "Hidalgo 100, col. Centro",
@@ -88,6 +90,11 @@ def build(runtime: Any, n: int = 30) -> list[str]:
             ids[12]: {"referred_to": "CFE, tel. 071", "reason_code": "out_of_jurisdiction"},
             ids[13]: {"category_code": "retired_category"},
             ids[14]: {"reason_code": "not_in_the_catalog"},
+            # written outside the ORM: the kept public address is stale (its key no longer matches)
+            ids[17]: {"address": "Llámame al 81 1111 2222, Juárez 50, col. Roma"},
+            # a kept value under other rules (another key) is never used
+            ids[18]: {"public_address": "NO PUBLICAR", "public_address_key": "0" * 32},
+            ids[19]: {"address": None},
         }
         for ticket_id, values in special.items():
             session.execute(update(Ticket).where(Ticket.id == ticket_id).values(**values))
@@ -121,6 +128,28 @@ def test_fast_rows_equal_the_reference_row_for_row(od_runtime: Any, monkeypatch:
     text = repr(reference)
     assert "8130" not in text and "example.com" not in text and "GOMA800101" not in text and "1234 5678" not in text
     assert '"comillas", comas, y saltos' in text and "Hidalgo, col. Centro" in text
+    assert "NO PUBLICAR" not in text and "1111" not in text
+
+
+def test_kept_public_addresses(od_runtime: Any) -> None:
+    """The ORM keeps each ticket's public address; ``keep_addresses`` fills the missing and stale ones without
+    touching updated_at; with or without them the exports equal the reference."""
+    build(od_runtime)
+    with od_runtime.session_factory() as session:
+        kept = session.execute(select(Ticket.address, Ticket.public_address, Ticket.public_address_key)
+                               .where(Ticket.address.is_not(None))).all()
+        updated = dict(session.execute(select(Ticket.id, Ticket.updated_at)).all())
+    fresh = [(a, p) for a, p, k in kept if k == address_key(a)]
+    assert len(fresh) >= len(kept) - 2 and all(p == public_address(a) for a, p in fresh)
+    reference = flat(reference_rows(od_runtime, []))
+    assert keep_addresses(od_runtime.session_factory, batch=7) == 3  # stale, other rules, address removed
+    assert keep_addresses(od_runtime.session_factory) == 0
+    with od_runtime.session_factory() as session:
+        assert dict(session.execute(select(Ticket.id, Ticket.updated_at)).all()) == updated
+        kept = session.execute(select(Ticket.address, Ticket.public_address, Ticket.public_address_key)).all()
+    assert all(p == (public_address(a) if a else None) and k == address_key(a) for a, p, k in kept)
+    assert flat(reference_rows(od_runtime, [])) == reference
+    assert flat(export_rows(od_runtime, [])) == reference
 
 
 def test_exports_over_http_equal_the_reference_bytes(od_runtime: Any) -> None:
