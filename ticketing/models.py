@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
 )
@@ -253,6 +254,10 @@ class Ticket(Base):
     reason_code: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str | None] = mapped_column(String(500))
+    # ``web.publication.public_address(address)``, kept when the address is written (see the end of this
+    # module); the open data exports use it only while public_address_key matches the address and the rules
+    public_address: Mapped[str | None] = mapped_column(String(500))
+    public_address_key: Mapped[str | None] = mapped_column(String(32))
     landmark: Mapped[str | None] = mapped_column(String(500))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
@@ -589,3 +594,13 @@ Index("ix_ticket_events_false_positive", TicketEvent.ticket_id,
 #: Open reports by creation date: the live part of the rollup-backed indicators (``ticketing.rollup``).
 Index("ix_tickets_open_created", Ticket.created_at, postgresql_where=Ticket.is_open.is_(True),
       sqlite_where=Ticket.is_open.is_(True))
+
+
+@event.listens_for(Ticket.address, "set")
+def _keep_public_address(target: Ticket, value: str | None, _old: Any, _initiator: Any) -> None:
+    """Whenever a ticket's address is written through the ORM, its published form is computed once and kept
+    with its key (``web.publication.cached_address``): the exports of a million tickets then need not clean a
+    million addresses. Writes that bypass the ORM leave a key that no longer matches: the export cleans those."""
+    from web.publication import cached_address  # the whitelist decides what is public; imported when first used
+
+    target.public_address, target.public_address_key = cached_address(value)

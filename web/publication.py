@@ -16,6 +16,7 @@ CURP, RFC and long digit runs (chat ids, account numbers) from free text written
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -65,11 +66,46 @@ def public_address(address: str | None) -> str:
     Centro"); scrubbed of anything personal."""
     if not address:
         return ""
-    out = _POSTCODE.sub("", scrub(address))
+    # scrub unmemoised: addresses hardly repeat, and would push the notes and explanations out of its memo
+    out = _POSTCODE.sub("", scrub.__wrapped__(address))
     out = _HOUSE_NUMBER.sub(" ", out)
     out = re.sub(r"\s+,", ",", out)
     out = re.sub(r",\s*,+", ",", out)
     return re.sub(r"\s{2,}", " ", out).strip(" ,;-")
+
+
+def _code_fingerprint(code: Any) -> list[str]:
+    parts = [code.co_code.hex()]
+    for const in code.co_consts:
+        parts.extend(_code_fingerprint(const) if hasattr(const, "co_code") else [repr(const)])
+    return parts
+
+
+def _rules_fingerprint() -> str:
+    """What ``public_address`` depends on: its code and ``scrub``'s, their patterns, the phonenumbers release."""
+    parts = [p.pattern for p in (_URL_SECRET, _EMAIL, _CURP, _RFC, _LONG_DIGITS, _HOUSE_NUMBER, _POSTCODE)]
+    for function in (scrub.__wrapped__, public_address.__wrapped__):  # type: ignore[attr-defined]
+        parts.extend(_code_fingerprint(function.__code__))
+    parts.append(phonenumbers.__version__)
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+#: Changes whenever the address rules change: a kept public address computed under other rules is not used.
+ADDRESS_RULES = _rules_fingerprint()
+
+
+def address_key(address: str | None) -> str | None:
+    """The key of a kept public address: MD5 of ``ADDRESS_RULES:address`` (PostgreSQL's ``md5`` checks it)."""
+    if not address:
+        return None
+    return hashlib.md5(f"{ADDRESS_RULES}:{address}".encode(), usedforsecurity=False).hexdigest()
+
+
+def cached_address(address: str | None) -> tuple[str | None, str | None]:
+    """(public address, key) to keep with a ticket whose address is ``address``; (None, None) without one."""
+    if not address:
+        return None, None
+    return public_address.__wrapped__(address), address_key(address)  # type: ignore[attr-defined]
 
 
 def snap(value: float | None, decimals: int = DEFAULT_COORDINATE_DECIMALS) -> float | None:

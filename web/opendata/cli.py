@@ -74,5 +74,28 @@ def revoke(name: str = typer.Argument(..., help="The key's name.")) -> None:
         engine.dispose()
 
 
+opendata_app = typer.Typer(help="Open data (/datos).", no_args_is_help=True)
+
+
+@opendata_app.command("keep-addresses")
+def keep_addresses_command() -> None:
+    """Store the published address of every ticket whose kept one is missing or stale (after an upgrade, an
+    import, or a change of the address rules): the exports then need not compute it. Safe to run at any time."""
+    from reporta.settings import get_settings
+    from ticketing.db import make_engine, make_session_factory
+    from web.opendata.addresses import keep_addresses
+
+    def progress(seen: int, written: int) -> None:
+        typer.echo(f"{seen:,} tickets read, {written:,} addresses kept", err=True)
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        written = keep_addresses(make_session_factory(engine), progress=progress)
+        typer.echo(f"{written:,} public addresses kept")
+    finally:
+        engine.dispose()
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(open311_app, name="open311")
+    app.add_typer(opendata_app, name="opendata")
