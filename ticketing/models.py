@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from ticketing.anonymise import cached_address
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -254,7 +256,7 @@ class Ticket(Base):
     reason_code: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str | None] = mapped_column(String(500))
-    # ``web.publication.public_address(address)``, kept when the address is written (see the end of this
+    # ``ticketing.anonymise.public_address(address)``, kept when the address is written (see the end of this
     # module); the open data exports use it only while public_address_key matches the address and the rules
     public_address: Mapped[str | None] = mapped_column(String(500))
     public_address_key: Mapped[str | None] = mapped_column(String(32))
@@ -599,8 +601,6 @@ Index("ix_tickets_open_created", Ticket.created_at, postgresql_where=Ticket.is_o
 @event.listens_for(Ticket.address, "set")
 def _keep_public_address(target: Ticket, value: str | None, _old: Any, _initiator: Any) -> None:
     """Whenever a ticket's address is written through the ORM, its published form is computed once and kept
-    with its key (``web.publication.cached_address``): the exports of a million tickets then need not clean a
+    with its key (``ticketing.anonymise.cached_address``): the exports of a million tickets then need not clean a
     million addresses. Writes that bypass the ORM leave a key that no longer matches: the export cleans those."""
-    from web.publication import cached_address  # the whitelist decides what is public; imported when first used
-
     target.public_address, target.public_address_key = cached_address(value)

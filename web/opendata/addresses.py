@@ -2,7 +2,7 @@
 was written before it existed, or outside the ORM, or under other rules (``reporta opendata keep-addresses``).
 
 The ORM keeps it up to date on every write of ``Ticket.address`` (``ticketing.models``); the exports use a kept
-value only while its key matches the ticket's address and ``web.publication.ADDRESS_RULES``, so this command
+value only while its key matches the ticket's address and ``ticketing.anonymise.ADDRESS_RULES``, so this command
 only makes exports faster, never different.
 """
 

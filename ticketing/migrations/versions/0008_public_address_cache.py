@@ -1,4 +1,4 @@
-"""public address cache: each ticket's published address (``web.publication.public_address``), kept when the
+"""public address cache: each ticket's published address (``ticketing.anonymise.public_address``), kept when the
 address is written, with the key it was computed for (the rules' fingerprint and the address)
 
 Revision ID: 0008
