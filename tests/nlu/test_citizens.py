@@ -242,7 +242,7 @@ def test_reports_are_not_read_as_dialogue_acts(parser) -> None:
 POTHOLE_CONTEXT = [
     "hay un hoyo enorme en la calle y cuando llueve se llena de agua",
     "el bache de la esquina ya está lleno de basura",
-    "como la lámpara no prende nadie ve el hoyo de la calle",
+    "hay un hoyo enorme debajo del poste de la luz, ya se cayó un señor",
     "se hundió el pavimento junto a la coladera",
 ]
 MORE_ADDRESS_ONLY = ["calle Reforma 233 entre Juárez y Allende", "Blvd. Kino 1020 col. Pitic",
