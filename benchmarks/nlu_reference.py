@@ -1,13 +1,15 @@
 """Reporta's NLU against the plain reference on the real Madrid reports, on the same k folds.
 
-    .venv/bin/python benchmarks/nlu_reference.py [--folds 5] [--only 1]
+    .venv/bin/python benchmarks/nlu_reference.py [--folds 5] [--only 1] [--thresholds 0.4,0.5] [--no-reference]
 
 Reference (issue 12): TF-IDF word 1–2 grams + character 2–5 grams, LinearSVC (scikit-learn defaults), trained on the
 Madrid reports of the other folds only.  Reporta: the builtin engine trained on the same Madrid folds *plus* every
-hand-written example (it also serves Mexico and the conversation), parsed with its rules and the 0.5 threshold.
-Printed per fold and overall: accuracy of the understood answer (a fallback counts as wrong), accuracy of the top
-candidate (what the dialogue offers below the threshold), the fallback rate, Madrid reports read as a dialogue act
-(cancel/deny/affirm/thanks) and reliability (share right among answers of confidence 0.8–0.9).
+hand-written example (it also serves Mexico and the conversation), parsed with its rules at each threshold (the
+first is the headline; round 9 ships 0.4).  Printed per fold and overall: accuracy of the understood answer (a
+fallback counts as wrong), accuracy of the top candidate (what the dialogue offers below the threshold), the
+fallback rate, Madrid reports read as a dialogue act (cancel/deny/affirm/thanks) and reliability (share right among
+answers of confidence 0.8–0.9), and at the end the reliability table per threshold (understood answers per
+confidence bin, folds pooled).
 Data: ``data/nlu/real/madrid.tsv`` — Fuente: Ayuntamiento de Madrid.
 """
 
@@ -39,6 +41,8 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--only", type=int, default=0, help="run only the first N folds (0: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--thresholds", default="0.4", help="comma-separated; the first one is the headline")
+    ap.add_argument("--no-reference", action="store_true", help="skip the reference (its figures are known)")
     args = ap.parse_args()
 
     data = load_training_data(args.data)
@@ -46,37 +50,53 @@ def main() -> None:
     gold = np.array([y for _, y in data.real])
     print(f"Madrid reports: {len(texts)} (Fuente: Ayuntamiento de Madrid); hand-written examples: {len(data.examples)}")
     split = StratifiedKFold(args.folds, shuffle=True, random_state=args.seed)
-    rows = []
+    thresholds = [float(x) for x in args.thresholds.split(",")]
+    rows: list[tuple[float, ...]] = []
+    others: dict[float, list[float]] = {th: [] for th in thresholds}
+    bins = {th: [[0, 0] for _ in range(10)] for th in thresholds}
     for k, (train, test) in enumerate(split.split(texts, gold)):
         if args.only and k >= args.only:
             break
         t0 = time.perf_counter()
-        word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        char = TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True)
         tr = [texts[i] for i in train]
         te = [texts[i] for i in test]
-        x_tr = sparse.hstack([word.fit_transform(tr), char.fit_transform(tr)]).tocsr()
-        x_te = sparse.hstack([word.transform(te), char.transform(te)]).tocsr()
-        ref = float((LinearSVC().fit(x_tr, gold[train]).predict(x_te) == gold[test]).mean())
+        ref = float("nan")
+        if not args.no_reference:
+            word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+            char = TfidfVectorizer(analyzer="char", ngram_range=(2, 5), sublinear_tf=True)
+            x_tr = sparse.hstack([word.fit_transform(tr), char.fit_transform(tr)]).tocsr()
+            x_te = sparse.hstack([word.transform(te), char.transform(te)]).tocsr()
+            ref = float((LinearSVC().fit(x_tr, gold[train]).predict(x_te) == gold[test]).mean())
         ref_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         model = fit(data.examples, data.lookups, [data.real[i] for i in train])
         ours_s = time.perf_counter() - t0
-        parser = BuiltinParser(model, threshold=0.5)
-        parses = [parser.parse(t) for t in te]
         g = gold[test]
-        acc = float(np.mean([p.intent == y for p, y in zip(parses, g, strict=True)]))
-        top = float(np.mean([p.ranking[0][0] == y for p, y in zip(parses, g, strict=True)]))
-        fb = float(np.mean([not p.understood for p in parses]))
-        acts = float(np.mean([p.intent in HARMFUL_ACTS for p in parses]))
-        band = [p.intent == y for p, y in zip(parses, g, strict=True) if p.understood and 0.8 <= p.confidence < 0.9]
-        rel = float(np.mean(band)) if band else float("nan")
-        rows.append((ref, acc, top, fb, acts, rel, len(band)))
-        print(
-            f"fold {k}: reference {ref:.4f} ({ref_s:.0f} s) | Reporta understood {acc:.4f}, top candidate {top:.4f}, "
-            f"fallback {fb:.3f}, read as act {acts:.4f}, 0.8-0.9 right {rel:.3f} (n {len(band)}) ({ours_s:.0f} s)",
-            flush=True,
-        )
+        for j, threshold in enumerate(thresholds):
+            parser = BuiltinParser(model, threshold=threshold)
+            parses = [parser.parse(t) for t in te]
+            right = [p.intent == y for p, y in zip(parses, g, strict=True)]
+            acc = float(np.mean(right))
+            top = float(np.mean([p.ranking[0][0] == y for p, y in zip(parses, g, strict=True)]))
+            fb = float(np.mean([not p.understood for p in parses]))
+            acts = float(np.mean([p.intent in HARMFUL_ACTS for p in parses]))
+            for p, ok in zip(parses, right, strict=True):
+                if p.understood:
+                    b = min(9, int(p.confidence * 10))
+                    bins[threshold][b][0] += 1
+                    bins[threshold][b][1] += int(ok)
+            band = [ok for p, ok in zip(parses, right, strict=True) if p.understood and 0.8 <= p.confidence < 0.9]
+            rel = float(np.mean(band)) if band else float("nan")
+            if j == 0:
+                rows.append((ref, acc, top, fb, acts, rel, len(band)))
+            else:
+                others[threshold].append(acc)
+            print(
+                f"fold {k} threshold {threshold}: reference {ref:.4f} ({ref_s:.0f} s) | Reporta understood {acc:.4f}, "
+                f"top candidate {top:.4f}, fallback {fb:.3f}, read as act {acts:.4f}, 0.8-0.9 right {rel:.3f} "
+                f"(n {len(band)}) ({ours_s:.0f} s)",
+                flush=True,
+            )
     cols = list(zip(*rows, strict=True))
     print(
         f"mean over {len(rows)} folds: reference {statistics.mean(cols[0]):.4f} | Reporta understood "
@@ -84,6 +104,11 @@ def main() -> None:
         f"{statistics.mean(cols[3]):.4f}, read as act {statistics.mean(cols[4]):.4f}, "
         f"0.8-0.9 right {sum(a * n for a, n in zip(cols[5], cols[6], strict=True)) / max(1, sum(cols[6])):.3f}"
     )
+    for th in thresholds[1:]:
+        print(f"threshold {th}: Reporta understood {statistics.mean(others[th]):.4f}")
+    for th in thresholds:
+        print(f"reliability at threshold {th} (confidence bin: n, share right): " + ", ".join(
+            f"{b / 10:.1f}-{(b + 1) / 10:.1f}: {n}, {r / n:.3f}" for b, (n, r) in enumerate(bins[th]) if n))
 
 
 if __name__ == "__main__":

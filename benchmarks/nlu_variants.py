@@ -40,7 +40,20 @@ VARIANTS: dict[str, tuple[float, float, int, str, str, tuple[str, ...]]] = {
     "nbsvm_r025": (0.25, 0.1, 2, "char_wb", "nbsvm", ("platt",)),
     "nbsvm_r05": (0.5, 0.1, 2, "char_wb", "nbsvm", ("platt",)),
     "nbsvm_w1": (1.0, 0.1, 2, "char_wb", "nbsvm", ("platt",)),
+    # Round 9: wider character n-grams, word 1-3, ensembles averaged after calibration.
+    "r05": (0.5, 0.5, 2, "char_wb", "svm", ("platt",)),
+    "r05_w3": (0.5, 0.5, 3, "char_wb", "svm", ("platt",)),
+    "w1_w3_p": (1.0, 0.5, 3, "char_wb", "svm", ("platt",)),
+    "c16": (0.25, 0.5, 2, "char_wb16", "svm", ("platt",)),
+    "c16_w3": (0.25, 0.5, 3, "char_wb16", "svm", ("platt",)),
+    "c16_w3_r05": (0.5, 0.5, 3, "char_wb16", "svm", ("platt",)),
+    "ens_cnb": (0.25, 0.5, 2, "char_wb", "svm+cnb", ("platt",)),
+    "ens_sgd": (0.25, 0.5, 2, "char_wb", "svm+sgd", ("platt",)),
+    "ens_nbsvm": (0.25, 0.5, 2, "char_wb", "svm+nbsvm", ("platt",)),
+    "ens_all": (0.25, 0.5, 2, "char_wb", "svm+nbsvm+sgd+cnb", ("platt",)),
 }
+#: Thresholds at which the understood accuracy is printed (``--sweep``).
+SWEEP = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
 def main() -> None:
@@ -66,6 +79,7 @@ def main() -> None:
         char_wb_ngrams,
         prepare,
         word_ngrams,
+        written_weights,
     )
     from reporta.settings import DEFAULT_DATA_DIR
 
@@ -74,6 +88,7 @@ def main() -> None:
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--variants", default="base,w1", help="comma-separated names (--list)")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--sweep", action="store_true", help="understood accuracy at several thresholds + reliability")
     args = ap.parse_args()
     if args.list:
         for name, spec in VARIANTS.items():
@@ -108,7 +123,10 @@ def main() -> None:
 
     def features(word_hi: int, char: str) -> tuple[Any, Any]:
         if (word_hi, char) not in cache:
-            analyzer = char_wb_ngrams if char == "char_wb" else "char"
+            if char == "char_wb16":
+                analyzer: Any = lambda t: char_wb_ngrams(t, 1, 6)  # noqa: E731
+            else:
+                analyzer = char_wb_ngrams if char == "char_wb" else "char"
             cv = TfidfVectorizer(
                 analyzer=analyzer, ngram_range=CHAR_NGRAMS, sublinear_tf=True, lowercase=False, norm=None
             )
@@ -130,9 +148,7 @@ def main() -> None:
         counts[lab] += 1
 
     def sample_weight(real_weight: float) -> Any:
-        return np.array(
-            [n_written / (len(counts) * counts[lab]) for lab in written_y] + [real_weight] * len(train)
-        )
+        return np.concatenate([written_weights(written_y), np.full(len(train), real_weight)])
 
     everything = np.arange(len(y))
     fit_idx, cal_idx = train_test_split(everything, test_size=CALIBRATION_SHARE, random_state=0, stratify=y)
@@ -140,6 +156,18 @@ def main() -> None:
     def fit_linear(kind: str, x: Any, w: Any, idx: Any, c: float) -> tuple[Any, Any]:
         """(coef (n_features, n_classes), intercept) of a one-vs-rest linear model."""
         xs, ws, ys = x[idx], w[idx], y[idx]
+        if kind == "sgd":
+            from sklearn.linear_model import SGDClassifier
+
+            m = SGDClassifier(loss="modified_huber", alpha=2e-5, max_iter=30, tol=None, random_state=0)
+            m.fit(xs, ys, sample_weight=ws)
+            return m.coef_.T, m.intercept_
+        if kind == "cnb":
+            from sklearn.naive_bayes import ComplementNB
+
+            m = ComplementNB(alpha=0.3).fit(xs, ys, sample_weight=ws)
+            coef = m.feature_log_prob_.T
+            return coef - coef.mean(1, keepdims=True), np.zeros(len(classes))
         if kind == "svm":
             m = LinearSVC(C=c).fit(xs, ys, sample_weight=ws)
             return m.coef_.T, m.intercept_
@@ -181,13 +209,18 @@ def main() -> None:
         t0 = time.perf_counter()
         x, xt = features(word_hi, char)
         w = sample_weight(real_weight)
-        coef, bias = fit_linear(kind, x, w, fit_idx, c)
-        d_cal = x[cal_idx] @ coef + bias
-        coef, bias = fit_linear(kind, x, w, everything, c)
-        d = xt @ coef + bias
+        members = kind.split("+")
         out = []
         for cal in calibrators:
-            p = calibrate(cal, d_cal, y[cal_idx], w[cal_idx], d)
+            probs = []
+            for member in members:
+                mc = 0.1 if member == "nbsvm" else c
+                coef, bias = fit_linear(member, x, w, fit_idx, mc)
+                d_cal = np.asarray(x[cal_idx] @ coef + bias)
+                coef, bias = fit_linear(member, x, w, everything, mc)
+                d = np.asarray(xt @ coef + bias)
+                probs.append(calibrate(cal, d_cal, y[cal_idx], w[cal_idx], d))
+            p = np.mean(probs, axis=0)
             pred = np.array(classes)[p.argmax(1)]
             conf = p.max(1)
             right = pred == y_held
@@ -196,6 +229,14 @@ def main() -> None:
                 f"{cal}: understood {np.mean(right & (conf >= 0.5)):.4f} top {np.mean(right):.4f} "
                 f"fallback {np.mean(conf < 0.5):.3f} 0.8-0.9 right {np.mean(right[band]):.3f}"
             )
+            if args.sweep:
+                out.append("understood at " + " ".join(f"{th}:{np.mean(right & (conf >= th)):.4f}" for th in SWEEP))
+                bins = []
+                for lo in np.arange(0.1, 1.0, 0.1):
+                    sel = (conf >= lo) & (conf < lo + 0.1 + (1e-9 if lo > 0.85 else 0))
+                    bins.append(f"{lo:.1f}-{lo + 0.1:.1f}: {np.mean(right[sel]) if sel.any() else float('nan'):.3f} "
+                                f"(n {int(sel.sum())})")
+                out.append("reliability " + ", ".join(bins))
         print(f"{name} {VARIANTS[name][:5]}: " + " | ".join(out) + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 

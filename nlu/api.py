@@ -17,6 +17,7 @@ from nlu.types import (  # noqa: F401  (re-exported: the rest of Reporta imports
     DIALOGUE_ACTS,
     ENTITY_TYPES,
     FALLBACK_INTENT,
+    FALLBACK_THRESHOLD,
     HARMFUL_ACTS,
     PENDING_KINDS,
     SERVICE_INTENTS,

@@ -61,6 +61,10 @@ def evaluate(
     predictions: Optional[Path] = typer.Option(  # noqa: UP045
         None, "--predictions", help="Also write one TSV row per message: text, gold, predicted, confidence, understood."
     ),
+    heldout: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--heldout", help="Score every held-out set in this folder (tests/nlu/data): written sets by service "
+        "and control intents, the pothole free-text set, act misreads, reliability, parse CPU p99, training time.",
+    ),
 ) -> None:
     """Accuracy, macro-F1, per-label scores, confusions and errors on FILE (or --cv N on the training data), plus
     the top candidate's accuracy, the fallback rate, reports read as a dialogue act and reliability by confidence."""
@@ -69,6 +73,20 @@ def evaluate(
     from reporta.settings import get_settings
 
     s = get_settings()
+    if heldout is not None:
+        from nlu import model as builtin
+        from nlu.api import load_parser
+        from nlu.evaluate import heldout_summary, heldout_text
+
+        if not heldout.is_dir():
+            raise typer.BadParameter(f"{heldout} is not a folder")
+        summary = heldout_summary(load_parser(s).parse, heldout)
+        trained = builtin.load_model(builtin.ensure_model(s.data_dir / "nlu", s.nlu_cache_dir))
+        summary["train_seconds"] = round(trained.train_seconds, 1)
+        if trained.attribution:
+            summary["attribution"] = trained.attribution
+        typer.echo(json.dumps(summary, ensure_ascii=False) if as_json else heldout_text(summary))
+        return
     if cv:
         report = cross_validate(s.data_dir / "nlu", folds=cv, threshold=s.nlu_fallback_threshold, real=not written_only)
     elif file is not None:

@@ -35,9 +35,9 @@ from nlu import entities as entity_rules
 from nlu.data import REAL_ATTRIBUTION, NluData, load_training_data, training_files
 from nlu.features import Lexicon
 from nlu.normalize import normalize, truncate
-from nlu.types import FALLBACK_INTENT, SERVICE_INTENTS, Parse
+from nlu.types import FALLBACK_INTENT, FALLBACK_THRESHOLD, SERVICE_INTENTS, Parse
 
-MODEL_VERSION = "8"
+MODEL_VERSION = "9"
 #: Messages of at most this many normalised tokens may be answered from the exact-match table.
 EXACT_MAX_TOKENS = 4
 #: Length of the prefix a word must share with a training word to count as known (see ``BuiltinParser``).
@@ -50,6 +50,10 @@ TAG_WEIGHT = 0.3
 SVM_C = 0.5
 #: Weight of one real report (``data/nlu/real``) relative to the hand-written examples, which are balanced per intent.
 REAL_WEIGHT = 0.25
+#: Hand-written examples are balanced per intent (``n / (k * n_intent)``) with this floor per example (round 9): an
+#: intent with more examples than the average (pothole, after the road-damage examples of round 9) keeps 1.0 per
+#: example instead of being scaled down to the same total as every other intent, so new examples add weight.
+WRITTEN_WEIGHT_FLOOR = 1.0
 #: Words of the real reports that count as known: those in at least this many reports.
 REAL_MIN_DF = 3
 #: N-grams kept: those in at least ``MIN_DF`` messages, or in any hand-written example.
@@ -67,7 +71,9 @@ SERVICE_THRESHOLD_MARGIN = 0.0
 #: confidently ``out_of_scope`` because "mi casa" occurs there.  "esa es", "de una" (no noun) are not affected.
 VAGUE_GLUE = (
     "a al el la los las lo un una unos unas de del en por para con sobre mi mis tu su sus nuestra nuestro y o que "
-    "es esta ahi aqui aca alla cerca frente enfrente junto lado atras hay este esa ese esto"
+    "es esta ahi aqui aca alla cerca frente enfrente junto lado atras hay este esa ese esto "
+    # Round 9: hedges ("no sé, algo de la calle", "ni idea, algo por aquí") are no more a report than the rest.
+    "no se ni idea"
 )
 VAGUE_NOUNS = (
     "algo raro rara extraño extraña cosa cosas casa casita calle calles esquina cuadra colonia col barrio "
@@ -245,14 +251,8 @@ def fit(
     )
     x = sparse.hstack([x_char, x_word, tags]).tocsr()
     y = np.asarray(labels)
-    # Sample weights: hand-written examples balanced per intent (n / (k * n_intent)), real reports REAL_WEIGHT each.
-    counts = defaultdict(int)
-    for lab in labels[:n_written]:
-        counts[lab] += 1
-    k = max(1, len(counts))
-    weight = np.array(
-        [n_written / (k * counts[lab]) for lab in labels[:n_written]] + [real_weight] * len(real), dtype=np.float64
-    )
+    # Sample weights: hand-written examples balanced per intent (with a floor), real reports REAL_WEIGHT each.
+    weight = np.concatenate([written_weights(labels[:n_written]), np.full(len(real), real_weight)])
     classes = sorted(set(labels))
 
     def svm(idx: Any) -> Any:
@@ -312,6 +312,16 @@ def fit(
         lexicon=lexicon,
         sklearn={"char": (char_vec, char_cols), "word": (word_vec, word_cols), "tags": tag_index, "clf": final},
     )
+
+
+def written_weights(labels: list[str], floor: float | None = None) -> Any:
+    """Per hand-written example: ``max(n / (k * n_intent), WRITTEN_WEIGHT_FLOOR)`` (balanced per intent, floored)."""
+    floor = WRITTEN_WEIGHT_FLOOR if floor is None else floor
+    counts: dict[str, int] = defaultdict(int)
+    for lab in labels:
+        counts[lab] += 1
+    k = max(1, len(counts))
+    return np.array([max(len(labels) / (k * counts[lab]), floor) for lab in labels], dtype=np.float64)
 
 
 def _stratify(labels: list[str]) -> list[str] | None:
@@ -416,7 +426,7 @@ def load_model(path: Path) -> BuiltinModel:
 def data_hash(nlu_dir: Path) -> str:
     """Hash of the training files (names and bytes) and the model version."""
     h = hashlib.sha256(
-        f"{MODEL_VERSION}|{CHAR_NGRAMS}|{WORD_NGRAMS}|{TAG_WEIGHT}|{SVM_C}|{REAL_WEIGHT}|{MIN_DF}|{REAL_MIN_DF}|{CALIBRATION_SHARE}".encode()
+        f"{MODEL_VERSION}|{CHAR_NGRAMS}|{WORD_NGRAMS}|{TAG_WEIGHT}|{SVM_C}|{REAL_WEIGHT}|{WRITTEN_WEIGHT_FLOOR}|{MIN_DF}|{REAL_MIN_DF}|{CALIBRATION_SHARE}".encode()
     )
     for p in training_files(nlu_dir):
         h.update(str(p.relative_to(nlu_dir)).encode())
@@ -577,7 +587,7 @@ class FastScorer:
 class BuiltinParser:
     """The in-process parser: classifier + rules."""
 
-    def __init__(self, model: BuiltinModel, threshold: float = 0.5) -> None:
+    def __init__(self, model: BuiltinModel, threshold: float = FALLBACK_THRESHOLD) -> None:
         self.model = model
         self.threshold = threshold
         self._scorer = FastScorer(model.weights)

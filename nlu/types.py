@@ -51,6 +51,9 @@ ALL_INTENTS: frozenset[str] = SERVICE_INTENTS | CONVERSATION_INTENTS
 DIALOGUE_ACTS: frozenset[str] = frozenset({"affirm", "deny", "cancel", "thanks", "greet", "goodbye", "help"})
 HARMFUL_ACTS: frozenset[str] = frozenset({"affirm", "deny", "cancel", "thanks"})
 FALLBACK_INTENT = "nlu_fallback"
+#: The builtin engine's default fallback threshold (``REPORTA_NLU_FALLBACK_THRESHOLD``; round 9: 0.4, from the
+#: reliability table in docs/nlu.md — below it a calibrated answer is right less than 40 % of the time on Madrid).
+FALLBACK_THRESHOLD = 0.4
 ENTITY_TYPES = ("folio", "address", "street", "number", "cross_street", "colonia", "landmark")
 
 

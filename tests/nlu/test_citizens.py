@@ -13,6 +13,7 @@ from nlu.api import FALLBACK_INTENT, HARMFUL_ACTS, PENDING_KINDS, SERVICE_INTENT
 from nlu.data import load_training_data
 from nlu.normalize import fold, normalize
 from reporta.settings import DEFAULT_DATA_DIR
+from tests.nlu.conftest import DATA
 
 THANK_YOU_TAILS = [
     ("hay un bache enorme en la esquina, muchas gracias por su atención", "pothole"),
@@ -80,7 +81,7 @@ FURNITURE_AND_ANIMALS = [
 
 def _all_sentences() -> list[str]:
     out = [t for t, _ in THANK_YOU_TAILS + REMOVAL_VERBS + CAUSES + PLACES + FURNITURE_AND_ANIMALS]
-    return out + CANCELS + ROAD_DAMAGE + MORPHOLOGY + [t for t, _ in TWO_PROBLEMS] + ADDRESS_ONLY
+    return out + CANCELS + ROAD_DAMAGE + MORPHOLOGY + [t for t, _ in TWO_PROBLEMS] + ADDRESS_ONLY + POTHOLE_CONTEXT
 
 
 def test_regression_sentences_are_not_training_examples() -> None:
@@ -236,3 +237,52 @@ def test_reports_are_not_read_as_dialogue_acts(parser) -> None:
     reports += ROAD_DAMAGE + MORPHOLOGY
     for text in reports:
         assert parser.parse(text).intent not in HARMFUL_ACTS, text
+
+
+POTHOLE_CONTEXT = [
+    "hay un hoyo enorme en la calle y cuando llueve se llena de agua",
+    "el bache de la esquina ya está lleno de basura",
+    "hay un hoyo enorme debajo del poste de la luz, ya se cayó un señor",
+    "se hundió el pavimento junto a la coladera",
+]
+MORE_ADDRESS_ONLY = ["calle Reforma 233 entre Juárez y Allende", "Blvd. Kino 1020 col. Pitic",
+                     "esquina de Rosales y Veracruz"]
+
+
+def _pothole_set() -> list[tuple[str, str]]:
+    from nlu.data import read_labelled
+
+    return read_labelled(DATA / "pothole_freetext.yml")
+
+
+def test_pothole_set_is_not_training_data() -> None:
+    data = load_training_data(DEFAULT_DATA_DIR / "nlu", real=False)
+    trained = {normalize(t) for t, _ in data.examples}
+    held = _pothole_set()
+    assert len(held) >= 80 and {y for _, y in held} == {"pothole"}
+    assert not [t for t, _ in held if normalize(t) in trained]
+    assert sum("bache" not in t.lower() for t, _ in held) >= 60  # most of it without the word
+
+
+def test_pothole_free_text_floor(parser) -> None:
+    import yaml
+
+    from nlu.data import _block_items
+
+    doc = yaml.safe_load((DATA / "pothole_freetext.yml").read_text(encoding="utf-8"))
+    free = [t for item in doc["nlu"] if item["metadata"]["block"] == "free_text"
+            for t in _block_items(item["examples"])]
+    right = [parser.parse(t).intent == "pothole" for t in free]
+    assert sum(right) / len(right) >= 0.9  # issue 12: >= 0.90 on free-text pothole reports
+    assert not [t for t, _ in _pothole_set() if parser.parse(t).intent in HARMFUL_ACTS]
+
+
+@pytest.mark.parametrize("text", POTHOLE_CONTEXT)
+def test_road_damage_with_water_trash_or_lights_as_context_is_a_pothole(parser, text: str) -> None:
+    assert parser.parse(text).intent == "pothole", parser.parse(text).ranking
+
+
+@pytest.mark.parametrize("text", MORE_ADDRESS_ONLY)
+def test_more_addresses_alone_are_not_reports(parser, text: str) -> None:
+    result = parser.parse(text)
+    assert not (result.understood and result.intent in SERVICE_INTENTS), result.ranking

@@ -76,3 +76,14 @@ def test_cli_parse_with_a_pending_question(nlu_cache) -> None:
     assert json.loads(res.output)["understood"] is False
     res = runner.invoke(app, ["nlu", "parse", "1", "--pending", "nope"], env=env(nlu_cache))
     assert res.exit_code != 0
+
+
+def test_cli_evaluate_heldout_summary(nlu_cache) -> None:
+    res = runner.invoke(app, ["nlu", "evaluate", "--heldout", str(DATA), "--json"], env=env(nlu_cache))
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert set(out["sets"]) == {"dev.yml", "dev_short.tsv", "dev2.yml", "dev3.yml", "dev4.yml"}
+    assert out["written"]["service"] >= 0.95 and out["written"]["control"] >= 0.95  # issue 12
+    assert out["written"]["reports_read_as_dialogue_act"] == 0
+    assert out["pothole_freetext"]["block_free_text"] >= 0.9
+    assert {"p50", "p99"} <= out["parse_cpu_ms"].keys() and out["attribution"] == "Fuente: Ayuntamiento de Madrid"
