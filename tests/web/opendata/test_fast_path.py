@@ -8,6 +8,7 @@ still equal it."""
 from __future__ import annotations
 
 import math
+import threading
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
@@ -129,6 +130,31 @@ def test_fast_rows_equal_the_reference_row_for_row(od_runtime: Any, monkeypatch:
     assert "8130" not in text and "example.com" not in text and "GOMA800101" not in text and "1234 5678" not in text
     assert '"comillas", comas, y saltos' in text and "Hidalgo, col. Centro" in text
     assert "NO PUBLICAR" not in text and "1111" not in text
+
+
+def test_an_export_left_half_way_stops_its_prefetching_thread(od_runtime: Any, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    build(od_runtime)
+    with od_runtime.session_factory() as session:
+        on_postgres = fast.supported(session.connection())
+    monkeypatch.setattr(fast, "FAST_BATCH", 3)
+    rows = export_rows(od_runtime, [])
+    assert len(next(rows)) == (3 if on_postgres else 30)  # the client reads a little, then goes away
+    rows.close()
+    assert not [t for t in threading.enumerate() if t.name == "export-prefetch"]
+
+
+def test_the_prefetching_reader_hands_over_a_failure_and_every_batch_in_order() -> None:
+    batches = iter([[(1,), (2,)], [(3,)], []])
+    assert list(fast._Prefetch(lambda size: next(batches), [(0,)])) == [[(0,), (1,), (2,)], [(3,)]]
+
+    def broken(size: int) -> list[tuple[Any, ...]]:
+        raise OSError("the database went away")
+
+    reader = fast._Prefetch(broken, [])
+    with pytest.raises(OSError, match="went away"):
+        list(reader)
+    reader.stop()
 
 
 def test_kept_public_addresses(od_runtime: Any) -> None:
