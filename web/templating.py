@@ -27,6 +27,11 @@ class Pages:
             lstrip_blocks=True,
         )
 
+    def macro_text(self, name: str, macro: str, *args: Any, **kwargs: Any) -> str:
+        """The text of ``macro`` of template ``name`` called with these arguments (short messages kept in a
+        template, e.g. the console's form errors), stripped."""
+        return str(getattr(self.env.get_template(name).module, macro)(*args, **kwargs)).strip()
+
     def render_text(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context)
 

@@ -26,7 +26,7 @@ from bot.media import MediaRejected, store_stream
 from dialogue.render import sms_segments
 from ticketing.attachments import add_attachment
 from ticketing.citizens import get_or_create_identity, normalise_phone
-from ticketing.errors import TicketError
+from ticketing.errors import InvalidTransition, TicketError
 from ticketing.models import ChannelKind, Citizen, StaffUser, Subscription, Ticket, TicketEvent, TicketStatus
 from ticketing.service import ALLOWED_TRANSITIONS, REOPENABLE
 from web.console.masking import mask_identifier, mask_phone
@@ -73,12 +73,32 @@ def map_points(center: tuple[float, float], others: list[tuple[str, float, float
     return out
 
 
-class FormError(Exception):
-    """A form value staff must fix; ``str()`` is the Spanish message, ``field`` where it goes."""
+#: The Spanish text of each ``FormError`` key (one macro, ``text``).
+FORM_ERRORS = "console/form_errors.j2"
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+
+class FormError(Exception):
+    """A form value staff must fix: ``field`` where it goes, ``key`` of its Spanish text in ``FORM_ERRORS``;
+    ``str()`` is that text once ``render`` has looked it up (the page does before showing it)."""
+
+    def __init__(self, field: str, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.field, self.key, self.params = field, key, params
+        self.text = ""
+
+    def render(self, pages: Any) -> FormError:
+        self.text = pages.macro_text(FORM_ERRORS, "text", self.key, **self.params)
+        return self
+
+    def __str__(self) -> str:
+        return self.text or self.key
+
+
+def ticket_form_error(field: str, action: str, exc: TicketError) -> FormError:
+    """The ticket service refused a change (its message is English, for logs): staff read why in Spanish."""
+    log.warning("console: %s refused: %s", action, exc)
+    key = "ticket_changed" if isinstance(exc, InvalidTransition) else "ticket_error"
+    return FormError(field, key, action=action)
 
 
 def _parse_local(value: str, tz: ZoneInfo) -> datetime | None:
@@ -90,7 +110,7 @@ def _parse_local(value: str, tz: ZoneInfo) -> datetime | None:
             return datetime.combine(date.fromisoformat(value), time(9, 0), tzinfo=tz)
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise FormError("scheduled_for", "Escribe la fecha como AAAA-MM-DD.") from None
+        raise FormError("scheduled_for", "bad_date") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
@@ -204,24 +224,24 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         allowed = {s.value for s in ALLOWED_TRANSITIONS[current]} | (
             {"in_progress"} if current == TicketStatus.IN_PROGRESS else set())
         if target not in allowed:
-            raise FormError("status", "Elige uno de los estados que se ofrecen.")
+            raise FormError("status", "status_not_offered")
         scheduled = _parse_local(form.get("scheduled_for", ""), tz())
         if target == "not_resolved":
             if not reason or reason in NOT_RESOLVED_EXCLUDED or reason not in rt().catalog.reasons:
-                raise FormError("reason", "Elige el motivo por el que no se pudo atender.")
+                raise FormError("reason", "reason_needed")
             if not public_note:
-                raise FormError("public_note", "Escribe una nota para la ciudadanía: explica por qué no se atendió.")
+                raise FormError("public_note", "public_note_needed")
         elif target == "in_progress" and scheduled is not None:
             reason = "scheduled"
         elif target == "in_progress" and current == TicketStatus.IN_PROGRESS:
-            raise FormError("scheduled_for", "Para reprogramar, escribe la nueva fecha.")
+            raise FormError("scheduled_for", "new_date_needed")
         else:
             reason = None if target != "resolved" else "resolved"
         if scheduled is not None:
             if target != "in_progress":
-                raise FormError("scheduled_for", "La fecha programada va con el estado «En proceso».")
+                raise FormError("scheduled_for", "date_only_in_progress")
             if scheduled.date() < now().astimezone(tz()).date():
-                raise FormError("scheduled_for", "La fecha programada no puede estar en el pasado.")
+                raise FormError("scheduled_for", "date_in_past")
         referred = (form.get("referred_to") or "").strip() or None
         try:
             return service.change_status(ticket, target, actor=actor(staff), reason=reason,
@@ -229,7 +249,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                                          scheduled_for=scheduled, referred_to=referred if reason ==
                                          "out_of_jurisdiction" else None)
         except TicketError as exc:
-            raise FormError("status", f"No se pudo cambiar el estado: {exc}") from None
+            raise ticket_form_error("status", "status", exc) from None
 
     def preview_messages(session: Session, staff: StaffPrincipal, ticket: Ticket,
                          form: dict[str, str]) -> list[dict[str, Any]]:
@@ -265,7 +285,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                     messages = preview_messages(session, staff, ticket, fields)
                     error = ""
                 except FormError as exc:
-                    messages, error = [], str(exc)
+                    messages, error = [], str(exc.render(ctx.pages))
                 session.rollback()
                 return messages, error
 
@@ -288,7 +308,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                 done = await run_in_threadpool(run)
             except FormError as exc:
                 await form.close()
-                return await ticket_page(request, staff, form=fields, error=exc, section=section)
+                return await ticket_page(request, staff, form=fields, error=exc.render(ctx.pages), section=section)
             await form.close()
             rt().wake_outbox()
             return see_other(f"/console/tickets/{request.path_params['folio']}?hecho={quote(done)}#{section}")
@@ -304,19 +324,19 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                   upload: Any) -> str:
         why = (form.get("reopen_reason") or "").strip()
         if not why:
-            raise FormError("reopen_reason", "Escribe por qué se reabre (por ejemplo, la cuadrilla no lo arregló).")
+            raise FormError("reopen_reason", "reopen_reason_needed")
         try:
             service.reopen(ticket, actor=actor(staff), internal_note=why,
                            public_note=(form.get("reopen_note") or "").strip() or None)
         except TicketError as exc:
-            raise FormError("reopen_reason", f"No se pudo reabrir: {exc}") from None
+            raise ticket_form_error("reopen_reason", "reopen", exc) from None
         return "reabierto"
 
     def do_note(session: Session, service: Any, staff: StaffPrincipal, ticket: Ticket, form: dict[str, str],
                 upload: Any) -> str:
         note = (form.get("note") or "").strip()
         if not note:
-            raise FormError("note", "Escribe la nota.")
+            raise FormError("note", "note_needed")
         service.add_note(ticket, actor=actor(staff), internal_note=note)
         return "nota"
 
@@ -325,11 +345,11 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         raw = (form.get("staff_id") or "").strip()
         target = session.get(StaffUser, int(raw)) if raw.isdigit() else None
         if target is None or not target.active or target.department_id != ticket.department_id:
-            raise FormError("staff_id", "Elige a una persona activa de la dependencia del reporte.")
+            raise FormError("staff_id", "staff_not_in_department")
         try:
             service.assign(ticket, actor=actor(staff), staff_id=target.id)
         except TicketError as exc:
-            raise FormError("staff_id", f"No se pudo asignar: {exc}") from None
+            raise ticket_form_error("staff_id", "assign", exc) from None
         return "asignado"
 
     def do_reroute(session: Session, service: Any, staff: StaffPrincipal, ticket: Ticket, form: dict[str, str],
@@ -337,16 +357,16 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         category = (form.get("category") or "").strip()
         reason = (form.get("reroute_reason") or "").strip()
         if category not in rt().catalog.categories:
-            raise FormError("category", "Elige la categoría correcta.")
+            raise FormError("category", "category_needed")
         if category == ticket.category_code:
-            raise FormError("category", "El reporte ya está en esa categoría.")
+            raise FormError("category", "same_category")
         if not reason:
-            raise FormError("reroute_reason", "Escribe por qué se corrige la categoría.")
+            raise FormError("reroute_reason", "reroute_reason_needed")
         try:
             service.reroute(ticket, category, actor=actor(staff), reason=reason,
                             public_note=(form.get("reroute_note") or "").strip() or None)
         except TicketError as exc:
-            raise FormError("category", f"No se pudo corregir: {exc}") from None
+            raise ticket_form_error("category", "reroute", exc) from None
         return "ruta"
 
     def do_duplicate(session: Session, service: Any, staff: StaffPrincipal, ticket: Ticket, form: dict[str, str],
@@ -354,18 +374,18 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         try:
             original = ticket_or_404(session, staff, form.get("original") or "")
         except Exception:
-            raise FormError("original", "No encontramos ese folio en tu dependencia.") from None
+            raise FormError("original", "original_not_found") from None
         try:
             service.mark_duplicate(ticket, original, actor=actor(staff),
                                    public_note=(form.get("duplicate_note") or "").strip() or None)
         except TicketError as exc:
-            raise FormError("original", f"No se pudo marcar como duplicado: {exc}") from None
+            raise ticket_form_error("original", "duplicate", exc) from None
         return "duplicado"
 
     def do_evidence(session: Session, service: Any, staff: StaffPrincipal, ticket: Ticket, form: dict[str, str],
                     upload: Any) -> str:
         if not isinstance(upload, UploadFile) or not upload.filename:
-            raise FormError("photo", "Elige una foto.")
+            raise FormError("photo", "photo_needed")
         settings = rt().settings
 
         def chunks() -> Any:
@@ -379,9 +399,10 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         try:
             stored = store_stream(settings, chunks(), declared_size=upload.size)
         except MediaRejected as exc:
-            message = (f"La foto pesa demasiado (máximo {settings.max_media_bytes // (1024 * 1024)} MB)."
-                       if exc.reason == "too_large" else "El archivo no es una foto (JPG, PNG, WEBP o HEIC).")
-            raise FormError("photo", message) from None
+            if exc.reason == "too_large":
+                raise FormError("photo", "photo_too_large",
+                                max_mb=settings.max_media_bytes // (1024 * 1024)) from None
+            raise FormError("photo", "not_a_photo") from None
         attachment = add_attachment(session, stored, message_id=None, original_name=upload.filename[:255],
                                     kind="evidence")
         service.attach(ticket, attachment.id, actor=actor(staff), kind="evidence")
@@ -401,27 +422,27 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
             with unit_of_work(ctx) as session:
                 channel = fields.get("channel") or ""
                 if channel not in ("phone", "walk_in"):
-                    raise FormError("channel", "Elige cómo llegó el reporte.")
+                    raise FormError("channel", "channel_needed")
                 category = fields.get("category") or ""
                 if category not in catalog.categories:
-                    raise FormError("category", "Elige la categoría.")
+                    raise FormError("category", "new_category_needed")
                 if not (fields.get("description") or "").strip():
-                    raise FormError("description", "Escribe qué reportó la persona.")
+                    raise FormError("description", "description_needed")
                 lat = lon = None
                 if (fields.get("lat") or "").strip() or (fields.get("lon") or "").strip():
                     try:
                         lat, lon = float(fields.get("lat") or ""), float(fields.get("lon") or "")
                     except ValueError:
-                        raise FormError("lat", "Las coordenadas son números, p. ej. 25.6866 y -100.3161.") from None
+                        raise FormError("lat", "bad_coordinates") from None
                 if lat is None and not (fields.get("address") or "").strip() and not (
                         fields.get("landmark") or "").strip():
-                    raise FormError("address", "Escribe la dirección o una referencia.")
+                    raise FormError("address", "place_needed")
                 identity = None
                 raw_phone = (fields.get("phone") or "").strip()
                 if raw_phone:
                     phone = normalise_phone(raw_phone)
                     if phone is None:
-                        raise FormError("phone", "El teléfono no parece válido: 10 dígitos, p. ej. 81 1234 5678.")
+                        raise FormError("phone", "bad_phone")
                     identity = get_or_create_identity(session, ChannelKind.SMS, phone, phone=phone,
                                                       display_name=(fields.get("name") or "").strip()[:200] or None)
                 service = rt().ticket_service(session)
@@ -431,7 +452,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                                             address=fields.get("address"), landmark=fields.get("landmark"),
                                             reporter_identity=identity)
                 except TicketError as exc:
-                    raise FormError("category", f"No se pudo registrar: {exc}") from None
+                    raise ticket_form_error("category", "create", exc) from None
                 if staff.department_filter is not None and ticket.department_id != staff.department_filter:
                     return f"/console/tickets?aviso=registrado_otra&folio={ticket.folio}"
                 return f"/console/tickets/{ticket.folio}?hecho=registrado"
@@ -439,6 +460,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         try:
             target = await run_in_threadpool(run)
         except FormError as exc:
+            exc.render(ctx.pages)
             return render(ctx, request, "console/new_ticket.html", {
                 "categories": categories, "form": defaultdict(str, fields), "error": exc, "error_field": exc.field},
                 status_code=400)

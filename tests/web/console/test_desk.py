@@ -113,7 +113,9 @@ def test_staff_reopen_a_resolved_report_with_a_reason_and_the_follower_is_told(
     folio = make_ticket(web_runtime)
     ana: Console = console(staff["works"].email)
     assert 'action="/console/tickets/' + folio + '/reopen"' not in ana.get(f"/console/tickets/{folio}").text
-    assert ana.post(f"/console/tickets/{folio}/reopen", {"reopen_reason": "x"}).status_code == 400  # still open
+    still_open = ana.post(f"/console/tickets/{folio}/reopen", {"reopen_reason": "x"})
+    assert still_open.status_code == 400 and "No se pudo reabrir: el reporte cambió" in still_open.text
+    assert "can be reopened" not in still_open.text  # the service's English reason is for the logs only
     assert ana.post(f"/console/tickets/{folio}/status", {"status": "resolved"}).status_code == 303
     assert f'action="/console/tickets/{folio}/reopen"' in ana.get(f"/console/tickets/{folio}").text
     refused = ana.post(f"/console/tickets/{folio}/reopen", {"reopen_note": "Volvemos a revisarlo."})
@@ -229,3 +231,20 @@ def test_report_taken_by_phone(web_app: AppServer, web_runtime: Runtime, staff: 
     elsewhere = ana.post("/console/tickets/new", {"channel": "walk_in", "category": "tree", "description": "Árbol",
                                                   "address": "Roble 3"})
     assert elsewhere.status_code == 303 and "registrado_otra" in elsewhere.headers["location"]
+
+
+def test_every_form_error_of_the_desk_has_its_spanish_text() -> None:
+    import re
+    from pathlib import Path
+
+    from web.console import desk
+    from web.templating import Pages
+
+    source = Path(desk.__file__).read_text(encoding="utf-8")
+    keys = set(re.findall(r'FormError\("\w+", "(\w+)"', source)) | {"ticket_changed", "ticket_error"}
+    assert len(keys) > 20
+    pages = Pages()
+    fallback = pages.macro_text(desk.FORM_ERRORS, "text", "no-such-key")
+    for key in keys:
+        text = pages.macro_text(desk.FORM_ERRORS, "text", key, max_mb=10, action="status")
+        assert text and text != fallback, key
