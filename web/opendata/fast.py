@@ -31,8 +31,8 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, Select, String, case, func, literal, select, type_coerce
 from sqlalchemy.orm import aliased
 
-from ticketing.models import ChannelKind, Department, Ticket, TicketEvent
-from web.opendata.rows import STATUS_LABELS, Publisher, base_query, colonia_of, publisher_for
+from ticketing.models import ChannelKind, Department, Ticket
+from web.opendata.rows import STATUS_LABELS, Publisher, base_query, colonia_of, latest_public_note, publisher_for
 from web.publication import ADDRESS_RULES, public_address, scrub, snap
 
 #: Rows per FETCH of the server-side cursor (and per chunk written).
@@ -56,9 +56,7 @@ def _iso(column: Any) -> Any:
 def fast_query() -> Select[Any]:
     """The columns of ``base_query`` with the dates already formatted (filters and order are the caller's)."""
     original = aliased(Ticket)
-    note = (select(TicketEvent.public_note)
-            .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.public_note.is_not(None))
-            .order_by(TicketEvent.id.desc()).limit(1).correlate(Ticket).scalar_subquery())
+    note = latest_public_note()
     t = Ticket.__table__.c
     is_open = t.is_open.is_(True)
     dates = [t.created_at, t.updated_at, t.closed_at, t.resolved_at, t.due_at, t.revised_due_at]

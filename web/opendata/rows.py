@@ -78,12 +78,17 @@ class _TicketRow:
     department: _Dept
 
 
+def latest_public_note() -> Any:
+    """The ticket's newest staff public note, the one a published row carries (a correlated scalar subquery)."""
+    return (select(TicketEvent.public_note)
+            .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.public_note.is_not(None))
+            .order_by(TicketEvent.id.desc()).limit(1).correlate(Ticket).scalar_subquery())
+
+
 def base_query() -> Select[Any]:
     """The column query of every published row (filters and order are the caller's)."""
     original = aliased(Ticket)
-    note = (select(TicketEvent.public_note)
-            .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.public_note.is_not(None))
-            .order_by(TicketEvent.id.desc()).limit(1).correlate(Ticket).scalar_subquery())
+    note = latest_public_note()
     t = Ticket.__table__.c
     # Dates read as the driver gives them (aware on PostgreSQL, naive UTC on SQLite; ``Publisher.iso`` handles
     # both): the UTCDateTime conversion of seven columns is a tenth of an export's time.
