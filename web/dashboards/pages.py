@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticketing.indicators import MIN_CASES, Indicators
-from web.console.pages import csrf_token
+from web.console.pages import render
 from web.context import WebContext
 from web.dashboards.tables import TABLE_KEYS, Table, build_tables, pct_text, satisfaction_text
 from web.public import figures
@@ -163,9 +163,8 @@ class Dashboards:
         data = await run_in_threadpool(self._figures, staff, query)
         catalog = self.ctx.runtime().catalog
         departments = sorted(((code, d.name) for code, d in catalog.departments.items()), key=lambda p: p[1])
-        return self.ctx.pages.render(request, "dashboards/page.html", {
-            **data, "staff": staff, "query": query, "departments": departments, "min_cases": MIN_CASES,
-            "csrf_token": csrf_token(self.ctx, request), "flash": None, "page_error": None,
+        return render(self.ctx, request, "dashboards/page.html", {
+            **data, "query": query, "departments": departments, "min_cases": MIN_CASES,
             "order": [k for k in TABLE_KEYS if k in data["tables"]],
             "period": f"{figures.date_text(query.first)} al {figures.date_text(query.last)}",
         })
