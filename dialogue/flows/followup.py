@@ -12,9 +12,8 @@ arreglo") tells the citizen "responde a este mensaje y lo volvemos a revisar", s
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
-from dialogue.flows.status import RECENT_CLOSED_DAYS, show
+from dialogue.flows.status import latest_closed_for, show
 from dialogue.text import YES_WORDS, fold
 from dialogue.turn import Turn
 from dialogue.understanding import folio_in, intent, is_control_word
@@ -45,11 +44,6 @@ def _ticket(turn: Turn, folio: str | None) -> Ticket | None:
         return turn.tickets().get(folio or "")
     except TicketNotFound:
         return None
-
-
-def latest_closed_for(turn: Turn) -> Ticket | None:
-    """The citizen's most recently updated report that can be reopened (reported or followed)."""
-    return turn.tickets().latest_reopenable_for(turn.citizen.id, since=turn.now - timedelta(days=RECENT_CLOSED_DAYS))
 
 
 def _reopen(turn: Turn, ticket: Ticket, *, words: str | None) -> None:

@@ -25,6 +25,12 @@ RECENT_CLOSED_DAYS = 60
 MAX_LISTED_TICKETS = 5
 
 
+def latest_closed_for(turn: Turn) -> Ticket | None:
+    """The citizen's most recently updated report that can be reopened (reported or followed), of the last
+    ``RECENT_CLOSED_DAYS``."""
+    return turn.tickets().latest_reopenable_for(turn.citizen.id, since=turn.now - timedelta(days=RECENT_CLOSED_DAYS))
+
+
 def answer(turn: Turn, folio: str | None, *, aside: bool = False) -> None:
     """Answer a status question: ``folio``, else something typed like a folio with a wrong check digit, else the
     citizen's open reports. ``aside``: asked in the middle of a report (no options: the report's stay valid)."""
@@ -36,8 +42,7 @@ def answer(turn: Turn, folio: str | None, *, aside: bool = False) -> None:
             return
         tickets = turn.tickets().open_tickets_for(turn.citizen.id)
         if not tickets:
-            recent = turn.tickets().latest_reopenable_for(  # "needs budget", "not found": closed, not forgotten
-                turn.citizen.id, since=turn.now - timedelta(days=RECENT_CLOSED_DAYS))
+            recent = latest_closed_for(turn)  # "needs budget", "not found": closed, but not forgotten
             if recent is not None:
                 show(turn, recent.folio)
                 return
