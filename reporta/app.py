@@ -100,6 +100,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
     ``scheduler``: run the scheduler + dispatcher here (default ``REPORTA_SCHEDULER_ENABLED``).
     """
     owns = runtime is None
+    # read once: the runtime built at start-up and the pages' site name use the same settings
+    app_settings = runtime.settings if runtime is not None else settings or Settings()
     state: dict[str, Runtime] = {}
 
     def rt() -> Runtime:
@@ -108,7 +110,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state["runtime"] = runtime if runtime is not None else await run_in_threadpool(
-            lambda: Runtime.from_settings(settings or Settings(), store_only=store_only))
+            lambda: Runtime.from_settings(app_settings, store_only=store_only))
         if background:
             rt().start_background(scheduler=scheduler)
         try:
@@ -246,8 +248,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
     ]
     pages = Pages()
     # Every page's <title> names the municipality ("Consultar un folio · Municipio de San Reporta").
-    pages.env.globals["site_name"] = (runtime.settings if runtime is not None else settings or Settings()
-                                      ).municipality_name
+    pages.env.globals["site_name"] = app_settings.municipality_name
     routes += web_routes(WebContext(runtime=rt, pages=pages))
 
     async def not_found(request: Request, exc: Exception) -> Response:
