@@ -1,35 +1,62 @@
-"""Helper of scripts/compare_rasa: scores the builtin engine and a running Rasa server on one test file."""
+"""Helper of scripts/compare_rasa: scores the builtin engine and a running Rasa server on one labelled file, or on
+every held-out set of a folder (``tests/nlu/data``: the written sets by service and control intents, the pothole
+free-text set, reports read as a dialogue act), with the same scoring as ``reporta nlu evaluate``."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nlu.api import load_parser
 from nlu.data import read_labelled
-from nlu.evaluate import evaluate
+from nlu.evaluate import evaluate, heldout_summary
 from nlu.rasa import RasaParser
 from reporta.settings import Settings
 
 
 class _NoFallback:
-    def parse(self, text: str):
+    def parse(self, text: str) -> Any:
         raise RuntimeError("Rasa failed during the comparison; see var/rasa-server.log")
 
 
+def _folder(engines: list[tuple[str, Any]], folder: Path) -> None:
+    summaries = [(name, heldout_summary(parser.parse, folder)) for name, parser in engines]
+    print(f"held-out sets in {folder}")
+    print(f"{'engine':<12}{'service':>10}{'control':>10}{'as act':>8}{'pothole':>10}{'no bache':>10}  per set")
+    for name, s in summaries:
+        w, p = s["written"], s.get("pothole_freetext", {})
+        sets = ", ".join(f"{k} {v:.3f}" for k, v in s["sets"].items())
+        print(
+            f"{name:<12}{w['service']:>10.4f}{w['control']:>10.4f}{w['reports_read_as_dialogue_act']:>8}"
+            f"{p.get('accuracy', float('nan')):>10.4f}{p.get('without_bache', float('nan')):>10.4f}  {sets}"
+        )
+    print(
+        f"(service n {summaries[0][1]['written']['service_n']}, control n {summaries[0][1]['written']['control_n']};"
+        " 'as act': service reports read as cancel/deny/affirm/thanks)"
+    )
+
+
 def main() -> None:
-    test_file, url = Path(sys.argv[1]), sys.argv[2]
-    examples = read_labelled(test_file)
+    target, url = Path(sys.argv[1]), sys.argv[2]
     settings = Settings()
     builtin = load_parser(settings.model_copy(update={"nlu_engine": "builtin"}))
     rasa = RasaParser(url, timeout=30.0, fallback=_NoFallback(), threshold=settings.nlu_fallback_threshold)
-    rows = [("builtin", evaluate(builtin.parse, examples)), ("rasa DIET", evaluate(rasa.parse, examples))]
-    print(f"test file: {test_file} ({len(examples)} messages)")
-    print(f"{'engine':<12}{'accuracy':>10}{'macro-F1':>10}{'ms/msg':>10}")
+    engines: list[tuple[str, Any]] = [("builtin", builtin), ("rasa DIET", rasa)]
+    if target.is_dir():
+        _folder(engines, target)
+        return
+    examples = read_labelled(target)
+    rows = [(name, evaluate(parser.parse, examples)) for name, parser in engines]
+    print(f"test file: {target} ({len(examples)} messages)")
+    print(f"{'engine':<12}{'accuracy':>10}{'macro-F1':>10}{'top cand.':>10}{'fallback':>10}{'ms/msg':>10}")
     for name, r in rows:
-        print(f"{name:<12}{r.accuracy:>10.4f}{r.macro_f1:>10.4f}{r.ms_per_message:>10.3f}")
+        print(
+            f"{name:<12}{r.accuracy:>10.4f}{r.macro_f1:>10.4f}{r.top_accuracy:>10.4f}{r.fallback_rate:>10.3f}"
+            f"{r.ms_per_message:>10.3f}"
+        )
 
 
 if __name__ == "__main__":
