@@ -1,0 +1,111 @@
+"""Helper of ``scripts/compare_rasa --madrid-fold K``: Rasa DIET and the builtin engine on the same training data,
+scored on one fold of the real Madrid reports (Fuente: Ayuntamiento de Madrid).
+
+    prepare OUT K   writes OUT/nlu/ (every Rasa YAML file of data/nlu, plus the Madrid reports of the other four
+                    folds as one more YAML file) and OUT/test.tsv (fold K), the same 5 stratified folds (seed 0) as
+                    benchmarks/nlu_reference.py
+    score OUT URL   scores the Rasa server at URL and the builtin engine trained on the same data on OUT/test.tsv
+
+The builtin engine gives the real reports their shipped weight (``REAL_WEIGHT``); Rasa has no sample weights, so it
+sees them at weight 1 beside the hand-written examples.  Both are scored by ``nlu.evaluate.evaluate`` (a fallback
+counts as wrong), with the top candidate, the fallback rate and reports read as a dialogue act.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nlu.data import load_training_data, read_labelled, training_files
+from nlu.evaluate import evaluate
+from reporta.settings import DEFAULT_DATA_DIR
+
+FOLDS = 5
+
+
+def _split(k: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    real = load_training_data(DEFAULT_DATA_DIR / "nlu").real
+    gold = np.array([y for _, y in real])
+    train, test = list(StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(real, gold))[k]
+    return [real[i] for i in train], [real[i] for i in test]
+
+
+def _yaml_line(text: str) -> str:
+    # One example per line; square brackets would be read by Rasa as entity markup.
+    return " ".join(text.replace("[", "(").replace("]", ")").split())
+
+
+def prepare(out: Path, k: int) -> None:
+    nlu_dir = out / "nlu"
+    shutil.rmtree(nlu_dir, ignore_errors=True)
+    nlu_dir.mkdir(parents=True)
+    for path in training_files(DEFAULT_DATA_DIR / "nlu"):
+        if path.suffix == ".yml":
+            shutil.copy(path, nlu_dir / path.name)
+    train, test = _split(k)
+    by_intent: dict[str, list[str]] = {}
+    for text, intent in train:
+        line = _yaml_line(text)
+        if line:
+            by_intent.setdefault(intent, []).append(line)
+    lines = ['version: "3.1"', "# Madrid reports of the training folds. Fuente: Ayuntamiento de Madrid.", "nlu:"]
+    for intent, texts in sorted(by_intent.items()):
+        lines += [f"- intent: {intent}", "  examples: |"] + [f"    - {t}" for t in texts]
+    (nlu_dir / "madrid_train.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with (out / "test.tsv").open("w", encoding="utf-8") as fh:
+        fh.write("text\tintent\n")
+        for text, intent in test:
+            fh.write(f"{' '.join(text.split())}\t{intent}\n")
+    print(f"fold {k}: {len(train)} Madrid reports to train on, {len(test)} to test", file=sys.stderr)
+
+
+def score(out: Path, url: str, k: int) -> None:
+    from nlu.api import HARMFUL_ACTS
+    from nlu.model import BuiltinParser, fit
+    from nlu.rasa import RasaParser
+    from reporta.settings import Settings
+
+    settings = Settings()
+    test = read_labelled(out / "test.tsv")
+    data = load_training_data(DEFAULT_DATA_DIR / "nlu")
+    train, _ = _split(k)
+    t0 = time.perf_counter()
+    builtin = BuiltinParser(fit(data.examples, data.lookups, train), threshold=settings.nlu_fallback_threshold)
+    print(f"builtin training: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+    class _NoFallback:
+        def parse(self, text: str) -> object:
+            raise RuntimeError("Rasa failed during the comparison; see var/rasa-server.log")
+
+    rasa = RasaParser(url, timeout=30.0, fallback=_NoFallback(), threshold=settings.nlu_fallback_threshold)
+    print(f"Madrid fold {k} of {FOLDS} ({len(test)} reports; Fuente: Ayuntamiento de Madrid)")
+    print(f"{'engine':<12}{'accuracy':>10}{'macro-F1':>10}{'top cand.':>10}{'fallback':>10}{'as act':>8}{'ms/msg':>10}")
+    for name, parser in (("builtin", builtin), ("rasa DIET", rasa)):
+        r = evaluate(parser.parse, test)
+        acts = sum(row.predicted in HARMFUL_ACTS for row in r.rows)
+        print(
+            f"{name:<12}{r.accuracy:>10.4f}{r.macro_f1:>10.4f}{r.top_accuracy:>10.4f}{r.fallback_rate:>10.3f}"
+            f"{acts / max(1, r.n):>8.4f}{r.ms_per_message:>10.3f}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    command, out = sys.argv[1], Path(sys.argv[2])
+    if command == "prepare":
+        prepare(out, int(sys.argv[3]))
+    elif command == "score":
+        score(out, sys.argv[3], int(sys.argv[4]))
+    else:
+        raise SystemExit(f"unknown command {command!r}: prepare or score")
+
+
+if __name__ == "__main__":
+    main()
