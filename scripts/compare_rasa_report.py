@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nlu.api import load_parser
 from nlu.data import read_labelled
-from nlu.evaluate import evaluate, heldout_summary
+from nlu.evaluate import POTHOLE_SETS, evaluate, heldout_summary
 from nlu.rasa import RasaParser
 from reporta.settings import Settings
 
@@ -25,18 +25,24 @@ class _NoFallback:
 def _folder(engines: list[tuple[str, Any]], folder: Path) -> None:
     summaries = [(name, heldout_summary(parser.parse, folder)) for name, parser in engines]
     print(f"held-out sets in {folder}")
-    print(f"{'engine':<12}{'service':>10}{'control':>10}{'as act':>8}{'pothole':>10}{'no bache':>10}  per set")
+    print(f"{'engine':<12}{'service':>10}{'control':>10}{'as act':>8}  per set")
     for name, s in summaries:
-        w, p = s["written"], s.get("pothole_freetext", {})
+        w = s["written"]
         sets = ", ".join(f"{k} {v:.3f}" for k, v in s["sets"].items())
-        print(
-            f"{name:<12}{w['service']:>10.4f}{w['control']:>10.4f}{w['reports_read_as_dialogue_act']:>8}"
-            f"{p.get('accuracy', float('nan')):>10.4f}{p.get('without_bache', float('nan')):>10.4f}  {sets}"
-        )
+        print(f"{name:<12}{w['service']:>10.4f}{w['control']:>10.4f}{w['reports_read_as_dialogue_act']:>8}  {sets}")
     print(
-        f"(service n {summaries[0][1]['written']['service_n']}, control n {summaries[0][1]['written']['control_n']};"
-        " 'as act': service reports read as cancel/deny/affirm/thanks)"
+        f"(written sets: service n {summaries[0][1]['written']['service_n']}, control n "
+        f"{summaries[0][1]['written']['control_n']}; 'as act': service reports read as cancel/deny/affirm/thanks)"
     )
+    for set_name in POTHOLE_SETS:
+        for name, s in summaries:
+            if (p := s.get(Path(set_name).stem)) is not None:
+                blocks = ", ".join(f"{k[6:]} {v:.3f}" for k, v in p.items() if k.startswith("block_"))
+                print(
+                    f"{set_name} {name}: accuracy {p['accuracy']:.4f} ({blocks}); pothole without 'bache' "
+                    f"{p['without_bache']:.4f}; fallback {p['fallback']:.3f}; "
+                    f"as act {p['reports_read_as_dialogue_act']}"
+                )
 
 
 def main() -> None:

@@ -86,4 +86,8 @@ def test_cli_evaluate_heldout_summary(nlu_cache) -> None:
     assert out["written"]["service"] >= 0.95 and out["written"]["control"] >= 0.95  # issue 12
     assert out["written"]["reports_read_as_dialogue_act"] == 0
     assert out["pothole_freetext"]["block_free_text"] >= 0.9
+    # Round 10: the set written without seeing the training data; the near misses must not become potholes.
+    independent = out["pothole_mx_independent"]
+    assert independent["block_freetext"] >= 0.9 and independent["block_not_pothole"] >= 0.9
+    assert independent["reports_read_as_dialogue_act"] <= 2
     assert {"p50", "p99"} <= out["parse_cpu_ms"].keys() and out["attribution"] == "Fuente: Ayuntamiento de Madrid"
