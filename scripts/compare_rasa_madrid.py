@@ -13,7 +13,6 @@ counts as wrong), with the top candidate, the fallback rate and reports read as 
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,13 +41,20 @@ def _yaml_line(text: str) -> str:
     return " ".join(text.replace("[", "(").replace("]", ")").split())
 
 
+def _write(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
 def prepare(out: Path, k: int) -> None:
+    # Files are only rewritten when their content changes, so scripts/compare_rasa keeps a model that is newer.
     nlu_dir = out / "nlu"
-    shutil.rmtree(nlu_dir, ignore_errors=True)
-    nlu_dir.mkdir(parents=True)
-    for path in training_files(DEFAULT_DATA_DIR / "nlu"):
-        if path.suffix == ".yml":
-            shutil.copy(path, nlu_dir / path.name)
+    nlu_dir.mkdir(parents=True, exist_ok=True)
+    sources = [p for p in training_files(DEFAULT_DATA_DIR / "nlu") if p.suffix == ".yml"]
+    for stale in set(nlu_dir.glob("*.yml")) - {nlu_dir / p.name for p in sources} - {nlu_dir / "madrid_train.yml"}:
+        stale.unlink()
+    for path in sources:
+        _write(nlu_dir / path.name, path.read_text(encoding="utf-8"))
     train, test = _split(k)
     by_intent: dict[str, list[str]] = {}
     for text, intent in train:
@@ -58,11 +64,8 @@ def prepare(out: Path, k: int) -> None:
     lines = ['version: "3.1"', "# Madrid reports of the training folds. Fuente: Ayuntamiento de Madrid.", "nlu:"]
     for intent, texts in sorted(by_intent.items()):
         lines += [f"- intent: {intent}", "  examples: |"] + [f"    - {t}" for t in texts]
-    (nlu_dir / "madrid_train.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with (out / "test.tsv").open("w", encoding="utf-8") as fh:
-        fh.write("text\tintent\n")
-        for text, intent in test:
-            fh.write(f"{' '.join(text.split())}\t{intent}\n")
+    _write(nlu_dir / "madrid_train.yml", "\n".join(lines) + "\n")
+    _write(out / "test.tsv", "text\tintent\n" + "".join(f"{' '.join(t.split())}\t{i}\n" for t, i in test))
     print(f"fold {k}: {len(train)} Madrid reports to train on, {len(test)} to test", file=sys.stderr)
 
 
