@@ -14,6 +14,8 @@ what the conversation is waiting for (``pending``, one of :data:`nlu.types.PENDI
 * **Answers need a question.** A leading "sí"/"no"/"1"/"2" is an answer only when ``pending`` is ``yes_no``,
   ``choice`` or ``photo``; then it decides the act ("no, sigue el bache" at a survey is ``deny``, with the pothole
   still listed in ``problems``). A bare number with no question pending is not understood.
+* **An answer needs a question** in other words too (round 10): with none pending, "sigue el pozo, nadie vino" or "el
+  bache sigue igual" (deny by the classifier) name a problem by its category's words, so they are that report.
 * **Cancel needs cancel phrasing** (:data:`CANCEL_RE`: cancelar, olvídalo, ya no quiero, stop...), not any verb
   of removal: "retirar el sofá de la acera", "eliminar pintadas" are reports.
 * **Two problems in one message**: the core is split at connectors ("y", "además", "también", sentence ends) and
@@ -41,6 +43,8 @@ RankFn = Callable[[str], tuple[Ranking, bool, Sequence[str]]]
 
 #: Questions a bare "sí" / "no" / "1" answers.
 ANSWER_PENDING = frozenset({"yes_no", "choice", "photo"})
+#: The dialogue acts that answer a question.
+ANSWER_ACTS = frozenset({"affirm", "deny"})
 #: A clause names a problem of its own with at least this confidence and its category's lexicon ("hay basura tirada
 #: en el baldío": illegal_dumping 0.499 vs street_cleaning 0.48 is still a second problem to offer; the message's own
 #: intent keeps the full threshold)...
@@ -297,6 +301,12 @@ def decide(
     # 2. Cancel needs cancel phrasing.
     if ranking[0][0] == "cancel" and not CANCEL_RE.search(fold(text)):
         ranking = _drop(ranking, "cancel")
+    # 2b. Round 10: with no question pending, a yes or no phrased as a sentence is no answer when the message names a
+    # problem by its category's words ("sigue el pozo, nadie vino" was deny 0.78): the report it names is what is
+    # left (below the threshold, the ranking offers it).
+    if (answer is None and pending not in ANSWER_PENDING and ranking[0][0] in ANSWER_ACTS and lexicon is not None
+            and any(t[3:] in SERVICE_INTENTS for t in lexicon(text))):
+        ranking = _drop(ranking, ranking[0][0])
     # 3. A leading answer decides the act when a question is pending; a bare number needs one.
     if answer is not None:
         conf = max(dict(ranking).get(answer, 0.0), 0.95)
