@@ -14,6 +14,9 @@ what the conversation is waiting for (``pending``, one of :data:`nlu.types.PENDI
 * **Answers need a question.** A leading "sí"/"no"/"1"/"2" is an answer only when ``pending`` is ``yes_no``,
   ``choice`` or ``photo``; then it decides the act ("no, sigue el bache" at a survey is ``deny``, with the pothole
   still listed in ``problems``). A bare number with no question pending is not understood.
+* **"¿Ya quedó?" answered in words** (round 10, :func:`worded_answer`, which the survey asks): "ya taparon el
+  bache" is yes, "ya lo taparon pero se volvió a abrir" and "sí, sigue ahí" are no. Only that question: at "¿lo
+  registro?" a "sí, sigue ahí" is a yes.
 * **An answer needs a question** in other words too (round 10): with none pending, "sigue el pozo, nadie vino" or "el
   bache sigue igual" (deny by the classifier) name a problem by its category's words, so they are that report.
 * **Cancel needs cancel phrasing** (:data:`CANCEL_RE`: cancelar, olvídalo, ya no quiero, stop...), not any verb
@@ -104,6 +107,34 @@ _CLAUSE_RE = re.compile(
     r"(?:[.;!?\n]+|,\s*(?:y|e|ademas|tambien|aparte|otra\s+cosa)\b|\s(?:y|e)\s+(?:tambien|ademas|aparte|otra\s+cosa)\b|"
     r"\s(?:ademas|tambien|aparte|asimismo|otra\s+cosa)\b|\s(?:y|e)\s+(?=(?:hay|esta|estan|la|el|las|los|un|una)\b))"
 )
+
+
+#: Round 10: an answer to "¿ya quedó?" in words, without a leading sí or no. Done: "ya taparon el bache", "ya quedó",
+#: "ya lo arreglaron, gracias", "quedó bien". Not done (wins over done and over a leading "sí": "sí, sigue ahí la
+#: basura", "ya lo taparon pero quedó mal, se volvió a abrir", "nadie vino", "sigue igual").
+_FIX_VERBS = (r"(?:tap|arregl|repar|compus|limpi|recog|levant|retir|quit|cambi|pus|prend|encend|pod|bache|rellen|"
+              r"paviment|atend|resolv|soluci|destap|desazolv|cort|pint|borr|arreglad)\w*")
+FIXED_RE = re.compile(
+    rf"\bya\s+(?:(?:lo|la|los|las|me|nos|se)\s+)?(?:{_FIX_VERBS}|quedo|quedaron|esta\s+(?:bien|listo|arreglad\w*|"
+    rf"reparad\w*|tapad\w*|limpi\w*)|funciona\w*|sirve\w*|prendi\w*|prende\w*)\b|"
+    r"\b(?:quedo|quedaron)\s+(?:bien|perfecto|excelente|muy\s+bien|arreglad\w*|list[oa]s?)\b"
+)
+NOT_FIXED_RE = re.compile(
+    r"\b(?:sigue|siguen|todavia|aun|continua|continuan|otra\s+vez|de\s+nuevo|nadie\s+(?:vino|ha\s+venido|paso)|"
+    r"no\s+(?:han|ha)?\s*(?:venido|vinieron|pasado|pasaron|hecho\s+nada|hicieron\s+nada|arreglado|tapado)|"
+    r"no\s+(?:lo|la|los|las)\s+\w+(?:ron|do)\b|no\s+\w+aron\b|(?:quedo|quedaron|esta|estan)\s+(?:mal|igual|peor)|"
+    r"mal\s+hech\w*|(?:se\s+)?volvi\w*\s+a\b|no\s+quedo|no\s+sirve|no\s+funciona|sin\s+arreglar|"
+    r"ni\s+vinieron|nunca\s+vinieron)\b"
+)
+
+
+def worded_answer(text: str) -> str | None:
+    """``"deny"`` when ``text`` says the problem is still there, ``"affirm"`` when it says it was fixed (the answer
+    to "¿ya quedó?" in words), else None."""
+    f = fold(text)
+    if NOT_FIXED_RE.search(f):
+        return "deny"
+    return "affirm" if FIXED_RE.search(f) else None
 
 
 #: The dot of an address abbreviation ("col. Centro", "av. Juárez", "esq. Ocampo", "no. 12") ends no clause.

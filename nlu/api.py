@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nlu.acts import worded_answer  # noqa: F401  (re-exported: the survey reads "¿ya quedó?" answered in words)
 from nlu.types import (  # noqa: F401  (re-exported: the rest of Reporta imports the types from nlu.api)
     ALL_INTENTS,
     CONVERSATION_INTENTS,

@@ -12,7 +12,7 @@ from dialogue.survey import survey_buttons
 from dialogue.text import UNSURE_WORDS, starts_with_one_of
 from dialogue.turn import Turn
 from dialogue.understanding import intent, is_no, is_yes
-from nlu.api import SERVICE_INTENTS
+from nlu.api import SERVICE_INTENTS, worded_answer
 from reporta.messages import Button
 from ticketing.errors import TicketError, TicketNotFound
 from ticketing.models import Ticket
@@ -59,9 +59,14 @@ def step(turn: Turn) -> bool:
 
 def _step_answer(turn: Turn, ticket: Ticket) -> bool:
     svc = turn.tickets()
-    yes = turn.choice == "survey:yes" or (turn.choice is None and is_yes(turn))
+    # Answers in words: "ya taparon el bache, gracias" is a yes; "sí, sigue ahí la basura" or "ya lo taparon pero se
+    # volvió a abrir" a no (a report marked done that is not is the false closure the survey is there to catch).
+    worded = worded_answer(turn.text) if turn.choice is None and turn.text else None
     unsure = turn.choice == "survey:unsure" or (turn.choice is None and starts_with_one_of(turn.text, UNSURE_WORDS))
-    no = turn.choice == "survey:no" or (turn.choice is None and not unsure and is_no(turn))
+    yes = turn.choice == "survey:yes" or (turn.choice is None and worded != "deny" and (
+        is_yes(turn) or (worded == "affirm" and not is_no(turn))))
+    no = turn.choice == "survey:no" or (turn.choice is None and not unsure and not yes and (
+        worded == "deny" or is_no(turn)))
     if yes:
         try:
             svc.close(ticket, actor=turn.actor, confirmation="confirmed")

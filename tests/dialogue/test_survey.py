@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from dialogue.survey import begin_location_request, begin_survey
@@ -127,3 +128,22 @@ def test_location_request_written_address(world: World) -> None:
     reopened = next(e for e in events if e.kind == "reopened")
     assert ticket.status == TicketStatus.ASSIGNED and "Juarez esquina con Morelos" in reopened.public_note
     assert "Juarez esquina con Morelos" in ticket.address
+
+
+@pytest.mark.parametrize(("answer", "closed"), [
+    ("ya taparon el bache, gracias", True), ("ya quedó el bache", True), ("quedó bien, gracias", True),
+    # Still there: a reopen, also after a leading "sí" (a false closure is what the survey exists to catch).
+    ("sí, sigue ahí la basura", False), ("ya lo taparon pero quedó mal, se volvió a abrir", False),
+    ("sigue el pozo, nadie vino", False), ("todavía no", False),
+])
+def test_survey_answered_in_words(world: World, answer: str, closed: bool) -> None:
+    chat = world.chat("whatsapp")
+    folio = _resolved_ticket(world, chat)
+    _ask(world, chat, folio)
+    chat.send(answer)
+    ticket, events = _ticket(world, folio)
+    if closed:
+        assert ticket.status == TicketStatus.CLOSED and ticket.confirmation == "confirmed"
+    else:
+        assert ticket.status == TicketStatus.ASSIGNED and events[-1].kind == "reopened"
+        assert events[-1].public_note == answer

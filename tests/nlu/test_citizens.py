@@ -297,3 +297,14 @@ def test_road_damage_with_water_trash_or_lights_as_context_is_a_pothole(parser, 
 def test_more_addresses_alone_are_not_reports(parser, text: str) -> None:
     result = parser.parse(text)
     assert not (result.understood and result.intent in SERVICE_INTENTS), result.ranking
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("ya taparon el bache, gracias", "affirm"), ("ya quedó", "affirm"), ("ya prendió la lámpara", "affirm"),
+    ("sí, sigue ahí la basura", "deny"), ("ya lo taparon pero quedó mal, se volvió a abrir", "deny"),
+    ("nadie vino", "deny"), ("no lo arreglaron", "deny"), ("hay un bache en la esquina", None), ("no sé", None),
+])
+def test_worded_answer_to_was_it_fixed(text: str, answer: str | None) -> None:
+    from nlu.api import worded_answer
+
+    assert worded_answer(text) == answer
