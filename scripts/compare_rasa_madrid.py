@@ -1,10 +1,13 @@
 """Helper of ``scripts/compare_rasa --madrid-fold K``: Rasa DIET and the builtin engine on the same training data,
 scored on one fold of the real Madrid reports (Fuente: Ayuntamiento de Madrid).
 
-    prepare OUT K   writes OUT/nlu/ (every Rasa YAML file of data/nlu, plus the Madrid reports of the other four
-                    folds as one more YAML file) and OUT/test.tsv (fold K), the same 5 stratified folds (seed 0) as
-                    benchmarks/nlu_reference.py
-    score OUT URL   scores the Rasa server at URL and the builtin engine trained on the same data on OUT/test.tsv
+    prepare OUT K [N]  writes OUT/nlu/ (every Rasa YAML file of data/nlu, plus the Madrid reports of the other four
+                    folds as one more YAML file; only N of them, drawn with seed 0, when N is given) and OUT/test.tsv
+                    (fold K), the same 5 stratified folds (seed 0) as benchmarks/nlu_reference.py
+    score OUT URL K [N]  scores the Rasa server at URL and the builtin engine trained on the same data on OUT/test.tsv
+
+DIET on all 46k training reports did not finish one epoch in 10 minutes on this 2-core machine (7.4 GB resident):
+``scripts/compare_rasa --madrid-sample N`` trains both engines on N of them.
 
 The builtin engine gives the real reports their shipped weight (``REAL_WEIGHT``); Rasa has no sample weights, so it
 sees them at weight 1 beside the hand-written examples.  Both are scored by ``nlu.evaluate.evaluate`` (a fallback
@@ -26,13 +29,15 @@ from reporta.settings import DEFAULT_DATA_DIR
 FOLDS = 5
 
 
-def _split(k: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def _split(k: int, sample: int = 0) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
     real = load_training_data(DEFAULT_DATA_DIR / "nlu").real
     gold = np.array([y for _, y in real])
     train, test = list(StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(real, gold))[k]
+    if sample and sample < len(train):
+        train = np.random.default_rng(0).permutation(train)[:sample]
     return [real[i] for i in train], [real[i] for i in test]
 
 
@@ -46,7 +51,7 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def prepare(out: Path, k: int) -> None:
+def prepare(out: Path, k: int, sample: int = 0) -> None:
     # Files are only rewritten when their content changes, so scripts/compare_rasa keeps a model that is newer.
     nlu_dir = out / "nlu"
     nlu_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +60,7 @@ def prepare(out: Path, k: int) -> None:
         stale.unlink()
     for path in sources:
         _write(nlu_dir / path.name, path.read_text(encoding="utf-8"))
-    train, test = _split(k)
+    train, test = _split(k, sample)
     by_intent: dict[str, list[str]] = {}
     for text, intent in train:
         line = _yaml_line(text)
@@ -69,7 +74,7 @@ def prepare(out: Path, k: int) -> None:
     print(f"fold {k}: {len(train)} Madrid reports to train on, {len(test)} to test", file=sys.stderr)
 
 
-def score(out: Path, url: str, k: int) -> None:
+def score(out: Path, url: str, k: int, sample: int = 0) -> None:
     from nlu.api import HARMFUL_ACTS
     from nlu.model import BuiltinParser, fit
     from nlu.rasa import RasaParser
@@ -78,7 +83,7 @@ def score(out: Path, url: str, k: int) -> None:
     settings = Settings()
     test = read_labelled(out / "test.tsv")
     data = load_training_data(DEFAULT_DATA_DIR / "nlu")
-    train, _ = _split(k)
+    train, _ = _split(k, sample)
     t0 = time.perf_counter()
     builtin = BuiltinParser(fit(data.examples, data.lookups, train), threshold=settings.nlu_fallback_threshold)
     print(f"builtin training: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
@@ -88,7 +93,10 @@ def score(out: Path, url: str, k: int) -> None:
             raise RuntimeError("Rasa failed during the comparison; see var/rasa-server.log")
 
     rasa = RasaParser(url, timeout=30.0, fallback=_NoFallback(), threshold=settings.nlu_fallback_threshold)
-    print(f"Madrid fold {k} of {FOLDS} ({len(test)} reports; Fuente: Ayuntamiento de Madrid)")
+    print(
+        f"Madrid fold {k} of {FOLDS}: {len(test)} reports to test, both engines trained on the hand-written examples "
+        f"and {len(train)} Madrid reports (Fuente: Ayuntamiento de Madrid)"
+    )
     print(f"{'engine':<12}{'accuracy':>10}{'macro-F1':>10}{'top cand.':>10}{'fallback':>10}{'as act':>8}{'ms/msg':>10}")
     for name, parser in (("builtin", builtin), ("rasa DIET", rasa)):
         r = evaluate(parser.parse, test)
@@ -103,9 +111,9 @@ def score(out: Path, url: str, k: int) -> None:
 def main() -> None:
     command, out = sys.argv[1], Path(sys.argv[2])
     if command == "prepare":
-        prepare(out, int(sys.argv[3]))
+        prepare(out, int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     elif command == "score":
-        score(out, sys.argv[3], int(sys.argv[4]))
+        score(out, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0)
     else:
         raise SystemExit(f"unknown command {command!r}: prepare or score")
 
