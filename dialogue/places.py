@@ -126,8 +126,14 @@ def written_place(turn: Turn) -> dict[str, Any]:
     return parts
 
 
+_BARE_NUMBER = re.compile(r"\s*#?\s*\d{1,5}\s*[.)]?\s*")
+
+
 def is_not_a_place(turn: Turn) -> bool:
-    """ "no sé", "ok", "jajaja", "gracias", emojis: not a written place (no place words, no digit)."""
+    """ "no sé", "ok", "jajaja", "gracias", emojis, a bare number ("1", an answer to an older menu): not a written
+    place (no place words, and no digit but a house number's beside them)."""
+    if _BARE_NUMBER.fullmatch(turn.text):
+        return True
     if location_parts(turn)["any"] or any(ch.isdigit() for ch in turn.text):
         return False
     folded = turn.folded

@@ -127,3 +127,16 @@ def test_counts_and_names_are_not_house_numbers(world: World) -> None:
     chat = world.chat("sms")
     chat.send("Reporte 2 lámparas fundidas")
     assert not (chat.conversation().slots.get("address") or "")
+
+
+@pytest.mark.parametrize("answer", ["1", "2.", "#3"])
+def test_a_bare_number_is_not_a_place(world: World, answer: str) -> None:
+    # An answer to an older menu ("1") at "¿Dónde está?" was filed as the address ("Bache en 1").
+    chat = world.chat("whatsapp")
+    chat.send("hay un pozote en la calle")
+    assert chat.conversation().step == "location"
+    replies = chat.send(answer)
+    assert chat.conversation().step == "location" and not chat.conversation().slots.get("address")
+    assert "Dónde" in replies[-1].text
+    chat.send("Reforma 120 col Centro")
+    assert chat.conversation().slots.get("address")
