@@ -121,8 +121,8 @@ FIXED_RE = re.compile(
 )
 NOT_FIXED_RE = re.compile(
     r"\b(?:sigue|siguen|todavia|aun|continua|continuan|otra\s+vez|de\s+nuevo|nadie\s+(?:vino|ha\s+venido|paso)|"
-    r"no\s+(?:han|ha)?\s*(?:venido|vinieron|pasado|pasaron|hecho\s+nada|hicieron\s+nada|arreglado|tapado)|"
-    r"no\s+(?:lo|la|los|las)\s+\w+(?:ron|do)\b|no\s+\w+aron\b|(?:quedo|quedaron|esta|estan)\s+(?:mal|igual|peor)|"
+    rf"no\s+(?:(?:lo|la|los|las|me|nos)\s+)?(?:(?:han|ha|hemos)\s+)?(?:{_FIX_VERBS}|venido|vinieron|pasado|pasaron|"
+    r"hecho\s+nada|hicieron\s+nada)|(?:quedo|quedaron|esta|estan)\s+(?:mal|igual|peor)|"
     r"mal\s+hech\w*|(?:se\s+)?volvi\w*\s+a\b|no\s+quedo|no\s+sirve|no\s+funciona|sin\s+arreglar|"
     r"ni\s+vinieron|nunca\s+vinieron)\b"
 )

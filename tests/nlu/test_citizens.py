@@ -222,12 +222,14 @@ def test_with_no_question_pending_a_leading_no_is_not_an_answer(parser, text: st
 @pytest.mark.parametrize("text", ["sigue el bache, nadie vino", "el bache sigue igual", "sigue el pozo, nadie vino",
                                   "sigue igual la lámpara, nadie ha venido"])
 def test_with_no_question_pending_a_sentence_that_names_a_problem_is_no_answer(parser, text: str) -> None:
-    # Round 10: the classifier reads these as deny; with no question pending they report the problem (or, unsure,
-    # offer it), never an answer. At the survey's question they are the answer.
+    # Round 10: the classifier read these as deny; with no question pending they report the problem (or, unsure,
+    # offer it), never an answer. At the survey's question they say "not fixed" (the survey reads worded_answer).
+    from nlu.api import worded_answer
+
     free = parser.parse(text)
     assert free.intent not in ("affirm", "deny")
     assert free.intent in SERVICE_INTENTS or free.ranking[0][0] in SERVICE_INTENTS
-    assert parser.parse(text, pending="yes_no").intent == "deny"
+    assert parser.parse(text, pending="yes_no").intent != "affirm" and worded_answer(text) == "deny"
 
 
 @pytest.mark.parametrize("text", ["sí, y también hay un bache en la esquina", "si, ademas hay una fuga de agua"])
