@@ -30,7 +30,7 @@ from ticketing.errors import InvalidTransition, TicketError
 from ticketing.models import ChannelKind, Citizen, StaffUser, Subscription, Ticket, TicketEvent, TicketStatus
 from ticketing.service import ALLOWED_TRANSITIONS, REOPENABLE
 from web.console.masking import mask_identifier, mask_phone
-from web.console.pages import actor, now, render, see_other, staff_page, unit_of_work
+from web.console.pages import LABELS, actor, now, render, see_other, staff_page, unit_of_work
 from web.console.queue import PAGE_SIZE, QueueFilters, is_overdue, queue_page
 from web.console.scoping import ticket_or_404
 from web.context import WebContext
@@ -38,26 +38,25 @@ from web.staff import StaffPrincipal
 
 log = logging.getLogger(__name__)
 
-STATUS_LABELS = {"received": "Recibido", "assigned": "Asignado", "in_progress": "En proceso",
-                 "resolved": "Atendido", "not_resolved": "Cerrado sin arreglo", "closed": "Cerrado"}
-EVENT_LABELS = {"created": "Reporte creado", "status": "Cambio de estado", "assigned": "Asignado",
-                "reassigned": "Reasignado a otra dependencia", "rerouted": "Corrección de ruta (categoría)",
-                "attachment": "Foto agregada", "duplicate": "Marcado como duplicado", "subscribed": "Nuevo seguidor",
-                "reopened": "Reabierto", "closed": "Cerrado", "location": "Ubicación corregida",
-                "note": "Nota interna", "satisfaction": "Calificación del ciudadano"}
-CHANNEL_LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "sms": "SMS", "simulator": "Simulador",
-                  "phone": "Teléfono", "walk_in": "En persona"}
+#: The codes the console names (each one's Spanish label is in ``LABELS``: ``status``, ``channel``).
+STATUS_CODES = ("received", "assigned", "in_progress", "resolved", "not_resolved", "closed")
+CHANNEL_CODES = ("telegram", "whatsapp", "sms", "simulator", "phone", "walk_in")
 #: Reasons staff pick for "cerrado sin arreglo" (duplicate has its own form; resolved and scheduled are not).
 NOT_RESOLVED_EXCLUDED = {"resolved", "duplicate", "scheduled"}
 MAP_RADIUS_M = 300.0
 
 
-def _actor_label(actor_value: str, names: dict[str, str]) -> str:
+def labels(pages: Any, macro: str, codes: tuple[str, ...]) -> dict[str, str]:
+    """``{code: its Spanish label}`` from macro ``macro`` of ``LABELS``, in the order of ``codes``."""
+    return {code: pages.macro_text(LABELS, macro, code) for code in codes}
+
+
+def _actor_label(pages: Any, actor_value: str, names: dict[str, str]) -> str:
     if actor_value.startswith("staff:"):
         return names.get(actor_value[6:], actor_value[6:])
     if actor_value.startswith("citizen:"):
-        return "La persona que reportó (o un seguidor)"
-    return "Sistema" if actor_value == "system" else actor_value
+        return pages.macro_text(LABELS, "actor", "citizen")
+    return pages.macro_text(LABELS, "actor", "system") if actor_value == "system" else actor_value
 
 
 def map_points(center: tuple[float, float], others: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
@@ -146,9 +145,10 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                          "assignee": names.get(t.assigned_staff_id or -1, "—"),
                          "category": rt().catalog.categories[t.category_code].name
                          if t.category_code in rt().catalog.categories else t.category_code} for t in page.tickets]
+                statuses = labels(ctx.pages, "status", STATUS_CODES)
                 return render(ctx, request, "console/tickets.html", {
-                    "rows": rows, "page": page, "filters": filters, "assignees": assignees, "statuses": STATUS_LABELS,
-                    "channels": CHANNEL_LABELS, "page_size": PAGE_SIZE,
+                    "rows": rows, "page": page, "filters": filters, "assignees": assignees, "statuses": statuses,
+                    "channels": labels(ctx.pages, "channel", CHANNEL_CODES), "page_size": PAGE_SIZE,
                     "categories": sorted(rt().catalog.categories.values(), key=lambda c: c.name)})
 
         return await run_in_threadpool(load)
@@ -159,8 +159,11 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         catalog = rt().catalog
         current = TicketStatus(ticket.status)
         names = {u.username: u.display_name for u in session.scalars(select(StaffUser))}
-        events = [{"e": e, "label": EVENT_LABELS.get(e.kind, e.kind), "actor": _actor_label(e.actor, names),
-                   "from": STATUS_LABELS.get(e.from_status or "", ""), "to": STATUS_LABELS.get(e.to_status or "", ""),
+        pages = ctx.pages
+        statuses = labels(pages, "status", STATUS_CODES)
+        events = [{"e": e, "label": pages.macro_text(LABELS, "event", e.kind),
+                   "actor": _actor_label(pages, e.actor, names),
+                   "from": statuses.get(e.from_status or "", ""), "to": statuses.get(e.to_status or "", ""),
                    "reason": catalog.reasons[e.reason_code].name if e.reason_code in catalog.reasons else None}
                   for e in ticket.events]
         nearby: list[dict[str, Any]] = []
@@ -188,15 +191,16 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         reasons = [r for code, r in catalog.reasons.items() if code not in NOT_RESOLVED_EXCLUDED]
         original = session.get(Ticket, ticket.duplicate_of_id) if ticket.duplicate_of_id else None
         return {
-            "ticket": ticket, "status_label": STATUS_LABELS[current.value], "events": events, "nearby": nearby,
+            "ticket": ticket, "status_label": statuses[current.value], "events": events, "nearby": nearby,
             "points": points, "followers": followers, "colleagues": colleagues, "assigned": assigned,
             "category": catalog.categories.get(ticket.category_code), "transitions": transitions,
-            "statuses": STATUS_LABELS, "reasons": reasons, "overdue": is_overdue(ticket, now()),
+            "statuses": statuses, "reasons": reasons, "overdue": is_overdue(ticket, now()),
             "photos": [a for a in ticket.attachments], "reopenable": current in REOPENABLE,
             "categories": sorted(catalog.categories.values(), key=lambda c: c.name),
-            "reporter_name": (reporter.display_name if reporter else None) or "Sin nombre",
+            "reporter_name": ((reporter.display_name if reporter else None)
+                              or pages.macro_text(LABELS, "missing", "name")),
             "reporter_masked": mask_phone(reporter.phone_e164) if reporter and reporter.phone_e164 else
-            mask_identifier(None), "channel_label": CHANNEL_LABELS.get(str(ticket.channel), str(ticket.channel)),
+            mask_identifier(None), "channel_label": pages.macro_text(LABELS, "channel", str(ticket.channel)),
             "original": original,
             "today": now().astimezone(tz()).date().isoformat(),
         }
@@ -267,7 +271,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                 for identity in recipients(session, ticket):
                     written = render_channel(identity)
                     text = rt().renderer.render(update.template, written, **update.context)
-                    out.append({"channel": CHANNEL_LABELS.get(written, written),
+                    out.append({"channel": ctx.pages.macro_text(LABELS, "channel", written),
                                 "who": mask_identifier(identity.external_id), "text": text,
                                 "segments": sms_segments(text) if written == "sms" else None})
         finally:

@@ -9,6 +9,7 @@ Routes: ``/console/inbox``, ``/console/inbox/{id}`` and its ``POST`` actions; ``
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,7 +46,7 @@ from ticketing.models import (
 )
 from web.console.canned import load_canned
 from web.console.masking import mask_identifier, mask_phone
-from web.console.pages import actor, now, render, see_other, staff_page, unit_of_work, waited
+from web.console.pages import LABELS, NOTICES, actor, now, render, see_other, staff_page, unit_of_work, waited
 from web.console.scoping import (
     attention_department_id,
     conversation_department,
@@ -66,7 +67,13 @@ MAX_REPLY = 1500
 DRAFT_LOOKBACK = timedelta(hours=24)
 MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp", ".heic": "image/heic",
                ".gif": "image/gif"}
-REASON_LABELS = {**handoff.REASONS, None: "sin motivo registrado"}
+
+
+def reason_label(pages: Any, code: str | None) -> str:
+    """Why the bot handed the conversation over (``dialogue.handoff.REASONS``), or that no reason was kept."""
+    if code is None:
+        return pages.macro_text(LABELS, "missing", "reason")
+    return handoff.REASONS.get(code, code)
 
 
 @dataclass
@@ -152,11 +159,12 @@ def window(ctx: WebContext, identity: ChannelIdentity, citizen: Citizen) -> dict
         info["open_until"] = open_until
         templates = rt.settings.whatsapp_content_templates
         if templates.get("staff_reply") or templates.get("staff"):
-            info["closed_plan"] = "se enviará la plantilla aprobada de WhatsApp (el texto escrito no se envía)"
+            plan = "whatsapp_template"
         elif citizen.phone_e164 and "sms" in rt.senders:
-            info["closed_plan"] = "se enviará el mismo texto por SMS a su número"
+            plan = "sms"
         else:
-            info["closed_plan"] = "no se podrá entregar: no hay plantilla de WhatsApp ni SMS configurados"
+            plan = "undeliverable"
+        info["closed_plan"] = ctx.pages.macro_text(NOTICES, "closed_plan", plan)
     return info
 
 
@@ -181,6 +189,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
             staff, attention,
         ).order_by(emergency, Conversation.handoff_requested_at, Conversation.id).limit(200)
         moment = now()
+        no_name = ctx.pages.macro_text(LABELS, "missing", "name")
         rows = []
         for conv, identity, citizen, staff_name in session.execute(stmt).all():
             last = session.execute(select(Message.text, Message.kind, Message.created_at)
@@ -188,8 +197,8 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                                    .order_by(Message.id.desc()).limit(1)).first()
             rows.append({
                 "id": conv.id, "channel": ChannelKind(identity.channel).value,
-                "name": citizen.display_name or "Sin nombre", "reason": conv.handoff_reason,
-                "reason_label": REASON_LABELS.get(conv.handoff_reason, conv.handoff_reason),
+                "name": citizen.display_name or no_name, "reason": conv.handoff_reason,
+                "reason_label": reason_label(ctx.pages, conv.handoff_reason),
                 "emergency": conv.handoff_reason == "anguished",
                 "waiting": waited(conv.handoff_requested_at, moment), "staff_name": staff_name,
                 "mine": conv.handoff_staff_id == staff.id,
@@ -223,12 +232,13 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
             .order_by(StaffUser.display_name)).all()
         channel = ChannelKind(identity.channel).value
         return {
-            "conv": conv, "channel": channel, "citizen_name": citizen.display_name or "Sin nombre",
+            "conv": conv, "channel": channel,
+            "citizen_name": citizen.display_name or ctx.pages.macro_text(LABELS, "missing", "name"),
             "masked": mask_phone(citizen.phone_e164) if citizen.phone_e164 else mask_identifier(identity.external_id),
             "has_phone": bool(citizen.phone_e164 or channel in ("whatsapp", "sms")),
             "lines": lines, "holder": holder, "mine": holder is not None and holder.id == staff.id,
             "waiting_for_staff": conv.mode == ConversationMode.HANDOFF,
-            "reason_label": REASON_LABELS.get(conv.handoff_reason, conv.handoff_reason),
+            "reason_label": reason_label(ctx.pages, conv.handoff_reason),
             "emergency": conv.handoff_reason == "anguished",
             "ticket": ticket, "draft": draft(ctx, session, conv, lines), "window": window(ctx, identity, citizen),
             "segments": reply_segments(ctx, staff, ""), "canned": load_canned(rt().settings.data_dir),
@@ -392,15 +402,15 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
             number = await run_in_threadpool(run)
         except ValueError:
             return see_other(f"/console/inbox/{request.path_params['cid']}?error=reveal_reason")
-        return render(ctx, request, "console/revealed.html", {"number": number or "Sin número registrado",
-                                                               "back": f"/console/inbox/{request.path_params['cid']}"})
+        return render(ctx, request, "console/revealed.html", {
+            "number": number or ctx.pages.macro_text(LABELS, "missing", "number"),
+            "back": f"/console/inbox/{request.path_params['cid']}"})
 
     async def segments(request: Request, staff: StaffPrincipal) -> Response:
         form = await request.form()
         text = str(form.get("text") or "")[:MAX_REPLY]
         count = reply_segments(ctx, staff, text)
-        word = "segmento" if count == 1 else "segmentos"
-        return HTMLResponse(f"El SMS ocupará {count} {word}.")
+        return HTMLResponse(html.escape(ctx.pages.macro_text(NOTICES, "sms_segments", count)))
 
     # --- media ------------------------------------------------------------------------------------------------
     async def media(request: Request, staff: StaffPrincipal) -> Response:

@@ -19,16 +19,13 @@ from starlette.responses import Response
 from web import csrf
 from web.console import passwords, sessions, throttle
 from web.console.middleware import LOGIN_SUBJECT_PREFIX, client_address
-from web.console.pages import now, render, secret_for, see_other, unit_of_work
+from web.console.pages import NOTICES, now, render, secret_for, see_other, unit_of_work
 from web.context import WebContext
 from web.staff import current_staff
 
 from ticketing.models import StaffUser  # isort: skip
 
 HOME = "/console/inbox"
-LOCKED_MESSAGE = ("Demasiados intentos fallidos. Por seguridad, el acceso quedó bloqueado 15 minutos: "
-                  "podrás intentar de nuevo a las {until}.")
-BAD_MESSAGE = "El correo o la contraseña no son correctos."
 
 
 def safe_next(value: str | None) -> str:
@@ -67,8 +64,8 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         nonce = request.cookies.get(nonce_cookie) or secrets.token_urlsafe(24)
         address = client_address(request.scope)
         if not email or not password:
-            return _login_page(ctx, request, nonce, error="Escribe tu correo y tu contraseña.", email=email,
-                               next_url=next_url, status_code=400)
+            return _login_page(ctx, request, nonce, error=ctx.pages.macro_text(NOTICES, "login", "missing"),
+                               email=email, next_url=next_url, status_code=400)
         result = await run_in_threadpool(_attempt, ctx, email, password, address,
                                          request.headers.get("user-agent"), request.cookies.get(
                                              sessions.cookie_name(settings)))
@@ -83,7 +80,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
 
     def _locked(until: datetime) -> str:
         tz = ZoneInfo(settings_of().timezone)
-        return LOCKED_MESSAGE.format(until=until.astimezone(tz).strftime("%H:%M"))
+        return ctx.pages.macro_text(NOTICES, "login", "locked", until=until.astimezone(tz).strftime("%H:%M"))
 
     def _attempt(ctx_: WebContext, email: str, password: str, address: str, user_agent: str | None,
                  old_session: str | None) -> tuple[str, str]:
@@ -99,7 +96,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
                 throttle.record(session, email, address, False, moment)
                 session.flush()
                 until = throttle.locked_until(session, email, address, moment)
-                return "", _locked(until) if until is not None else BAD_MESSAGE
+                return "", _locked(until) if until is not None else ctx_.pages.macro_text(NOTICES, "login", "bad")
             if new_hash:
                 user.password_hash = new_hash
             throttle.record(session, email, address, True, moment)

@@ -22,30 +22,13 @@ from web.secrets import app_secret
 from web.staff import StaffPrincipal, current_staff, login_redirect
 
 _SECRETS: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
-#: The notices a page shows after an action (``?aviso=<code>``): fixed texts, so a link cannot make a console
-#: page say something else.
-NOTICES = {
-    "salida": "Cerraste tu sesión.",
-    "devuelta": "La conversación volvió al asistente automático y se avisó a la persona.",
-    "cerrada": "La conversación se cerró.",
-    "reporte": "Se creó el reporte y se envió el folio a la persona.",
-    "reporte_otra": ("Se creó el reporte y se envió el folio a la persona. La conversación pasó a la dependencia "
-                     "que atiende el reporte."),
-    "registrado_otra": "Reporte registrado. Lo atiende otra dependencia, por eso no aparece en tu lista.",
-}
-ERRORS = {
-    "empty_reply": "Escribe la respuesta antes de enviarla.",
-    "long_reply": "La respuesta es demasiado larga (máximo 1,500 caracteres).",
-    "not_waiting": "Esta conversación ya no espera a una persona (la atiende el asistente automático).",
-    "forbidden_assign": "Solo una persona supervisora puede asignar conversaciones a otras personas.",
-    "unknown_staff": "Elige a una persona activa de tu dependencia.",
-    "already_reported": "Esta conversación ya tiene un reporte.",
-    "bad_coordinates": "Las coordenadas son números, p. ej. 25.6866 y -100.3161.",
-    "location_needed": "El reporte necesita una ubicación: coordenadas, dirección o referencia.",
-    "category_needed": "Elige la categoría del reporte.",
-    "reveal_reason": "Escribe el motivo para ver el número completo (al menos 5 letras).",
-    "refused": "No se pudo hacer: revisa los datos e intenta de nuevo.",
-}
+#: The Spanish texts of the console's notices and page errors (macros ``notice`` and ``error``; also ``login``,
+#: ``gate``, ``closed_plan``, ``sms_segments``). A page shows the notice of ``?aviso=<code>`` and the error of
+#: ``?error=<code>``: fixed texts (an unknown code shows nothing), so a link cannot make a console page say
+#: something else.
+NOTICES = "console/notices.j2"
+#: The console's labels for codes (statuses, timeline events, channels, actors, missing values).
+LABELS = "console/labels.j2"
 
 
 def secret_for(ctx: WebContext) -> bytes:
@@ -94,8 +77,8 @@ def render(ctx: WebContext, request: Request, name: str, context: dict[str, Any]
     staff = current_staff(request)
     settings = ctx.runtime().settings
     base = {"staff": staff, "csrf_token": csrf_token(ctx, request), "site_name": settings.municipality_name,
-            "flash": NOTICES.get(request.query_params.get("aviso", ""), ""),
-            "page_error": ERRORS.get(request.query_params.get("error", ""), ""),
+            "flash": ctx.pages.macro_text(NOTICES, "notice", request.query_params.get("aviso", "")),
+            "page_error": ctx.pages.macro_text(NOTICES, "error", request.query_params.get("error", "")),
             "fmt": lambda v, f="%d/%m/%Y %H:%M": local(ctx, v, f)}
     return ctx.pages.render(request, name, {**base, **(context or {})}, status_code=status_code,
                             headers={"cache-control": "no-store"})
