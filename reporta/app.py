@@ -260,5 +260,5 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
         return pages.render(request, "errors/404.html", status_code=404)
 
     return Starlette(routes=routes, lifespan=lifespan,
-                     middleware=[Middleware(SecurityHeaders), Middleware(ConsoleGate, runtime=rt)],
+                     middleware=[Middleware(SecurityHeaders), Middleware(ConsoleGate, runtime=rt, pages=pages)],
                      exception_handlers={404: not_found})

@@ -30,6 +30,7 @@ from web import csrf
 from web.console import sessions
 from web.secrets import app_secret
 from web.staff import SCOPE_KEY
+from web.templating import Pages
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,8 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_OVERHEAD = 1024 * 1024
 LOGIN_SUBJECT_PREFIX = "login:"
 
-_FORBIDDEN_PAGE = """<!doctype html><html lang="es-MX"><head><meta charset="utf-8"><title>Solicitud rechazada</title>
-<link rel="stylesheet" href="/static/web.css"></head><body><main class="wrap"><h1>Solicitud rechazada</h1>
-<p>{message}</p><p><a href="/console/login">Volver a entrar</a></p></main></body></html>"""
+#: The page of a refused request, with the key of its reason (texts in ``console/notices.j2``, macro ``gate``).
+REFUSED_PAGE = "console/refused.html"
 
 
 def csrf_token(request: Request) -> str:
@@ -68,16 +68,20 @@ def client_address(scope: Scope) -> str:
     return str(client[0]) if client else "-"
 
 
-def forbidden(message: str) -> Response:
-    return HTMLResponse(_FORBIDDEN_PAGE.format(message=message), status_code=403)
+def refused(pages: Pages, key: str, status_code: int = 403) -> Response:
+    """The Spanish page of a refused request: ``key`` is ``session_ended``, ``login_cookie_missing``,
+    ``form_expired`` or ``too_large``."""
+    return HTMLResponse(pages.render_text(REFUSED_PAGE, key=key), status_code=status_code)
 
 
 class ConsoleGate:
-    """``Middleware(ConsoleGate, runtime=callable returning the Runtime)``."""
+    """``Middleware(ConsoleGate, runtime=callable returning the Runtime, pages=the app's Pages)``; without
+    ``pages``, the default templates."""
 
-    def __init__(self, app: ASGIApp, runtime: Callable[[], Any]) -> None:
+    def __init__(self, app: ASGIApp, runtime: Callable[[], Any], pages: Pages | None = None) -> None:
         self.app = app
         self.runtime = runtime
+        self.pages = pages if pages is not None else Pages()
         self._secret: bytes | None = None
 
     def secret(self) -> bytes:
@@ -107,9 +111,8 @@ class ConsoleGate:
         else:
             subject = principal.session_id if principal is not None else None
         if subject is None:
-            message = ("Tu sesión terminó. Vuelve a entrar." if path != LOGIN_PATH else
-                       "Tu navegador no envió la cookie de la página de acceso. Recarga la página e intenta de nuevo.")
-            await forbidden(message)(scope, receive, send)
+            key = "session_ended" if path != LOGIN_PATH else "login_cookie_missing"
+            await refused(self.pages, key)(scope, receive, send)
             return
         header_token = Headers(scope=scope).get(csrf.HEADER)
         body: bytes | None = None
@@ -119,15 +122,13 @@ class ConsoleGate:
             limit = rt.settings.max_media_bytes + FORM_OVERHEAD
             body = await _read_body(receive, limit)
             if body is None:
-                await HTMLResponse("<!doctype html><title>Demasiado grande</title><p>El envío es demasiado grande.</p>",
-                                   status_code=413)(scope, receive, send)
+                await refused(self.pages, "too_large", status_code=413)(scope, receive, send)
                 return
             token = await _form_token(scope, body)
             ok = csrf.valid(self.secret(), subject, token)
         if not ok:
             log.warning("console: CSRF token missing or wrong on %s %s", scope["method"], path)
-            await forbidden("El formulario venció o no es válido. Recarga la página e intenta de nuevo.")(
-                scope, receive, send)
+            await refused(self.pages, "form_expired")(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive) if body is not None else receive, send)
 
