@@ -315,7 +315,7 @@ def decide(
 ) -> Reading:
     """Read one message (place names already masked) with the classifier ``rank``; ``lexicon(text)`` gives the
     ``kw_*`` tags of a text (cheap), so clauses without a category word skip the classifier."""
-    ranking, known, _ = rank(text)
+    ranking, known, tags = rank(text)
     top, _conf = ranking[0]
     core, answer = core_text(text, pending)
     core_ranking: Ranking | None = None
@@ -335,8 +335,8 @@ def decide(
     # 2b. Round 10: with no question pending, a yes or no phrased as a sentence is no answer when the message names a
     # problem by its category's words ("sigue el pozo, nadie vino" was deny 0.78): the report it names is what is
     # left (below the threshold, the ranking offers it).
-    if (answer is None and pending not in ANSWER_PENDING and ranking[0][0] in ANSWER_ACTS and lexicon is not None
-            and any(t[3:] in SERVICE_INTENTS for t in lexicon(text))):
+    if (answer is None and pending not in ANSWER_PENDING and ranking[0][0] in ANSWER_ACTS
+            and any(t[3:] in SERVICE_INTENTS for t in tags)):
         ranking = _drop(ranking, ranking[0][0])
     # 3. A leading answer decides the act when a question is pending; a bare number needs one.
     if answer is not None:
