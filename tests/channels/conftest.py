@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,25 @@ JPEG = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
         b"\xff\xc0\x00\x11\x08\x01\xe0\x02\x80\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
         + bytes(range(256)) * 8 + b"\xff\xd9")
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n" + b"0" * 2000
+
+
+def png_image(width: int = 1, height: int = 1) -> bytes:
+    """A real, decodable PNG of ``width`` × ``height``: grey asphalt with a dark patch in the middle (a browser draws
+    it; ``JPEG`` above only passes sniffing and the dimension check)."""
+    radius2 = (min(width, height) // 4) ** 2
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    dark, grey = b"\x3a\x3a\x3a", b"\x8c\x8c\x88"
+    rows = b"".join(
+        b"\x00" + b"".join(dark if (x - width // 2) ** 2 + (y - height // 2) ** 2 < radius2 else grey
+                          for x in range(width))
+        for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 
 
 def fixture(channel: str, name: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from reporta.runtime import Runtime
-from tests.channels.conftest import AppServer, wait_until
+from tests.channels.conftest import AppServer, png_image, wait_until
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 from tests.web.conftest import assert_accessible, screenshot
@@ -21,22 +21,6 @@ from tests.web.console.test_desk import FOLLOWER_CHAT, make_ticket
 from ticketing.models import Ticket, TicketEvent
 
 CHAT = 555000222
-
-
-def _png(width: int = 320, height: int = 240) -> bytes:
-    """A real, decodable PNG (grey asphalt with a dark patch), so the browser draws the evidence photo."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(
-        b"\x00" + b"".join(b"\x3a\x3a\x3a" if (x - width // 2) ** 2 + (y - height // 2) ** 2 < 3600 else b"\x8c\x8c\x88"
-                          for x in range(width))
-        for y in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def sign_in(page: Any, app: AppServer, email: str, password: str = PASSWORD, *, here: bool = False) -> None:
@@ -167,7 +151,7 @@ def test_status_reroute_and_evidence_on_the_ticket_page(web_app: AppServer, web_
 
     # evidence photo
     photo = tmp_path / "obra.png"
-    photo.write_bytes(_png())
+    photo.write_bytes(png_image(320, 240))
     page.get_by_label("Foto (JPG, PNG, WEBP o HEIC)").set_input_files(str(photo))
     page.get_by_role("button", name="Subir evidencia").click()
     page.get_by_text("Cambio guardado.").wait_for()

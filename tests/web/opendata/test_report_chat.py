@@ -4,9 +4,7 @@ a folio, the report's status after a staff change, a map point, photos, and bad 
 from __future__ import annotations
 
 import re
-import struct
 import time
-import zlib
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,19 +12,11 @@ import httpx
 from sqlalchemy import func, select
 
 from bot.web import COOKIE
+from tests.channels.conftest import png_image
 from tests.web.opendata.conftest import WebCitizen
 from ticketing.models import Attachment, ChannelIdentity, ChannelKind, Direction, Message, Ticket, TicketStatus
 
 REPORT = "Hay un bache enorme en la calle Hidalgo 100, col. Centro"
-
-
-def png() -> bytes:
-    """A real 1×1 PNG."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-            + chunk(b"IEND", b""))
 
 
 def report(citizen: WebCitizen) -> str:
@@ -95,7 +85,7 @@ def test_a_click_on_the_map_image_sends_that_point(web_citizen: WebCitizen, od_r
 
 def test_photos_same_checks_as_the_other_channels(web_citizen: WebCitizen, od_runtime: Any) -> None:
     web_citizen.say(REPORT)
-    assert web_citizen.photo(png(), "bache.png", "image/png").status_code == 200
+    assert web_citizen.photo(png_image(), "bache.png", "image/png").status_code == 200
     assert "Foto enviada" in web_citizen.html
     with od_runtime.session_factory() as session:
         attachment = session.scalars(select(Attachment)).one()
