@@ -29,11 +29,10 @@ from reporta.settings import DEFAULT_DATA_DIR
 FOLDS = 5
 
 
-def _split(k: int, sample: int = 0) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def _split(real: list[tuple[str, str]], k: int, sample: int = 0) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
-    real = load_training_data(DEFAULT_DATA_DIR / "nlu").real
     gold = np.array([y for _, y in real])
     train, test = list(StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(real, gold))[k]
     if sample and sample < len(train):
@@ -60,7 +59,7 @@ def prepare(out: Path, k: int, sample: int = 0) -> None:
         stale.unlink()
     for path in sources:
         _write(nlu_dir / path.name, path.read_text(encoding="utf-8"))
-    train, test = _split(k, sample)
+    train, test = _split(load_training_data(DEFAULT_DATA_DIR / "nlu").real, k, sample)
     by_intent: dict[str, list[str]] = {}
     for text, intent in train:
         line = _yaml_line(text)
@@ -75,37 +74,28 @@ def prepare(out: Path, k: int, sample: int = 0) -> None:
 
 
 def score(out: Path, url: str, k: int, sample: int = 0) -> None:
-    from nlu.api import HARMFUL_ACTS
+    from compare_rasa_report import print_scores, rasa_engine  # this folder: the script's own sys.path[0]
+
     from nlu.model import BuiltinParser, fit
-    from nlu.rasa import RasaParser
     from reporta.settings import Settings
 
     settings = Settings()
     test = read_labelled(out / "test.tsv")
     data = load_training_data(DEFAULT_DATA_DIR / "nlu")
-    train, _ = _split(k, sample)
+    train, _ = _split(data.real, k, sample)
     t0 = time.perf_counter()
     builtin = BuiltinParser(fit(data.examples, data.lookups, train), threshold=settings.nlu_fallback_threshold)
     print(f"builtin training: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-
-    class _NoFallback:
-        def parse(self, text: str) -> object:
-            raise RuntimeError("Rasa failed during the comparison; see var/rasa-server.log")
-
-    rasa = RasaParser(url, timeout=30.0, fallback=_NoFallback(), threshold=settings.nlu_fallback_threshold)
     print(
         f"Madrid fold {k} of {FOLDS}: {len(test)} reports to test, both engines trained on the hand-written examples "
         f"and {len(train)} Madrid reports (Fuente: Ayuntamiento de Madrid)"
     )
-    print(f"{'engine':<12}{'accuracy':>10}{'macro-F1':>10}{'top cand.':>10}{'fallback':>10}{'as act':>8}{'ms/msg':>10}")
-    for name, parser in (("builtin", builtin), ("rasa DIET", rasa)):
-        r = evaluate(parser.parse, test)
-        acts = sum(row.predicted in HARMFUL_ACTS for row in r.rows)
-        print(
-            f"{name:<12}{r.accuracy:>10.4f}{r.macro_f1:>10.4f}{r.top_accuracy:>10.4f}{r.fallback_rate:>10.3f}"
-            f"{acts / max(1, r.n):>8.4f}{r.ms_per_message:>10.3f}",
-            flush=True,
-        )
+    print_scores(
+        [
+            (name, evaluate(parser.parse, test))
+            for name, parser in (("builtin", builtin), ("rasa DIET", rasa_engine(url, settings)))
+        ]
+    )
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nlu.api import load_parser
 from nlu.data import read_labelled
-from nlu.evaluate import POTHOLE_SETS, evaluate, heldout_summary
+from nlu.evaluate import POTHOLE_SETS, Report, evaluate, heldout_summary
 from nlu.rasa import RasaParser
 from reporta.settings import Settings
 
@@ -20,6 +20,24 @@ from reporta.settings import Settings
 class _NoFallback:
     def parse(self, text: str) -> Any:
         raise RuntimeError("Rasa failed during the comparison; see var/rasa-server.log")
+
+
+def rasa_engine(url: str, settings: Settings) -> RasaParser:
+    """The Rasa server at ``url``, at Reporta's threshold, failing loudly instead of falling back to builtin."""
+    return RasaParser(url, timeout=30.0, fallback=_NoFallback(), threshold=settings.nlu_fallback_threshold)
+
+
+def print_scores(rows: list[tuple[str, Report]]) -> None:
+    """One line per engine: accuracy, macro-F1, top candidate, fallback rate, service reports read as a dialogue
+    act, milliseconds per message."""
+    print(f"{'engine':<12}{'accuracy':>10}{'macro-F1':>10}{'top cand.':>10}{'fallback':>10}{'as act':>8}{'ms/msg':>10}")
+    for name, r in rows:
+        acts, reports = r.reports_read_as_acts
+        print(
+            f"{name:<12}{r.accuracy:>10.4f}{r.macro_f1:>10.4f}{r.top_accuracy:>10.4f}{r.fallback_rate:>10.3f}"
+            f"{acts / max(1, reports):>8.4f}{r.ms_per_message:>10.3f}",
+            flush=True,
+        )
 
 
 def _folder(engines: list[tuple[str, Any]], folder: Path) -> None:
@@ -49,20 +67,13 @@ def main() -> None:
     target, url = Path(sys.argv[1]), sys.argv[2]
     settings = Settings()
     builtin = load_parser(settings.model_copy(update={"nlu_engine": "builtin"}))
-    rasa = RasaParser(url, timeout=30.0, fallback=_NoFallback(), threshold=settings.nlu_fallback_threshold)
-    engines: list[tuple[str, Any]] = [("builtin", builtin), ("rasa DIET", rasa)]
+    engines: list[tuple[str, Any]] = [("builtin", builtin), ("rasa DIET", rasa_engine(url, settings))]
     if target.is_dir():
         _folder(engines, target)
         return
     examples = read_labelled(target)
-    rows = [(name, evaluate(parser.parse, examples)) for name, parser in engines]
     print(f"test file: {target} ({len(examples)} messages)")
-    print(f"{'engine':<12}{'accuracy':>10}{'macro-F1':>10}{'top cand.':>10}{'fallback':>10}{'ms/msg':>10}")
-    for name, r in rows:
-        print(
-            f"{name:<12}{r.accuracy:>10.4f}{r.macro_f1:>10.4f}{r.top_accuracy:>10.4f}{r.fallback_rate:>10.3f}"
-            f"{r.ms_per_message:>10.3f}"
-        )
+    print_scores([(name, evaluate(parser.parse, examples)) for name, parser in engines])
 
 
 if __name__ == "__main__":
