@@ -20,7 +20,7 @@ from starlette.responses import Response
 from ticketing.indicators import MIN_CASES, Indicators
 from web.console.pages import render
 from web.context import WebContext
-from web.dashboards.tables import TABLE_KEYS, Table, build_tables, pct_text, satisfaction_text
+from web.dashboards.tables import TABLE_KEYS, Table, Words, build_tables
 from web.public import figures
 from web.public.cache import FigureCache
 from web.staff import StaffPrincipal, current_staff, login_redirect
@@ -48,6 +48,7 @@ class Dashboards:
     def __init__(self, ctx: WebContext, cache: FigureCache | None = None) -> None:
         self.ctx = ctx
         self.cache = cache if cache is not None else FigureCache()
+        self.words = Words(ctx.pages)
 
     def _figures(self, staff: StaffPrincipal, query: Query) -> dict[str, Any]:
         """The view's figures, computed at most a minute ago (``web.public.cache``); the page says when."""
@@ -61,6 +62,7 @@ class Dashboards:
 
     def _query(self, request: Request, staff: StaffPrincipal, today: date) -> Query:
         errors = []
+        say = self.words.text
 
         def parse(name: str, default: date) -> date:
             raw = (request.query_params.get(name) or "").strip()
@@ -69,23 +71,22 @@ class Dashboards:
             try:
                 return date.fromisoformat(raw)
             except ValueError:
-                errors.append(f"La fecha «{raw[:20]}» no es válida: escríbela como AAAA-MM-DD, por ejemplo "
-                              f"{today.isoformat()}.")
+                errors.append(say("query_error", "bad_date", raw=raw[:20], example=today.isoformat()))
                 return default
 
         last = parse("hasta", today)
         first = parse("desde", last - timedelta(days=DEFAULT_DAYS - 1))
         if first > last:
-            errors.append("La fecha inicial es posterior a la final: las intercambiamos.")
+            errors.append(say("query_error", "swapped"))
             first, last = last, first
         if (last - first).days + 1 > MAX_DAYS:
-            errors.append(f"El periodo máximo es de {MAX_DAYS} días: mostramos los últimos {MAX_DAYS} del periodo.")
+            errors.append(say("query_error", "too_long", days=MAX_DAYS))
             first = last - timedelta(days=MAX_DAYS - 1)
         catalog = self.ctx.runtime().catalog
         if staff.sees_all:
             wanted = request.query_params.get("dependencia") or None
             if wanted is not None and wanted not in catalog.departments:
-                errors.append("Esa dependencia no existe: mostramos todas.")
+                errors.append(say("query_error", "unknown_department"))
                 wanted = None
             department = wanted
         else:
@@ -128,31 +129,35 @@ class Dashboards:
             backlog, escalations = later.result()
         hours = runtime.catalog.business_hours
         day_hours = (datetime.combine(date.min, hours.closes) - datetime.combine(date.min, hours.opens)).seconds / 3600
-        tables = build_tables(report, backlog, escalations, runtime.catalog, tz=self.tz, day_hours=day_hours,
+        w = self.words
+        tables = build_tables(report, backlog, escalations, runtime.catalog, w, tz=self.tz, day_hours=day_hours,
                               overall=staff.sees_all and not query.department)
         total = report.total()
         durations = report.time_to_resolve()
 
+        def kpi(key: str, figure: str, note: str = "") -> tuple[str, str, str]:
+            """(title, figure, the line under it) of one summary card."""
+            return w.text("kpi", key), figure, w.text("kpi_note", key, note)
+
         kpis = [
-            ("Reportes", f"{total.reports:,}", f"{total.open:,} siguen abiertos"),
-            ("A tiempo", pct_text(total.on_time_rate), f"{total.open_overdue:,} abiertos ya vencidos"),
-            ("Tiempo para resolver (mediana)", figures.duration(durations, day_hours=day_hours, always=True),
-             f"p90: {figures.duration(durations, 'p90', day_hours=day_hours, always=True)}"),
-            ("Reabiertos tras resolver", pct_text(total.reopen_rate), "falsos positivos"),
-            ("Arreglo confirmado", pct_text(total.confirmed_rate), "respondieron que sí a «¿ya quedó?»"),
-            ("Satisfacción", satisfaction_text(total), f"respuesta: {pct_text(total.response_rate)}"),
-            ("Correcciones de canalización", pct_text(total.routing_rate), "cambió su servicio o dependencia"),
+            kpi("reports", f"{total.reports:,}", f"{total.open:,}"),
+            kpi("on_time", w.pct(total.on_time_rate), f"{total.open_overdue:,}"),
+            kpi("time_to_resolve", w.fig.duration(durations, day_hours=day_hours, always=True),
+                w.fig.duration(durations, "p90", day_hours=day_hours, always=True)),
+            kpi("reopened", w.pct(total.reopen_rate)),
+            kpi("confirmed", w.pct(total.confirmed_rate)),
+            kpi("satisfaction", w.satisfaction(total), w.pct(total.response_rate)),
+            kpi("rerouted", w.pct(total.routing_rate)),
         ]
         if escalations is not None:
-            kpis.append(("Escalaciones", f"{escalations.requested:,}",
-                         f"primera respuesta (mediana): {figures.minutes(escalations.median_minutes)}"))
+            kpis.append(kpi("escalations", f"{escalations.requested:,}", figures.minutes(escalations.median_minutes)))
         catalog = runtime.catalog
         if query.department in catalog.departments:
             scope_name = catalog.departments[query.department].name
         else:
-            scope_name = "Todas las dependencias" if staff.sees_all else "Sin dependencia asignada"
+            scope_name = w.text("scope", "all" if staff.sees_all else "none")
         return {"tables": tables, "kpis": kpis, "scope_name": scope_name,
-                "as_of": figures.local_datetime(now, self.tz)}
+                "as_of": w.fig.local_datetime(now, self.tz)}
 
     async def page(self, request: Request) -> Response:
         staff = current_staff(request)
@@ -166,7 +171,8 @@ class Dashboards:
         return render(self.ctx, request, "dashboards/page.html", {
             **data, "query": query, "departments": departments, "min_cases": MIN_CASES,
             "order": [k for k in TABLE_KEYS if k in data["tables"]],
-            "period": f"{figures.date_text(query.first)} al {figures.date_text(query.last)}",
+            "period": self.words.text("period", self.words.fig.date_text(query.first),
+                                      self.words.fig.date_text(query.last)),
         })
 
     async def csv(self, request: Request) -> Response:

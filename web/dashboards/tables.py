@@ -9,9 +9,12 @@ from typing import Any
 from ticketing.catalog import Catalog
 from ticketing.indicators import BacklogPoint, Counts, Durations, Escalations, Rate, Report
 from web.public import figures
+from web.templating import Pages
 
 #: Table keys, in page order (the CSV names: /console/tableros/<key>.csv).
 TABLE_KEYS = ("servicios", "canales", "dependencias", "motivos", "satisfaccion", "pendientes", "escalaciones")
+#: The dashboards' words: titles, column headers, notes, rates (macros ``table``, ``chart``, ``column``...).
+LABELS = "dashboards/labels.j2"
 
 
 @dataclass
@@ -27,11 +30,31 @@ class Table:
     note: str = ""
 
 
-def pct_text(rate: Rate) -> str:
-    if rate.value is None:
-        return "sin casos"
-    text = f"{rate.value * 100:.0f} % ({rate.numerator:,} de {rate.denominator:,})"
-    return text if rate.enough else f"{text}, pocos casos"
+class Words:
+    """The dashboards' wording (``LABELS``) and the public figures' (``web.public.figures``) in the app's pages."""
+
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.fig = figures.Figures(pages)
+
+    def text(self, macro: str, *args: Any, **kwargs: Any) -> str:
+        return self.pages.macro_text(LABELS, macro, *args, **kwargs)
+
+    def columns(self, *keys: str) -> list[str]:
+        return [self.text("column", key) for key in keys]
+
+    def pct(self, rate: Rate) -> str:
+        """``"72 % (18 de 25)"``, with ", pocos casos" under the minimum; "sin casos" without any."""
+        if rate.value is None:
+            return self.text("rate", None)
+        return self.text("rate", f"{rate.value * 100:.0f}", f"{rate.numerator:,}", f"{rate.denominator:,}",
+                         rate.enough)
+
+    def satisfaction(self, counts: Counts) -> str:
+        mean = counts.satisfaction_mean
+        if mean is None:
+            return self.text("satisfaction", None)
+        return self.text("satisfaction", figures.number(mean), f"{counts.rated:,}", counts.satisfaction_enough)
 
 
 def _raw_pct(rate: Rate) -> float | None:
@@ -42,16 +65,8 @@ def _raw_hours(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def satisfaction_text(counts: Counts) -> str:
-    mean = counts.satisfaction_mean
-    if mean is None:
-        return "sin respuestas"
-    text = f"{figures.number(mean)} de 5 ({counts.rated:,} resp.)"
-    return text if counts.satisfaction_enough else f"{text}, pocos casos"
-
-
-FIGURE_COLUMNS = ["Reportes", "A tiempo", "Mediana", "P90", "Reabiertos tras resolver", "Arreglo confirmado",
-                  "Satisfacción", "Correcciones de canalización"]
+#: The columns of the figures every table by service and by department has (their headers: macro ``column``).
+FIGURE_COLUMNS = ("reports", "on_time", "median", "p90", "reopened", "confirmed", "satisfaction", "rerouted")
 RAW_FIGURE_COLUMNS = ["reportes", "juzgados_a_tiempo", "a_tiempo", "a_tiempo_pct", "mediana_horas_habiles",
                       "p90_horas_habiles", "resueltos_alguna_vez", "reabiertos_tras_resolver", "reabiertos_pct",
                       "preguntados_ya_quedo", "confirmados", "confirmados_pct", "calificaciones",
@@ -59,12 +74,12 @@ RAW_FIGURE_COLUMNS = ["reportes", "juzgados_a_tiempo", "a_tiempo", "a_tiempo_pct
                       "corregidos", "corregidos_pct", "cerrados_sin_arreglo", "abiertos", "abiertos_vencidos"]
 
 
-def _figure_cells(counts: Counts, durations: Durations, day_hours: float) -> list[str]:
-    return [f"{counts.reports:,}", pct_text(counts.on_time_rate),
-            figures.duration(durations, "median", day_hours=day_hours, always=True),
-            figures.duration(durations, "p90", day_hours=day_hours, always=True),
-            pct_text(counts.reopen_rate), pct_text(counts.confirmed_rate), satisfaction_text(counts),
-            pct_text(counts.routing_rate)]
+def _figure_cells(w: Words, counts: Counts, durations: Durations, day_hours: float) -> list[str]:
+    return [f"{counts.reports:,}", w.pct(counts.on_time_rate),
+            w.fig.duration(durations, "median", day_hours=day_hours, always=True),
+            w.fig.duration(durations, "p90", day_hours=day_hours, always=True),
+            w.pct(counts.reopen_rate), w.pct(counts.confirmed_rate), w.satisfaction(counts),
+            w.pct(counts.routing_rate)]
 
 
 def _figure_raw(counts: Counts, durations: Durations) -> list[Any]:
@@ -78,14 +93,18 @@ def _figure_raw(counts: Counts, durations: Durations) -> list[Any]:
 
 
 def build_tables(report: Report, backlog: list[BacklogPoint], escalations: Escalations | None, catalog: Catalog,
-                 *, tz: str, day_hours: float, overall: bool) -> dict[str, Table]:
+                 w: Words, *, tz: str, day_hours: float, overall: bool) -> dict[str, Table]:
     """Every table of one dashboard; ``overall``: the by-department table too (admins, no department chosen)."""
     from web.dashboards import charts
 
     tables: dict[str, Table] = {}
 
+    def table(key: str, *columns: str, raw_columns: list[str]) -> Table:
+        return Table(key, w.text("table", key), w.columns(*columns), raw_columns=raw_columns,
+                     chart_title=w.text("chart", key))
+
     # by service, against each one's commitment
-    t = Table("servicios", "Por servicio, contra su compromiso", ["Servicio", "Compromiso", *FIGURE_COLUMNS],
+    t = table("servicios", "service", "commitment", *FIGURE_COLUMNS,
               raw_columns=["servicio", "dependencia", "compromiso", *RAW_FIGURE_COLUMNS])
     by_cat = report.by_category()
     bars = []
@@ -93,43 +112,39 @@ def build_tables(report: Report, backlog: list[BacklogPoint], escalations: Escal
         cat = catalog.categories.get(code)
         commitment = cat.sla_text() if cat else "—"
         durations = report.time_to_resolve(category=code)
-        t.rows.append([_name(catalog, code), commitment, *_figure_cells(counts, durations, day_hours)])
+        t.rows.append([_name(catalog, code), commitment, *_figure_cells(w, counts, durations, day_hours)])
         t.raw.append([code, cat.department if cat else "", commitment, *_figure_raw(counts, durations)])
-        bars.append((_name(catalog, code), counts.on_time_rate.percent, pct_text(counts.on_time_rate)))
+        bars.append((_name(catalog, code), counts.on_time_rate.percent, w.pct(counts.on_time_rate)))
     t.chart = charts.bar_chart(bars, maximum=100)
-    t.chart_title = "Reportes resueltos a tiempo por servicio (%)"
     tables[t.key] = t
 
     # by channel
-    t = Table("canales", "Reportes por canal", ["Canal", "Reportes", "Parte del total"],
+    t = table("canales", "channel", "reports", "share",
               raw_columns=["canal", "reportes", "pct"])
     total = report.total().reports
     by_channel = sorted(report.by_channel().items(), key=lambda kv: (-kv[1].reports, kv[0]))
     for code, counts in by_channel:
         share = counts.reports / total * 100 if total else None
-        t.rows.append([figures.CHANNEL_NAMES.get(code, code), f"{counts.reports:,}",
+        t.rows.append([w.fig.channel(code), f"{counts.reports:,}",
                        "—" if share is None else f"{share:.0f} %"])
         t.raw.append([code, counts.reports, None if share is None else round(share, 1)])
-    t.chart = charts.bar_chart([(figures.CHANNEL_NAMES.get(c, c), float(n.reports), f"{n.reports:,}")
-                                for c, n in by_channel])
-    t.chart_title = "Reportes por canal"
+    t.chart = charts.bar_chart([(w.fig.channel(c), float(n.reports), f"{n.reports:,}") for c, n in by_channel])
     tables[t.key] = t
 
     if overall:
-        t = Table("dependencias", "Por dependencia", ["Dependencia", *FIGURE_COLUMNS],
+        t = table("dependencias", "department", *FIGURE_COLUMNS,
                   raw_columns=["dependencia", *RAW_FIGURE_COLUMNS])
         bars = []
         for code, counts in sorted(report.by_department().items(), key=lambda kv: _dept(catalog, kv[0])):
             durations = report.time_to_resolve(department=code)
-            t.rows.append([_dept(catalog, code), *_figure_cells(counts, durations, day_hours)])
+            t.rows.append([_dept(catalog, code), *_figure_cells(w, counts, durations, day_hours)])
             t.raw.append([code, *_figure_raw(counts, durations)])
-            bars.append((_dept(catalog, code), counts.on_time_rate.percent, pct_text(counts.on_time_rate)))
+            bars.append((_dept(catalog, code), counts.on_time_rate.percent, w.pct(counts.on_time_rate)))
         t.chart = charts.bar_chart(bars, maximum=100)
-        t.chart_title = "Reportes resueltos a tiempo por dependencia (%)"
         tables[t.key] = t
 
     # reasons for non-completion
-    t = Table("motivos", "Motivos de cierre sin arreglo", ["Motivo", "Reportes", "Parte de los cerrados sin arreglo"],
+    t = table("motivos", "reason", "reports", "share_not_resolved",
               raw_columns=["motivo", "reportes", "pct"])
     reasons = report.reasons_total()
     closed = sum(reasons.values())
@@ -138,42 +153,38 @@ def build_tables(report: Report, backlog: list[BacklogPoint], escalations: Escal
         t.rows.append([name, f"{n:,}", f"{n / closed * 100:.0f} %"])
         t.raw.append([code, n, round(n / closed * 100, 1)])
     t.chart = charts.bar_chart([(r[0], float(raw[1]), r[1]) for r, raw in zip(t.rows, t.raw, strict=True)])
-    t.chart_title = "Reportes cerrados sin arreglo, por motivo"
-    t.note = "" if reasons else "Ningún reporte del periodo se cerró sin arreglo."
+    t.note = "" if reasons else w.text("note", "no_reasons")
     tables[t.key] = t
 
     # satisfaction distribution
     counts = report.total()
-    t = Table("satisfaccion", "Calificaciones (1 a 5)", ["Calificación", "Respuestas"],
+    t = table("satisfaccion", "rating", "answers",
               raw_columns=["calificacion", "respuestas"])
     for score in range(5, 0, -1):
         n = counts.ratings[score - 1]
         t.rows.append([f"{score}", f"{n:,}"])
         t.raw.append([score, n])
-    t.chart = charts.bar_chart([(f"{r[0]} de 5", float(raw[1]), r[1]) for r, raw in zip(t.rows, t.raw, strict=True)])
-    t.chart_title = "Respuestas por calificación"
-    rr = counts.response_rate
-    t.note = (f"Promedio {satisfaction_text(counts)}. Contestó {pct_text(rr)} de quienes confirmaron el arreglo."
-              if counts.rated else "Todavía no hay calificaciones en el periodo.")
+    t.chart = charts.bar_chart([(w.text("score", r[0]), float(raw[1]), r[1])
+                                for r, raw in zip(t.rows, t.raw, strict=True)])
+    t.note = (w.text("note", "ratings", mean=w.satisfaction(counts), rate=w.pct(counts.response_rate))
+              if counts.rated else w.text("note", "no_ratings"))
     tables[t.key] = t
 
     # backlog over time
-    t = Table("pendientes", "Pendientes y vencidos en el tiempo", ["Fecha", "Pendientes", "Vencidos"],
+    t = table("pendientes", "date", "backlog", "overdue",
               raw_columns=["fecha", "pendientes", "vencidos"])
     for p in backlog:
-        t.rows.append([figures.local_date(p.at, tz), f"{p.backlog:,}", f"{p.overdue:,}"])
+        t.rows.append([w.fig.local_date(p.at, tz), f"{p.backlog:,}", f"{p.overdue:,}"])
         t.raw.append([p.at.isoformat(), p.backlog, p.overdue])
     if backlog:
         lines = [("line", [p.backlog for p in backlog]), ("line alt", [p.overdue for p in backlog])]
-        t.chart = charts.line_chart([p.at for p in backlog], lines, lambda m: _short_date(m, tz))
-    t.chart_title = "Reportes pendientes (línea continua) y vencidos (línea punteada)"
+        t.chart = charts.line_chart([p.at for p in backlog], lines, lambda m: w.fig.short_date(m, tz))
     tables[t.key] = t
 
     if escalations is not None:
-        t = Table("escalaciones", "Atención por una persona (escalaciones)",
-                  ["Escalaciones", "Con respuesta", "Primera respuesta, mediana", "Primera respuesta, p90"],
+        t = table("escalaciones", "escalations", "answered", "first_median", "first_p90",
                   raw_columns=["escalaciones", "con_respuesta", "mediana_min", "p90_min"])
-        t.rows.append([f"{escalations.requested:,}", pct_text(escalations.answered_rate),
+        t.rows.append([f"{escalations.requested:,}", w.pct(escalations.answered_rate),
                        figures.minutes(escalations.median_minutes), figures.minutes(escalations.p90_minutes)])
         t.raw.append([escalations.requested, escalations.answered,
                       _raw_hours(escalations.median_minutes), _raw_hours(escalations.p90_minutes)])
@@ -189,10 +200,3 @@ def _name(catalog: Catalog, code: str) -> str:
 def _dept(catalog: Catalog, code: str) -> str:
     dept = catalog.departments.get(code)
     return dept.name if dept else code
-
-
-def _short_date(moment: Any, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    m = moment.astimezone(ZoneInfo(tz))
-    return f"{m.day} {figures.MONTHS[m.month - 1][:3]}"

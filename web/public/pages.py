@@ -25,12 +25,15 @@ from ticketing.models import Ticket
 from web.context import WebContext
 from web.public import figures
 from web.public.cache import FigureCache
+from web.public.figures import Figures
 from web.public.ratelimit import SlidingWindowLimit
 from web.publication import PublicTicket, public_ticket
 
 #: Folio lookups allowed per client address per minute.
 LOOKUP_LIMIT = 10
 LOOKUP_WINDOW_SECONDS = 60.0
+#: What the folio lookup says when it cannot show a folio (macro ``lookup_error``).
+NOTICES = "public/notices.j2"
 #: The map shows at most this many open reports (the newest).
 MAP_LIMIT = 500
 PERIODS = (30, 90)
@@ -46,17 +49,17 @@ class CommitmentRow:
     periods: dict[int, dict[str, str]]  # days -> figure name -> text
 
 
-def _figures(counts: Counts, durations: Durations, day_hours: float) -> dict[str, str]:
+def _figures(fig: Figures, counts: Counts, durations: Durations, day_hours: float) -> dict[str, str]:
     sat = counts.satisfaction_mean
     return {
         "reports": f"{counts.reports:,}",
-        "on_time": figures.percent(counts.on_time_rate),
+        "on_time": fig.percent(counts.on_time_rate),
         "on_time_n": f"{counts.judged:,}",
-        "median": figures.duration(durations, day_hours=day_hours),
-        "satisfaction": (f"{figures.number(sat)} de 5" if counts.satisfaction_enough and sat is not None
-                         else figures.FEW if counts.rated else "sin respuestas"),
+        "median": fig.duration(durations, day_hours=day_hours),
+        "satisfaction": (fig.text("out_of_five", figures.number(sat)) if counts.satisfaction_enough and sat is not None
+                         else fig.few if counts.rated else fig.text("missing", "no_answers")),
         "rated": f"{counts.rated:,}",
-        "reopen": figures.percent(counts.reopen_rate),
+        "reopen": fig.percent(counts.reopen_rate),
         "reopen_n": f"{counts.ever_resolved:,}",
     }
 
@@ -68,6 +71,7 @@ class PublicSite:
         self.ctx = ctx
         self.lookups = SlidingWindowLimit(LOOKUP_LIMIT, LOOKUP_WINDOW_SECONDS)
         self.cache = cache if cache is not None else FigureCache()
+        self.fig = Figures(ctx.pages)
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -107,9 +111,9 @@ class PublicSite:
                 for code, dept in sorted(self.catalog.departments.items(), key=lambda kv: kv[1].name):
                     counts = by_dept.get(code, Counts())
                     rows.append({"code": code, "name": dept.name, "reports": f"{counts.reports:,}",
-                                 "on_time": figures.percent(counts.on_time_rate),
+                                 "on_time": self.fig.percent(counts.on_time_rate),
                                  "services": sum(1 for c in self.catalog.categories.values() if c.department == code)})
-                return {"departments": rows, "as_of": figures.local_datetime(now, self.tz)}
+                return {"departments": rows, "as_of": self.fig.local_datetime(now, self.tz)}
 
         data = await run_in_threadpool(self.cache.get, ("home",), load)
         return self._render(request, "public/home.html", data)
@@ -139,11 +143,13 @@ class PublicSite:
                     periods = {}
                     for days, report in reports.items():
                         counts = report.by_category().get(cat.code, Counts())
-                        periods[days] = _figures(counts, report.time_to_resolve(category=cat.code), day_hours)
+                        periods[days] = _figures(self.fig, counts, report.time_to_resolve(category=cat.code),
+                                                 day_hours)
                     rows.append(CommitmentRow(cat.code, cat.name, cat.sla_text(), periods))
-                totals = {days: _figures(r.total(), r.time_to_resolve(), day_hours) for days, r in reports.items()}
+                totals = {days: _figures(self.fig, r.total(), r.time_to_resolve(), day_hours)
+                          for days, r in reports.items()}
                 return {"dept": dept, "code": code, "rows": rows, "totals": totals, "periods": PERIODS,
-                        "as_of": figures.local_datetime(now, self.tz)}
+                        "as_of": self.fig.local_datetime(now, self.tz)}
 
         data = await run_in_threadpool(self.cache.get, ("department", code), load)
         return self._render(request, "public/department.html", data)
@@ -168,14 +174,13 @@ class PublicSite:
             seconds = max(1, int(wait + 0.999))
             return self._render(request, "public/lookup.html",
                                 {"typed": typed, "ticket": None, "limited": True, "wait": seconds,
-                                 "error": "Hiciste muchas consultas seguidas. Espera un minuto y vuelve a "
-                                          "intentarlo."},
+                                 "error": self.ctx.pages.macro_text(NOTICES, "lookup_error", "rate_limited")},
                                 status_code=429, headers={"Retry-After": str(seconds)})
         folio = normalise_folio(typed)
         if folio is None:
             return self._render(request, "public/lookup.html", {
                 "typed": typed, "ticket": None,
-                "error": "Ese folio no es válido. Son 8 números, como 1234-5678 (revisa que no falte ni sobre uno).",
+                "error": self.ctx.pages.macro_text(NOTICES, "lookup_error", "invalid"),
             }, status_code=400)
 
         def load() -> dict[str, Any] | None:
@@ -193,7 +198,7 @@ class PublicSite:
         if view is None:
             return self._render(request, "public/lookup.html", {
                 "typed": typed, "ticket": None,
-                "error": f"No encontramos el folio {folio}. Revisa los números de tu mensaje de confirmación.",
+                "error": self.ctx.pages.macro_text(NOTICES, "lookup_error", "not_found", folio=folio),
             }, status_code=404)
         return self._render(request, "public/lookup.html", {"typed": folio, "error": None, "ticket": view})
 
@@ -224,7 +229,7 @@ class PublicSite:
         text = reason.explain(
             referred_to=ticket.referred_to or (category.referral.agency if category.referral else None),
             agency_contact=contact,
-            scheduled_for=figures.local_date(ticket.scheduled_for, self.tz) if ticket.scheduled_for else None,
+            scheduled_for=self.fig.local_date(ticket.scheduled_for, self.tz) if ticket.scheduled_for else None,
             duplicate_of=duplicate_of,
         )
         return text, restore
@@ -241,16 +246,16 @@ class PublicSite:
             "service": row.service_name,
             "department": row.department_name,
             "department_code": row.department_code,
-            "status": figures.STATUS_NAMES.get(row.status, row.status),
-            "status_explanation": figures.STATUS_EXPLANATIONS.get(row.status, ""),
+            "status": self.fig.status(row.status),
+            "status_explanation": self.fig.status_explanation(row.status),
             "reason": reason_name,
             "reason_explanation": _restore(row.reason_explanation, restore),
-            "requested": figures.local_date(row.requested_at, self.tz),
+            "requested": self.fig.local_date(row.requested_at, self.tz),
             # The commitment now in force: the revised one after a reopen (the original is still said: on time
             # is measured against it).
-            "due": figures.local_datetime(row.revised_due_at or row.due_at, self.tz),
-            "original_due": figures.local_datetime(row.due_at, self.tz) if row.revised_due_at else None,
-            "closed": figures.local_date(row.closed_at, self.tz) if row.closed_at else None,
+            "due": self.fig.local_datetime(row.revised_due_at or row.due_at, self.tz),
+            "original_due": self.fig.local_datetime(row.due_at, self.tz) if row.revised_due_at else None,
+            "closed": self.fig.local_date(row.closed_at, self.tz) if row.closed_at else None,
             "is_open": row.is_open,
         }
 
@@ -278,8 +283,8 @@ class PublicSite:
 
     def _map_row(self, row: PublicTicket) -> dict[str, Any]:
         return {"folio": row.folio, "service": row.service_name, "department": row.department_name,
-                "status": figures.STATUS_NAMES.get(row.status, row.status), "address": row.address or "—",
-                "requested": figures.local_date(row.requested_at, self.tz), "lat": row.lat, "lon": row.lon}
+                "status": self.fig.status(row.status), "address": row.address or "—",
+                "requested": self.fig.local_date(row.requested_at, self.tz), "lat": row.lat, "lon": row.lon}
 
 
 def _restore(text: str, values: dict[str, str]) -> str:
