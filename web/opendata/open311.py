@@ -49,6 +49,8 @@ CHANGESET = "2026-12-01T00:00:00-06:00"
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 MAX_DESCRIPTION = 4000
 MAX_BODY = 64 * 1024
+#: The Spanish text of the answers: discovery's contact and key service, a POST's service notice.
+TEXTS = "opendata/open311.j2"
 
 #: The record fields an Open311 request element carries, in the specification's order.
 REQUEST_FIELDS = ("service_request_id", "status", "status_notes", "service_name", "service_code", "description",
@@ -155,9 +157,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         base = settings.public_url.rstrip("/") + PREFIX
         data = {
             "changeset": CHANGESET,
-            "contact": f"{settings.municipality_name}: atención ciudadana, {settings.public_url}",
-            "key_service": "Pide una clave para crear reportes a la dirección de atención ciudadana "
-                           "(se crea con: reporta open311 keys add NOMBRE).",
+            "contact": ctx.pages.macro_text(TEXTS, "contact", settings.municipality_name, settings.public_url),
+            "key_service": ctx.pages.macro_text(TEXTS, "key_service"),
             "endpoints": [{"specification": SPECIFICATION, "url": base, "changeset": CHANGESET, "type": "production",
                            "formats": ["text/xml", "application/json"]}],
         }
@@ -256,7 +257,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             session.commit()
         log.info("open311: request %s created by key %s", folio, key.name)
         local_due = due.astimezone(ZoneInfo(rt.settings.timezone)).date().isoformat()
-        notice = f"Folio {folio}. Fecha comprometida: {local_due}."
+        notice = ctx.pages.macro_text(TEXTS, "service_notice", folio, local_due)
         return respond(fmt, [{"service_request_id": folio, "token": folio, "service_notice": notice,
                               "account_id": None}], "service_requests", "request", status_code=201)
 

@@ -23,6 +23,7 @@ import collections
 import logging
 import threading
 import time
+from html import escape
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -52,8 +53,12 @@ from web.context import WebContext
 from web.opendata.body import BodyTooLarge, capped
 from web.opendata.rows import base_query, fetch_records
 from web.secrets import app_secret
+from web.templating import Pages
 
 log = logging.getLogger(__name__)
+
+#: What the chat says when it refuses a message, and its labels (macros ``refusal``, ``sent``, ``map_label``).
+NOTICES = "opendata/notices.j2"
 
 MAP_SIZE = (300, 240)
 COOKIE_MAX_AGE = 180 * 86400
@@ -95,8 +100,10 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return south, west, north, east
 
 
-def map_svg(bbox: tuple[float, float, float, float], point: tuple[float, float] | None = None) -> str:
-    """The municipality's bounding box as an SVG grid (no tiles): click-to-place, optionally a marker."""
+def map_svg(bbox: tuple[float, float, float, float], point: tuple[float, float] | None = None, *,
+            label: str) -> str:
+    """The municipality's bounding box as an SVG grid (no tiles): click-to-place, optionally a marker;
+    ``label`` is the image's accessible name (XML-escaped here)."""
     width, height = MAP_SIZE
     south, west, north, east = bbox
     lines = []
@@ -111,7 +118,7 @@ def map_svg(bbox: tuple[float, float, float, float], point: tuple[float, float] 
         marker = f'<circle cx="{px:.1f}" cy="{py:.1f}" r="7" fill="#b3261e" stroke="#fff" stroke-width="2"/>'
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="Mapa del municipio">'
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">'
         f'<rect width="{width}" height="{height}" fill="#eef3ea" stroke="#4b5b45" stroke-width="2"/>'
         f'<g stroke="#b9c7b0" stroke-width="1">{"".join(lines)}</g>'
         f'<text x="{width - 14}" y="20" font-family="sans-serif" font-size="14" fill="#2b3a27">N</text>'
@@ -128,8 +135,9 @@ def _identity_row(session: Any, identity: WebIdentity) -> ChannelIdentity | None
                                                          ChannelIdentity.external_id == identity.external_id)).first()
 
 
-def transcript(runtime: Any, identity: WebIdentity) -> dict[str, Any]:
-    """The citizen's conversation (newest last), the pending state and their reports."""
+def transcript(runtime: Any, identity: WebIdentity, pages: Pages) -> dict[str, Any]:
+    """The citizen's conversation (newest last), the pending state and their reports (a location or a photo is
+    shown by its label in ``pages``)."""
     with runtime.session_factory() as session:
         row = _identity_row(session, identity)
         if row is None:
@@ -154,7 +162,7 @@ def transcript(runtime: Any, identity: WebIdentity) -> dict[str, Any]:
     for m in inbound:
         if m.state == InboundState.RECEIVED:
             pending = True
-        label = {"location": "📍 Ubicación enviada", "photo": "📷 Foto enviada"}.get(m.kind)
+        label = pages.macro_text(NOTICES, "sent", m.kind)  # "" for text
         items.append({"who": "citizen", "at": m.created_at, "key": (m.created_at, 0, m.id),
                       "text": label or m.text or "", "buttons": []})
     last_id = 0
@@ -218,7 +226,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     async def render(request: Request, identity: WebIdentity, *, error: str | None = None, typed: str = "",
                      status_code: int = 200, fragment: bool = False) -> Response:
         rt = runtime()
-        chat = await run_in_threadpool(transcript, rt, identity)
+        chat = await run_in_threadpool(transcript, rt, identity, ctx.pages)
         south, west, north, east = bbox()
         context = {"chat": chat, "error": error, "typed": typed, "nonce": new_nonce(),
                    "csrf_token": csrf.token_for(secret(), identity.cookie), "max_text": MAX_TEXT,
@@ -238,7 +246,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     async def chat_fragment(request: Request) -> Response:
         identity = WebIdentity.from_cookie(request.cookies.get(COOKIE))
         if identity is None:
-            return Response("sin sesión", status_code=403)
+            return Response(ctx.pages.macro_text(NOTICES, "chat_without_session"), status_code=403)
         after = request.query_params.get("after", "")
         if after.isdigit():  # long poll: wait for this citizen's next delivered message (a wake-up, not a query)
             sender = channel().sender
@@ -260,22 +268,25 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 point = (float(lat), float(lon))
             except ValueError:
                 point = None
-        return Response(map_svg(bbox(), point), media_type="image/svg+xml",
+        return Response(map_svg(bbox(), point, label=ctx.pages.macro_text(NOTICES, "map_label")),
+                        media_type="image/svg+xml",
                         headers={"cache-control": "public, max-age=3600"})
 
-    def refuse(request: Request, status: int, text: str) -> Response:
-        return ctx.pages.render(request, "opendata/refused.html", {"message": text, "site_name":
+    def refusal(key: str, **values: Any) -> str:
+        return ctx.pages.macro_text(NOTICES, "refusal", key, **values)
+
+    def refuse(request: Request, status: int, key: str, **values: Any) -> Response:
+        """The page that says why the message was not taken (``key`` of macro ``refusal``)."""
+        return ctx.pages.render(request, "opendata/refused.html", {"message": refusal(key, **values), "site_name":
                                 runtime().settings.municipality_name}, status_code=status)
 
     def checked(request: Request, form: Any) -> WebIdentity | Response:
         identity = WebIdentity.from_cookie(request.cookies.get(COOKIE))
         if identity is None:
-            return refuse(request, 403, "No pudimos reconocer tu sesión. Revisa que tu navegador acepte cookies "
-                                        "y vuelve a abrir la página para reportar.")
+            return refuse(request, 403, "no_session")
         token = form.get(csrf.FIELD) or request.headers.get(csrf.HEADER)
         if not csrf.valid(secret(), identity.cookie, str(token or "")):
-            return refuse(request, 403, "El formulario caducó o no es válido. Vuelve a abrir la página para "
-                                        "reportar e inténtalo de nuevo.")
+            return refuse(request, 403, "form_expired")
         return identity
 
     def rate_limited(request: Request) -> Response | None:
@@ -283,8 +294,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         if limiter().allow(client):
             return None
         log.warning("web report chat: rate limit for a client address")
-        return refuse(request, 429, "Enviaste muchos mensajes en poco tiempo. Espera un minuto e inténtalo "
-                                    "de nuevo.")
+        return refuse(request, 429, "rate_limited")
 
     async def deliver(request: Request, identity: WebIdentity, inbound: InboundMessage) -> Response:
         rt = runtime()
@@ -329,9 +339,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         try:
             form = await capped(request, MAX_FORM_BYTES).form(max_files=0, max_fields=20, max_part_size=16 * 1024)
         except (BodyTooLarge, HTTPException):  # the body, or one field (max_part_size), too large
-            return refuse(request, 413, "El mensaje es demasiado grande. Escribe un texto más corto.")
+            return refuse(request, 413, "text_too_large")
         except Exception:
-            return refuse(request, 400, "No entendimos el formulario. Vuelve a abrir la página para reportar.")
+            return refuse(request, 400, "bad_form")
         identity = checked(request, form)
         if isinstance(identity, Response):
             return identity
@@ -349,23 +359,24 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         rt = runtime()
         limit = rt.settings.max_media_bytes
         identity = WebIdentity.from_cookie(request.cookies.get(COOKIE))
-        too_large = f"La foto es muy grande: el máximo es {max(1, limit // (1024 * 1024))} MB."
+        max_mb = max(1, limit // (1024 * 1024))
+        too_large = refusal("photo_too_large", max_mb=max_mb)
         try:
             form = await capped(request, limit + MAX_FORM_BYTES).form(max_files=1, max_fields=10,
                                                                       max_part_size=16 * 1024)
         except BodyTooLarge:
             if identity is None:
-                return refuse(request, 413, too_large)
+                return refuse(request, 413, "photo_too_large", max_mb=max_mb)
             return await render(request, identity, error=too_large)
         except Exception:
-            return refuse(request, 400, "No entendimos el formulario. Vuelve a abrir la página para reportar.")
+            return refuse(request, 400, "bad_form")
         try:
             identity = checked(request, form)
             if isinstance(identity, Response):
                 return identity
             upload = form.get("foto")
             if upload is None or isinstance(upload, str) or not upload.filename:
-                return await render(request, identity, error="Elige una foto antes de enviar.")
+                return await render(request, identity, error=refusal("photo_missing"))
 
             def stage() -> str:
                 upload.file.seek(0)
