@@ -24,34 +24,14 @@ from starlette.routing import BaseRoute, Route
 
 from ticketing.models import ChannelKind, Ticket
 from web.context import WebContext
+from web.opendata.dictionary import DICTIONARY  # column → (type, meaning in es-MX); /datos shows it
 from web.opendata.fast import fast_rows, supported
 from web.opendata.filters import FilterError, parse_filters
-from web.opendata.rows import COLUMNS, STATUS_LABELS, base_query, stream_records
+from web.opendata.rows import COLUMNS, base_query, stream_records
 
 MIN_COUNT = 5
 COUNTS_TTL_SECONDS = 60.0  # the counts of /datos are a GROUP BY over every ticket: computed once a minute
 
-#: The data dictionary: column → (type, meaning in es-MX). /datos and docs/open-data.md show it.
-DICTIONARY: dict[str, tuple[str, str]] = {
-    "service_request_id": ("texto", "Folio del reporte (8 dígitos, p. ej. 1234-5678)."),
-    "requested_datetime": ("fecha y hora", "Cuándo se recibió el reporte (ISO 8601 con zona horaria)."),
-    "updated_datetime": ("fecha y hora", "Último cambio del reporte."),
-    "closed_date": ("fecha y hora", "Cuándo se atendió o cerró; vacío si sigue abierto."),
-    "status": ("texto", "open (abierto) o closed (cerrado), como en Open311."),
-    "status_description": ("texto", "Estado detallado: " + ", ".join(STATUS_LABELS.values()) + "."),
-    "status_notes": ("texto", "Explicación del motivo y la última nota pública del personal, sin datos "
-                              "personales."),
-    "reason": ("texto", "Clave del motivo del resultado (p. ej. resolved, needs_budget, out_of_jurisdiction)."),
-    "source": ("texto", "Canal por el que llegó: whatsapp, telegram, sms, web, open311, phone, walk_in."),
-    "service_name": ("texto", "Tipo de problema."),
-    "service_code": ("texto", "Clave del tipo de problema (la de Open311 services)."),
-    "agency_responsible": ("texto", "Dependencia responsable."),
-    "address": ("texto", "Calle y colonia, sin número exterior ni interior ni código postal."),
-    "colonia": ("texto", "Colonia, cuando la dirección la menciona."),
-    "lat": ("número", "Latitud redondeada (3 decimales: una cuadrícula de unos 110 m)."),
-    "long": ("número", "Longitud redondeada (3 decimales)."),
-    "expected_datetime": ("fecha y hora", "Fecha comprometida de atención (la revisada, si se reprogramó)."),
-}
 assert tuple(DICTIONARY) == COLUMNS, "every published column is described"
 
 

@@ -24,16 +24,12 @@ from sqlalchemy.orm import aliased
 
 from notifications.timing import spanish_date
 from ticketing.models import ChannelKind, Department, Ticket, TicketEvent
+from web.opendata.dictionary import STATUS_LABELS  # what a citizen reads for each status
 from web.publication import PublicTicket, public_ticket
 
 BATCH = 1000
 _RAW_DATE = DateTime(timezone=True)
 
-#: What a citizen reads for each status (status_description).
-STATUS_LABELS = {
-    "received": "Recibido", "assigned": "Asignado", "in_progress": "En proceso", "resolved": "Atendido",
-    "not_resolved": "Cerrado sin arreglo", "closed": "Cerrado",
-}
 
 #: The published columns, in order (the data dictionary of /datos describes each).
 COLUMNS: tuple[str, ...] = (
