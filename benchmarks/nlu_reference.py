@@ -33,7 +33,7 @@ def main() -> None:
 
     from nlu.api import HARMFUL_ACTS
     from nlu.data import load_training_data
-    from nlu.model import BuiltinParser, fit
+    from nlu.model import SHARED_CACHE_DIR, BuiltinParser, fit, training_vectors
     from reporta.settings import DEFAULT_DATA_DIR
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +46,7 @@ def main() -> None:
     args = ap.parse_args()
 
     data = load_training_data(args.data)
+    vectors = training_vectors(data, SHARED_CACHE_DIR)  # every message encoded once, the reports' vectors kept
     texts = [t for t, _ in data.real]
     gold = np.array([y for _, y in data.real])
     print(f"Madrid reports: {len(texts)} (Fuente: Ayuntamiento de Madrid); hand-written examples: {len(data.examples)}")
@@ -69,11 +70,11 @@ def main() -> None:
             ref = float((LinearSVC().fit(x_tr, gold[train]).predict(x_te) == gold[test]).mean())
         ref_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        model = fit(data.examples, data.lookups, [data.real[i] for i in train])
+        model = fit(data.examples, data.lookups, [data.real[i] for i in train], vectors=vectors)
         ours_s = time.perf_counter() - t0
         g = gold[test]
         for j, threshold in enumerate(thresholds):
-            parser = BuiltinParser(model, threshold=threshold)
+            parser = BuiltinParser(model, threshold=threshold, vectors=vectors)
             parses = [parser.parse(t) for t in te]
             right = [p.intent == y for p, y in zip(parses, g, strict=True)]
             acc = float(np.mean(right))

@@ -312,12 +312,16 @@ def decide(
     rank: RankFn,
     threshold: float,
     lexicon: Callable[[str], Sequence[str]] | None = None,
+    prefetch: Callable[[Sequence[str]], object] | None = None,
 ) -> Reading:
     """Read one message (place names already masked) with the classifier ``rank``; ``lexicon(text)`` gives the
-    ``kw_*`` tags of a text (cheap), so clauses without a category word skip the classifier."""
+    ``kw_*`` tags of a text (cheap), so clauses without a category word skip the classifier.  ``prefetch(texts)`` is
+    first told every text ``rank`` may be asked about (the sentence encoder reads them in one batch)."""
+    core, answer = core_text(text, pending)
+    if prefetch is not None:
+        prefetch(_texts_to_rank(text, core, lexicon))
     ranking, known, tags = rank(text)
     top, _conf = ranking[0]
-    core, answer = core_text(text, pending)
     core_ranking: Ranking | None = None
     core_known = False
     core_tags: Sequence[str] = ()
@@ -370,6 +374,20 @@ def decide(
         understood=understood,
         problems=problems,
     )
+
+
+def _texts_to_rank(text: str, core: str, lexicon: Callable[[str], Sequence[str]] | None) -> list[str]:
+    """What :func:`decide` may hand the classifier for a message: the message, its core and its clauses that name a
+    category (a superset: the core and the clauses are read only on some paths)."""
+    out = [text]
+    if core and core != " ".join(fold(text).split()):
+        out.append(core)
+    parts = clauses((core or fold(text))[:CLAUSE_CHARS])
+    if len(parts) > 1:
+        out.extend(
+            p for p in parts[:MAX_CLAUSES] if lexicon is None or any(t[3:] in SERVICE_INTENTS for t in lexicon(p))
+        )
+    return out
 
 
 def _clause_problems(

@@ -62,6 +62,7 @@ def load_parser(settings: Settings) -> Parser:
             model.load_or_train(settings.data_dir / "nlu", settings.nlu_cache_dir),
             threshold=settings.nlu_fallback_threshold,
         )
+        builtin.warm()
         if settings.nlu_engine == "rasa":
             from nlu.rasa import RasaParser
 

@@ -88,7 +88,10 @@ def evaluate(
         typer.echo(json.dumps(summary, ensure_ascii=False) if as_json else heldout_text(summary))
         return
     if cv:
-        report = cross_validate(s.data_dir / "nlu", folds=cv, threshold=s.nlu_fallback_threshold, real=not written_only)
+        report = cross_validate(
+            s.data_dir / "nlu", folds=cv, threshold=s.nlu_fallback_threshold, real=not written_only,
+            cache_dir=s.nlu_cache_dir,
+        )
     elif file is not None:
         from nlu.api import load_parser
         from nlu.data import read_labelled

@@ -31,13 +31,14 @@ from typing import Any
 import numpy as np
 
 from nlu import acts
+from nlu import encoder as sentence_encoder
 from nlu import entities as entity_rules
 from nlu.data import REAL_ATTRIBUTION, NluData, load_training_data, training_files
 from nlu.features import Lexicon
 from nlu.normalize import normalize, truncate
 from nlu.types import FALLBACK_INTENT, FALLBACK_THRESHOLD, SERVICE_INTENTS, Parse
 
-MODEL_VERSION = "9"
+MODEL_VERSION = "10"
 #: Messages of at most this many normalised tokens may be answered from the exact-match table.
 EXACT_MAX_TOKENS = 4
 #: Length of the prefix a word must share with a training word to count as known (see ``BuiltinParser``).
@@ -48,6 +49,8 @@ WORD_NGRAMS = (1, 2)
 #: Weight of one lexicon tag (``kw_*``) relative to the L2-normalised character and word blocks.
 TAG_WEIGHT = 0.3
 SVM_C = 0.5
+#: Weight of the sentence encoder's (L2-normalised) vector beside the character and word blocks (round 11).
+ENCODER_WEIGHT = 1.0
 #: Weight of one real report (``data/nlu/real``) relative to the hand-written examples, which are balanced per intent.
 REAL_WEIGHT = 0.25
 #: Hand-written examples are balanced per intent (``n / (k * n_intent)``) with this floor per example (round 9): an
@@ -137,6 +140,9 @@ class Weights:
     cal_a: Any  # (n_classes,) float64: sigmoid calibrator slopes
     cal_b: Any  # (n_classes,) float64
     tag_weight: float = TAG_WEIGHT
+    #: Rows of ``coef`` after the tags that read the sentence encoder's vector (0: a model without it).
+    n_dense: int = 0
+    dense_weight: float = ENCODER_WEIGHT
 
 
 @dataclass
@@ -162,6 +168,12 @@ def _tag_names(lookups: dict[str, list[str]]) -> list[str]:
     from nlu.features import LEXICON_PREFIX
 
     return sorted(name for name in lookups if name.startswith(LEXICON_PREFIX))
+
+
+def encoder_text(text: str) -> str:
+    """What the sentence encoder reads of a training message: the message as written, place names masked, cut as
+    the parser cuts it (:func:`nlu.normalize.truncate`)."""
+    return truncate(acts.mask_places(text))
 
 
 def prepare(text: str) -> str:
@@ -210,6 +222,7 @@ def fit(
     *,
     real_weight: float | None = None,
     c: float | None = None,
+    vectors: sentence_encoder.VectorFn | None = None,
 ) -> BuiltinModel:
     """Train a model on hand-written (text, intent) pairs plus real reports (imports scikit-learn).
 
@@ -217,6 +230,8 @@ def fit(
     over them, as before); a real report weighs ``REAL_WEIGHT``.  Calibration: the SVM is fitted on
     ``1 - CALIBRATION_SHARE`` of the data, per-class sigmoids on its decision values for the rest, then the SVM is
     refitted on everything (two fits instead of ``CalibratedClassifierCV``'s four).
+    ``vectors`` gives the sentence encoder's vectors of the messages (default: the shared encoder, :mod:`nlu.encoder`;
+    :func:`train` and cross-validation pass cached or precomputed ones).
     """
     from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -230,8 +245,9 @@ def fit(
     lookups = dict(lookups or {})
     lexicon = Lexicon(lookups)
     # Place names do not vote: the classifier learns from (and reads) messages with their sure places blanked.
-    written = [prepare(acts.mask_places(t)) for t, _ in examples]
-    texts = written + [prepare(acts.mask_places(t)) for t, _ in real]
+    masked = [acts.mask_places(t) for t, _ in examples] + [acts.mask_places(t) for t, _ in real]
+    texts = [prepare(t) for t in masked]
+    written = texts[: len(examples)]
     labels = [y for _, y in examples] + [y for _, y in real]
     n_written = len(written)
     keep_rows = np.arange(n_written)
@@ -249,7 +265,9 @@ def fit(
     tags = sparse.csr_matrix(
         (np.full(len(rows), TAG_WEIGHT), (rows, cols)), shape=(len(texts), max(1, len(tag_names)))
     )
-    x = sparse.hstack([x_char, x_word, tags]).tocsr()
+    encode = vectors or sentence_encoder.shared().encode
+    dense = np.asarray(encode([truncate(t) for t in masked]), dtype=np.float64) * ENCODER_WEIGHT
+    x = sparse.hstack([x_char, x_word, tags, sparse.csr_matrix(dense)]).tocsr()
     y = np.asarray(labels)
     # Sample weights: hand-written examples balanced per intent (with a floor), real reports REAL_WEIGHT each.
     weight = np.concatenate([written_weights(labels[:n_written]), np.full(len(real), real_weight)])
@@ -286,6 +304,8 @@ def fit(
         cal_a=cal_a,
         cal_b=cal_b,
         tag_weight=TAG_WEIGHT,
+        n_dense=dense.shape[1],
+        dense_weight=ENCODER_WEIGHT,
     )
     by_text: dict[str, set[str]] = defaultdict(set)
     for t, lab in zip(written, labels[:n_written], strict=True):
@@ -357,7 +377,8 @@ def sklearn_predict_proba(model: BuiltinModel, text: str) -> Any:
     from sklearn.preprocessing import normalize as l2
 
     blocks = [l2(vec.transform([norm])[:, cols]) for vec, cols in (sk["char"], sk["word"])]
-    x = sparse.hstack([*blocks, sparse.csr_matrix(tags)]).tocsr()
+    dense = sentence_encoder.shared()([text]) * model.weights.dense_weight
+    x = sparse.hstack([*blocks, sparse.csr_matrix(tags), sparse.csr_matrix(dense)]).tocsr()
     d = _decision_matrix(sk["clf"], x, model.classes)[0]
     p = 1.0 / (1.0 + np.exp(model.weights.cal_a * d + model.weights.cal_b))
     return p / p.sum()
@@ -373,6 +394,9 @@ def save_model(model: BuiltinModel, path: Path) -> None:
         "word_vocab": w.word_vocab,
         "tags": w.tags,
         "tag_weight": w.tag_weight,
+        "n_dense": w.n_dense,
+        "dense_weight": w.dense_weight,
+        "encoder": sentence_encoder.ENCODER_ID if w.n_dense else "",
         "exact": model.exact,
         "vocabulary": sorted(model.vocabulary),
         "data_hash": model.data_hash,
@@ -407,7 +431,13 @@ def load_model(path: Path) -> BuiltinModel:
             cal_a=z["cal_a"],
             cal_b=z["cal_b"],
             tag_weight=float(meta["tag_weight"]),
+            n_dense=int(meta["n_dense"]),
+            dense_weight=float(meta["dense_weight"]),
         )
+        if weights.n_dense and meta.get("encoder") != sentence_encoder.ENCODER_ID:
+            raise ValueError(
+                f"{path}: trained with encoder {meta.get('encoder')!r}, this is {sentence_encoder.ENCODER_ID!r}"
+            )
     lookups = meta["lookups"]
     return BuiltinModel(
         weights=weights,
@@ -426,7 +456,8 @@ def load_model(path: Path) -> BuiltinModel:
 def data_hash(nlu_dir: Path) -> str:
     """Hash of the training files (names and bytes) and the model version."""
     h = hashlib.sha256(
-        f"{MODEL_VERSION}|{CHAR_NGRAMS}|{WORD_NGRAMS}|{TAG_WEIGHT}|{SVM_C}|{REAL_WEIGHT}|{WRITTEN_WEIGHT_FLOOR}|{MIN_DF}|{REAL_MIN_DF}|{CALIBRATION_SHARE}".encode()
+        f"{MODEL_VERSION}|{CHAR_NGRAMS}|{WORD_NGRAMS}|{TAG_WEIGHT}|{SVM_C}|{REAL_WEIGHT}|{WRITTEN_WEIGHT_FLOOR}|{MIN_DF}|"
+        f"{REAL_MIN_DF}|{CALIBRATION_SHARE}|{ENCODER_WEIGHT}|{sentence_encoder.ENCODER_ID}".encode()
     )
     for p in training_files(nlu_dir):
         h.update(str(p.relative_to(nlu_dir)).encode())
@@ -440,14 +471,25 @@ def model_path(nlu_dir: Path, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"builtin-{data_hash(nlu_dir)}.npz"
 
 
-def train(nlu_dir: Path) -> BuiltinModel:
+def train(nlu_dir: Path, cache_dir: Path | None = None) -> BuiltinModel:
+    """Train on everything under ``nlu_dir``; the encoder's vectors of the real reports are kept in ``cache_dir``
+    (they change only with the reports: an edit of the hand-written data re-encodes a few thousand messages)."""
     data: NluData = load_training_data(nlu_dir)
     if not data.examples:
         raise ValueError(f"no NLU training examples under {nlu_dir}")
-    model = fit(data.examples, data.lookups, data.real)
+    model = fit(data.examples, data.lookups, data.real, vectors=training_vectors(data, cache_dir))
     model.attribution = REAL_ATTRIBUTION if data.real else ""
     model.data_hash = data_hash(nlu_dir)
     return model
+
+
+def training_vectors(data: NluData, cache_dir: Path | None = None) -> sentence_encoder.VectorFn:
+    """The encoder's vectors of every training message, computed once (the real reports' kept in ``cache_dir``):
+    what :func:`fit` and a :class:`BuiltinParser` read, for training and for cross-validation folds."""
+    real = [encoder_text(t) for t, _ in data.real]
+    written = [encoder_text(t) for t, _ in data.examples]
+    vectors = np.vstack([sentence_encoder.cached(real, cache_dir), sentence_encoder.shared().encode(written)])
+    return sentence_encoder.table(real + written, vectors)
 
 
 _TRAIN_LOCK = threading.Lock()
@@ -476,7 +518,7 @@ def ensure_model(nlu_dir: Path, cache_dir: Path, force: bool = False) -> Path:
                 # and each test process has its own): copy it, training takes tens of seconds.
                 shutil.copyfile(twin, tmp)
             else:
-                save_model(train(nlu_dir), Path(tmp))
+                save_model(train(nlu_dir, path.parent), Path(tmp))
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -545,12 +587,18 @@ class FastScorer:
         tag_offset = n_char + len(w.word_vocab)
         self._tags = {t: tag_offset + i for i, t in enumerate(w.tags)}
         self._tag_weight = w.tag_weight
+        dense_offset = tag_offset + max(1, len(w.tags))
+        self._dense = w.coef[dense_offset : dense_offset + w.n_dense].astype(np.float64) * w.dense_weight
+        self.reads_vectors = w.n_dense > 0
         self._coef = w.coef
         self._intercept = w.intercept
         self._a = w.cal_a
         self._b = w.cal_b
 
-    def decision(self, norm: str, tags: list[str] | tuple[str, ...] = ()) -> Any:
+    def decision(self, norm: str, tags: list[str] | tuple[str, ...] = (), vector: Any = None) -> Any:
+        """SVM decision values of a prepared text, its lexicon tags and (a model with an encoder block) the
+        encoder's vector of the message."""
+        base = self._intercept if vector is None or not self.reads_vectors else self._intercept + vector @ self._dense
         idx: list[int] = []
         vals: list[float] = []
         for analyzer, vocab, idf, offset in self._blocks:
@@ -574,11 +622,11 @@ class FastScorer:
                 idx.append(j)
                 vals.append(self._tag_weight)
         if not idx:
-            return self._intercept.copy()
-        return np.asarray(vals) @ self._coef[idx].astype(np.float64) + self._intercept
+            return base.copy()
+        return np.asarray(vals) @ self._coef[idx].astype(np.float64) + base
 
-    def predict_proba(self, norm: str, tags: list[str] | tuple[str, ...] = ()) -> Any:
-        decision = self.decision(norm, tags)
+    def predict_proba(self, norm: str, tags: list[str] | tuple[str, ...] = (), vector: Any = None) -> Any:
+        decision = self.decision(norm, tags, vector)
         proba = 1.0 / (1.0 + np.exp(self._a * decision + self._b))
         total = proba.sum()
         return proba / total if total > 0 else np.full_like(proba, 1.0 / len(proba))
@@ -587,10 +635,15 @@ class FastScorer:
 class BuiltinParser:
     """The in-process parser: classifier + rules."""
 
-    def __init__(self, model: BuiltinModel, threshold: float = FALLBACK_THRESHOLD) -> None:
+    def __init__(
+        self, model: BuiltinModel, threshold: float = FALLBACK_THRESHOLD,
+        vectors: sentence_encoder.VectorFn | None = None,
+    ) -> None:
         self.model = model
         self.threshold = threshold
         self._scorer = FastScorer(model.weights)
+        #: The sentence encoder's vectors (the shared encoder and its memo, or a precomputed table).
+        self._vectors = vectors or sentence_encoder.shared()
         # A word counts as known when it shares its first KNOWN_PREFIX letters with a training word of at least
         # that length: "exactamente" (exacto), "confirmar" (confirmo), "agent" (agente) are words, "qwpeoiru" is not.
         self._prefixes = frozenset(
@@ -598,6 +651,11 @@ class BuiltinParser:
         )
         self._vague_nouns = frozenset(normalize(VAGUE_NOUNS).split())
         self._vague = self._vague_nouns | frozenset(normalize(VAGUE_GLUE).split()) | _NUMBER_TOKENS | {QUESTION_TOKEN}
+
+    def warm(self) -> None:
+        """Load the sentence encoder now (≈ 1 s and 150 MB, once per process), not at the first citizen's message."""
+        if self._scorer.reads_vectors:
+            self._vectors(["hola"])
 
     def _known_word(self, tok: str) -> bool:
         if tok in _NUMBER_TOKENS or tok == QUESTION_TOKEN or tok.isdigit():
@@ -616,7 +674,8 @@ class BuiltinParser:
         if not tokens:
             return [("out_of_scope", 0.0), *((c, 0.0) for c in self.model.classes[:2])], False, []
         tags = self.model.lexicon.tags(norm) if self.model.lexicon else []
-        proba = self._scorer.predict_proba(norm, tags)
+        vector = self._vectors([text])[0] if self._scorer.reads_vectors else None
+        proba = self._scorer.predict_proba(norm, tags, vector)
         ranking = sorted(zip(self.model.classes, proba.tolist(), strict=True), key=lambda x: -x[1])
         exact = self.model.exact.get(norm)
         if exact is None and len(tokens) > 1 and tokens[-1] == QUESTION_TOKEN:  # "si?" as "si"
@@ -648,7 +707,10 @@ class BuiltinParser:
         masked = acts.mask_places(text, entities)
         if not acts.names_something(masked):
             masked = text  # "parque descuidado" taken for a landmark: masking never leaves nothing to read
-        reading = acts.decide(truncate(masked), pending, self.rank_tags, self.threshold, self._lexicon_tags)
+        reading = acts.decide(
+            truncate(masked), pending, self.rank_tags, self.threshold, self._lexicon_tags,
+            self._vectors if self._scorer.reads_vectors else None,
+        )
         if (reading.understood and reading.intent in SERVICE_INTENTS and acts.only_a_place(text, entities)
                 and not any(t.startswith("kw_") for t in self._lexicon_tags(text))):
             # A place and nothing else names no problem: the candidates are offered, nothing is guessed.

@@ -81,6 +81,7 @@ def test_long_message_parses(parser) -> None:
 
 
 def test_fast_scorer_equals_sklearn() -> None:
+    from nlu.encoder import shared
     from nlu.model import FastScorer, prepare, sklearn_predict_proba
 
     data = load_training_data(DEFAULT_DATA_DIR / "nlu")
@@ -91,7 +92,7 @@ def test_fast_scorer_equals_sklearn() -> None:
     for text in texts:
         norm = prepare(text)
         expected = sklearn_predict_proba(model, text)
-        got = scorer.predict_proba(norm, model.lexicon.tags(norm))
+        got = scorer.predict_proba(norm, model.lexicon.tags(norm), shared()([text])[0])
         assert np.allclose(got, expected, atol=1e-6), text
         assert abs(got.sum() - 1.0) < 1e-9
 
