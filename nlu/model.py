@@ -2,14 +2,17 @@
 
 Classifier: TF-IDF over character n-grams (2–5, word-bounded) and word uni/bi-grams of the normalised text
 (:mod:`nlu.normalize`), plus one weighted indicator feature per topic lexicon (``kw_*`` lookup tables,
-:mod:`nlu.features`), a linear SVM, and sigmoid (Platt) calibration by cross-validation so that confidences mean
-something and a fallback threshold can be applied.  Very short messages that match a training example exactly
+:mod:`nlu.features`), plus (round 11) the 512 dimensions of a pretrained multilingual sentence encoder's vector of
+the message (:mod:`nlu.encoder`: what the sentence means, beyond the words our data has), a linear SVM, and
+sigmoid (Platt) calibration by cross-validation so that confidences mean something and a fallback threshold can be
+applied.  Very short messages that match a training example exactly
 ("si", "no", "1", "menu") take that example's intent.  Messages with no known word at all are not understood.
 
 Training uses scikit-learn; parsing does not.  The fitted vocabularies, idf weights, SVM coefficients and sigmoid
 calibrators are exported as plain arrays and JSON (``builtin-<hash>.npz`` under the cache directory, loaded with
 ``allow_pickle=False``) and :class:`FastScorer` does the same arithmetic as scikit-learn's ``predict_proba`` with
-numpy alone, so a process that only parses never imports scikit-learn or SciPy (≈ 100 MB less resident memory).
+numpy alone, so a process that only parses never imports scikit-learn or SciPy (≈ 100 MB less resident memory;
+the encoder, numpy too, adds ≈ 150 MB once per process).
 The hash covers the training data files and ``MODEL_VERSION``; nothing is written to the repository.
 """
 
@@ -598,7 +601,12 @@ class FastScorer:
     def decision(self, norm: str, tags: list[str] | tuple[str, ...] = (), vector: Any = None) -> Any:
         """SVM decision values of a prepared text, its lexicon tags and (a model with an encoder block) the
         encoder's vector of the message."""
-        base = self._intercept if vector is None or not self.reads_vectors else self._intercept + vector @ self._dense
+        if self.reads_vectors:
+            if vector is None:
+                raise ValueError("this model reads the sentence encoder's vector of the message: pass it")
+            base = self._intercept + vector @ self._dense
+        else:
+            base = self._intercept
         idx: list[int] = []
         vals: list[float] = []
         for analyzer, vocab, idf, offset in self._blocks:

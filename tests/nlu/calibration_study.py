@@ -25,6 +25,7 @@ import numpy as np
 
 from nlu.api import CONVERSATION_INTENTS, FALLBACK_INTENT, SERVICE_INTENTS
 from nlu.data import load_training_data, read_labelled
+from nlu.encoder import shared
 from nlu.evaluate import score
 from nlu.model import BuiltinParser, FastScorer, fit, prepare
 from reporta.settings import DEFAULT_DATA_DIR
@@ -125,7 +126,7 @@ def rows_for(model, examples: list[tuple[str, str]]) -> list[Row]:
     for text, gold in examples:
         norm = prepare(text)
         tags = model.lexicon.tags(norm)
-        dec = scorer.decision(norm, tags) if norm.split() else model.weights.intercept.copy()
+        dec = scorer.decision(norm, tags, shared().vector(text)) if norm.split() else model.weights.intercept.copy()
         _, known = parser.rank(text)
         out.append(Row(text, gold, dec, model.exact.get(norm), known and bool(norm.split()), len(text.split()), tags))
     return out
