@@ -43,10 +43,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--thresholds", default="0.4", help="comma-separated; the first one is the headline")
     ap.add_argument("--no-reference", action="store_true", help="skip the reference (its figures are known)")
+    ap.add_argument("--encoder", action="store_true", help="the classifier reads the sentence encoder (round 11)")
     args = ap.parse_args()
 
     data = load_training_data(args.data)
-    vectors = training_vectors(data, SHARED_CACHE_DIR)  # every message encoded once, the reports' vectors kept
+    # --encoder: every message encoded once, the reports' vectors kept in the shared cache
+    vectors = training_vectors(data, SHARED_CACHE_DIR) if args.encoder else None
     texts = [t for t, _ in data.real]
     gold = np.array([y for _, y in data.real])
     print(f"Madrid reports: {len(texts)} (Fuente: Ayuntamiento de Madrid); hand-written examples: {len(data.examples)}")
@@ -70,7 +72,7 @@ def main() -> None:
             ref = float((LinearSVC().fit(x_tr, gold[train]).predict(x_te) == gold[test]).mean())
         ref_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        model = fit(data.examples, data.lookups, [data.real[i] for i in train], vectors=vectors)
+        model = fit(data.examples, data.lookups, [data.real[i] for i in train], vectors=vectors, encoder=args.encoder)
         ours_s = time.perf_counter() - t0
         g = gold[test]
         for j, threshold in enumerate(thresholds):

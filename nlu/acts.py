@@ -377,11 +377,10 @@ def decide(
 
 
 def _texts_to_rank(text: str, core: str, lexicon: Callable[[str], Sequence[str]] | None) -> list[str]:
-    """What :func:`decide` may hand the classifier for a message: the message, its core and its clauses that name a
-    category (a superset: the core and the clauses are read only on some paths)."""
+    """What :func:`decide` will likely hand the classifier for a message: the message and its clauses that name a
+    category (read whenever the message is understood).  The core is left out: it is read only when the whole is no
+    service category or an answer leads (short messages, as a rule), and it is nearly the whole message otherwise."""
     out = [text]
-    if core and core != " ".join(fold(text).split()):
-        out.append(core)
     parts = clauses((core or fold(text))[:CLAUSE_CHARS])
     if len(parts) > 1:
         out.extend(

@@ -38,14 +38,14 @@ def ensure_model(settings: Settings) -> Path:
     """Train the builtin model if it is missing or stale; return the cached model's path."""
     from nlu import model
 
-    return model.ensure_model(settings.data_dir / "nlu", settings.nlu_cache_dir)
+    return model.ensure_model(settings.data_dir / "nlu", settings.nlu_cache_dir, encoder=settings.nlu_sentence_encoder)
 
 
 def load_parser(settings: Settings) -> Parser:
     """The parser ``settings`` ask for (builtin, or Rasa with builtin fallback), memoised per process."""
     from nlu import model
 
-    data_hash = model.data_hash(settings.data_dir / "nlu")
+    data_hash = model.data_hash(settings.data_dir / "nlu", settings.nlu_sentence_encoder)
     key = (
         settings.nlu_engine,
         str(settings.nlu_cache_dir),
@@ -59,7 +59,9 @@ def load_parser(settings: Settings) -> Parser:
         if parser is not None:
             return parser
         builtin = model.BuiltinParser(
-            model.load_or_train(settings.data_dir / "nlu", settings.nlu_cache_dir),
+            model.load_or_train(
+                settings.data_dir / "nlu", settings.nlu_cache_dir, encoder=settings.nlu_sentence_encoder
+            ),
             threshold=settings.nlu_fallback_threshold,
         )
         builtin.warm()

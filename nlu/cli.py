@@ -26,7 +26,7 @@ def train(force: bool = typer.Option(False, "--force", help="Retrain even if the
 
     s = get_settings()
     t0 = time.perf_counter()
-    path = model.ensure_model(s.data_dir / "nlu", s.nlu_cache_dir, force=force)
+    path = model.ensure_model(s.data_dir / "nlu", s.nlu_cache_dir, force=force, encoder=s.nlu_sentence_encoder)
     typer.echo(f"model: {path} ({time.perf_counter() - t0:.2f} s)")
     attribution = model.load_model(path).attribution
     if attribution:
@@ -81,7 +81,9 @@ def evaluate(
         if not heldout.is_dir():
             raise typer.BadParameter(f"{heldout} is not a folder")
         summary = heldout_summary(load_parser(s).parse, heldout)
-        trained = builtin.load_model(builtin.ensure_model(s.data_dir / "nlu", s.nlu_cache_dir))
+        trained = builtin.load_model(
+            builtin.ensure_model(s.data_dir / "nlu", s.nlu_cache_dir, encoder=s.nlu_sentence_encoder)
+        )
         summary["train_seconds"] = round(trained.train_seconds, 1)
         if trained.attribution:
             summary["attribution"] = trained.attribution
@@ -90,7 +92,7 @@ def evaluate(
     if cv:
         report = cross_validate(
             s.data_dir / "nlu", folds=cv, threshold=s.nlu_fallback_threshold, real=not written_only,
-            cache_dir=s.nlu_cache_dir,
+            cache_dir=s.nlu_cache_dir, encoder=s.nlu_sentence_encoder,
         )
     elif file is not None:
         from nlu.api import load_parser

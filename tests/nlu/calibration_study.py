@@ -126,7 +126,8 @@ def rows_for(model, examples: list[tuple[str, str]]) -> list[Row]:
     for text, gold in examples:
         norm = prepare(text)
         tags = model.lexicon.tags(norm)
-        dec = scorer.decision(norm, tags, shared().vector(text)) if norm.split() else model.weights.intercept.copy()
+        vector = shared().vector(text) if scorer.reads_vectors else None
+        dec = scorer.decision(norm, tags, vector) if norm.split() else model.weights.intercept.copy()
         _, known = parser.rank(text)
         out.append(Row(text, gold, dec, model.exact.get(norm), known and bool(norm.split()), len(text.split()), tags))
     return out
