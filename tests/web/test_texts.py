@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from dialogue.render import Renderer
+from notifications.updates import update_word
+from ticketing.models import TicketStatus
 from web.dashboards import pages as dashboard_pages
 from web.dashboards.tables import FIGURE_COLUMNS, TABLE_KEYS, Words
 from web.opendata import open311, report
-from web.opendata.dictionary import DICTIONARY, STATUS_LABELS
+from web.opendata.dictionary import DICTIONARY, STATUS_LABELS, STATUSES_TEMPLATE, status_words
 from web.opendata.rows import COLUMNS
 from web.public import pages as public_pages
 from web.public.figures import LABELS, Figures
@@ -24,6 +27,7 @@ from web.templating import TEMPLATES_DIR, Pages
 
 WEB = Path(public_pages.__file__).resolve().parent.parent
 PACKAGES = ("dashboards", "opendata", "public")
+DATA_TEMPLATES = WEB.parent / "data" / "templates"
 
 _ACCENTED = re.compile(r"[áéíóúñü¿¡]", re.IGNORECASE)
 #: Spanish words that English text, codes and identifiers do not have (as whole words of a multi-word string).
@@ -133,6 +137,27 @@ def test_figures_words() -> None:
     assert fig.channel("<x>") == "<x>"
 
 
+def test_one_wording_of_statuses_everywhere() -> None:
+    """The console, the public site, the open data, the chat and the status updates name a status alike: the
+    pages read statuses.j2; the citizen messages (a municipality's editable data/templates) must agree with it."""
+    codes = {s.value for s in TicketStatus}
+    words = status_words()
+    assert set(words) == codes and len(set(words.values())) == len(codes)
+    pages = Pages()
+    assert {c: pages.macro_text("console/labels.j2", "status", c) for c in codes} == words
+    assert {c: Figures(pages).status(c) for c in codes} == words
+    assert words == STATUS_LABELS
+    renderer = Renderer(DATA_TEMPLATES)
+    for channel in (None, "sms", "whatsapp", "telegram"):
+        module = renderer.env.get_template("labels.sms.j2" if channel == "sms" else "labels.j2").module
+        chat = {c: str(getattr(module, f"status_{c}")) for c in codes}
+        assert {c: w[0].upper() + w[1:] for c, w in chat.items()} == words, channel
+    for code in codes:  # a WhatsApp status update's word ({{2}}) is the status's own
+        assert update_word(renderer, f"status_{code}") == words[code].lower()
+    assert update_word(renderer, "status_scheduled") == "programado"
+    assert update_word(renderer, "nothing") == "" and update_word(renderer, "nothing", other=True) == "actualizado"
+
+
 def test_the_open_data_words_are_one_data_file() -> None:
     assert tuple(DICTIONARY) == COLUMNS
     assert set(STATUS_LABELS) == {"received", "assigned", "in_progress", "resolved", "not_resolved", "closed"}
@@ -143,10 +168,18 @@ def test_a_municipalitys_templates_change_the_wording(tmp_path: Path) -> None:
     own = tmp_path / "public"
     own.mkdir()
     text = (TEMPLATES_DIR / LABELS).read_text(encoding="utf-8")
-    own.joinpath("labels.j2").write_text(text.replace('"resolved": "Resuelto"', '"resolved": "Arreglado"'),
+    own.joinpath("labels.j2").write_text(text.replace('"few": "pocos datos todavía"', '"few": "aún sin datos"'),
                                          encoding="utf-8")
-    assert Figures(Pages(extra_dirs=[tmp_path])).status("resolved") == "Arreglado"
-    assert Figures(Pages()).status("resolved") == "Resuelto"
+    assert Figures(Pages(extra_dirs=[tmp_path])).few == "aún sin datos"
+    assert Figures(Pages()).few == "pocos datos todavía"
+    # the statuses' wording is one file for every page
+    tmp_path.joinpath(STATUSES_TEMPLATE).write_text((TEMPLATES_DIR / STATUSES_TEMPLATE).read_text(
+        encoding="utf-8").replace('"resolved": "Atendido"', '"resolved": "Arreglado"'), encoding="utf-8")
+    own_pages = Pages(extra_dirs=[tmp_path])
+    assert Figures(own_pages).status("resolved") == "Arreglado"
+    assert own_pages.macro_text("console/labels.j2", "status", "resolved") == "Arreglado"
+    assert Figures(Pages()).status("resolved") == "Atendido"
+    assert STATUS_LABELS["resolved"] == "Atendido"  # the published words are not a municipality's
     (tmp_path / "opendata").mkdir()
     (tmp_path / "opendata" / "open311.j2").write_text(
         (TEMPLATES_DIR / open311.TEXTS).read_text(encoding="utf-8").replace(

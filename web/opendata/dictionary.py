@@ -1,7 +1,8 @@
-"""The open data's published words, read once from ``dictionary.yml`` beside this module: ``STATUS_LABELS`` (the
-values of the ``status_description`` column) and ``DICTIONARY`` (each published column's type and meaning, shown
-on ``/datos``). Data of the public contract, not page wording: the same for every municipality, so not looked up
-in a municipality's templates."""
+"""The open data's published words: ``STATUS_LABELS`` (the values of the ``status_description`` column, the one
+wording of statuses in ``web/templates/statuses.j2``) and ``DICTIONARY`` (each published column's type and
+meaning, from ``dictionary.yml`` beside this module, shown on ``/datos``), read once at start-up. Data of the
+public contract, not page wording: the same for every municipality, so read from the default templates, never a
+municipality's own."""
 
 from __future__ import annotations
 
@@ -9,13 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jinja2 import Environment, FileSystemLoader
+
+from web.templating import TEMPLATES_DIR
 
 SOURCE = Path(__file__).resolve().with_name("dictionary.yml")
+#: The shared status wording (a template, so the pages import it too).
+STATUSES_TEMPLATE = "statuses.j2"
+
+
+def status_words(templates_dir: Path = TEMPLATES_DIR) -> dict[str, str]:
+    """``{status code: its words}`` from ``statuses.j2`` of ``templates_dir`` (the defaults)."""
+    module = Environment(loader=FileSystemLoader(str(templates_dir))).get_template(STATUSES_TEMPLATE).module
+    return {str(code): str(label) for code, label in module.STATUSES.items()}  # type: ignore[attr-defined]
 
 
 def _load(path: Path = SOURCE) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
     raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    statuses = {str(code): str(label) for code, label in raw["statuses"].items()}
+    statuses = status_words()
     listed = ", ".join(statuses.values())
     columns = {str(name): (str(kind), str(meaning).replace("{statuses}", listed))
                for name, (kind, meaning) in raw["columns"].items()}

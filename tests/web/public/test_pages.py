@@ -91,7 +91,7 @@ def test_lookup_of_a_scheduled_and_a_reopened_report(web_app: Any, web_runtime: 
     assert "En proceso" in scheduled
     assert "Programado: El trabajo ya está programado para el 5 de marzo de 2031" in scheduled
     reopened = web_app.client.get("/consulta", params={"folio": folios[1]}).text
-    assert "Asignado a la dependencia" in reopened and "Motivo" not in reopened
+    assert "Asignado al área responsable" in reopened and "Motivo" not in reopened
     from web.public.figures import local_datetime
 
     # The commitment in force is the revised one (a fresh commitment after the reopen), said to be revised; the
