@@ -1,8 +1,9 @@
 """What citizens and staff read on the public site, the dashboards and the open data pages comes from templates
 (``public/labels.j2``, ``public/notices.j2``, ``dashboards/labels.j2``, ``opendata/notices.j2``,
 ``opendata/open311.j2``) and the open data's words from ``web/opendata/dictionary.yml``: the Python of those
-packages builds no Spanish text, every key it uses has its text, and a municipality's own templates change the
-wording."""
+packages builds no Spanish text (nor that of the console, of the web chat channel ``bot/web.py`` and of the privacy
+commands ``dialogue/flows/privacy.py``), every key it uses has its text, statuses have one wording everywhere, and a
+municipality's own templates change the wording."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from dialogue.flows import privacy
 from dialogue.render import Renderer
 from notifications.updates import update_word
 from ticketing.models import TicketStatus
@@ -83,6 +85,43 @@ def test_the_python_builds_no_spanish_text(package: str) -> None:
              for path in sorted((WEB / package).rglob("*.py"))
              for line, text in spanish_strings(path.read_text(encoding="utf-8"))]
     assert not found, "Spanish text in Python (move it to a template):\n" + "\n".join(found)
+
+
+#: Modules outside those packages whose words people read come from templates too, with what each may keep: the
+#: console (a CLI prompt, a cookie attribute, a code value a form may send), the web chat channel, the privacy
+#: commands (the words citizens type, folded, to recognise a command; not text shown).
+OTHER_MODULES = {
+    "web/console": {"Password", "Secure", "sí"},
+    "bot/web.py": set(),
+    "dialogue/flows/privacy.py": set(privacy.NOTICE_WORDS | privacy.ACCESS_WORDS),
+}
+
+
+@pytest.mark.parametrize("where", sorted(OTHER_MODULES))
+def test_the_python_of_the_console_the_web_chat_and_privacy_builds_no_spanish_text(where: str) -> None:
+    root = WEB.parent / where
+    paths = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    assert paths
+    allowed = OTHER_MODULES[where]
+    found = [f"{path.relative_to(WEB.parent)}:{line}: {text!r}" for path in paths
+             for line, text in spanish_strings(path.read_text(encoding="utf-8")) if text not in allowed]
+    assert not found, "Spanish text in Python (move it to a template):\n" + "\n".join(found)
+
+
+def test_the_web_chats_refusals_and_the_channel_names_have_their_text() -> None:
+    source = Path(report.__file__).resolve().parents[2].joinpath("bot", "web.py").read_text(encoding="utf-8")
+    keys = set(re.findall(r'FormRefused\("(\w+)"', source))
+    assert len(keys) == 8
+    pages = Pages()
+    fallback = pages.macro_text(report.NOTICES, "form_error", "some_new")
+    texts = {key: pages.macro_text(report.NOTICES, "form_error", key, length=1001, maximum=1000) for key in keys}
+    assert fallback not in texts.values() and len(set(texts.values())) == len(keys)
+    assert texts["text_too_long"] == "Tu mensaje es muy largo (1001 caracteres); el máximo es 1000."
+    renderer = Renderer(DATA_TEMPLATES)
+    for channel in (None, "sms"):
+        for code in ("telegram", "whatsapp", "sms", "simulator", "web"):
+            assert renderer.label(f"channel_{code}", channel), (code, channel)
+    assert renderer.label("channel_web") == "chat web"
 
 
 def test_every_key_the_python_uses_has_its_text() -> None:
