@@ -21,7 +21,7 @@ from ticketing.models import TicketStatus
 from web.dashboards import pages as dashboard_pages
 from web.dashboards.tables import FIGURE_COLUMNS, TABLE_KEYS, Words
 from web.opendata import open311, report
-from web.opendata.dictionary import DICTIONARY, STATUS_LABELS, STATUSES_TEMPLATE, status_words
+from web.opendata.dictionary import DICTIONARY, STATUS_LABELS, STATUSES_TEMPLATE, dictionary, status_words
 from web.opendata.rows import COLUMNS
 from web.public import pages as public_pages
 from web.public.figures import LABELS, Figures
@@ -195,6 +195,17 @@ def test_one_wording_of_statuses_everywhere() -> None:
         assert update_word(renderer, f"status_{code}") == words[code].lower()
     assert update_word(renderer, "status_scheduled") == "programado"
     assert update_word(renderer, "nothing") == "" and update_word(renderer, "nothing", other=True) == "actualizado"
+
+
+@pytest.mark.parametrize("decimals, words", [
+    (3, "3 decimales: una cuadrícula de unos 110 m"), (2, "2 decimales: una cuadrícula de unos 1.1 km"),
+    (1, "1 decimal: una cuadrícula de unos 11 km"), (5, "5 decimales: una cuadrícula de unos 1.1 m"),
+])
+def test_the_dictionary_says_the_coordinates_decimals_of_the_setting(decimals: int, words: str) -> None:
+    described = dictionary(decimals)
+    assert described["lat"][1] == f"Latitud redondeada ({words})."
+    assert described["long"][1] == f"Longitud redondeada ({words.split(':')[0]})."
+    assert tuple(described) == COLUMNS and described["status_description"] == DICTIONARY["status_description"]
 
 
 def test_the_open_data_words_are_one_data_file() -> None:
