@@ -11,7 +11,8 @@ Like every channel it only turns what its provider sends into ``InboundMessage``
   fetches it through ``WebChannel.fetch_media``, so it gets the same sniffing, size cap and storage
   (``bot.media.store_stream``) as a Telegram or WhatsApp photo; the staged file is deleted once read;
 - ``WebSender``: the browser reads the transcript from the outbox, so sending is recording the row as delivered
-  and waking the pages waiting on that citizen (``WebSender.wait``).
+  and waking the pages waiting on that citizen (``WebSender.wait``);
+- refusals are ``FormRefused(key)``: the page (``web.opendata.report``) words them from ``opendata/notices.j2``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ class WebIdentity:
         return "web-" + hashlib.sha256(b"reporta-web-identity:" + self.cookie.encode()).hexdigest()[:40]
 
 
+class FormRefused(BadRequest):
+    """A form the chat cannot take, by ``key`` (with ``values``): the page says why in Spanish, from macro
+    ``form_error`` of ``web/templates/opendata/notices.j2`` (this module builds no text a citizen reads)."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
 def new_nonce() -> str:
     return uuid.uuid4().hex
 
@@ -86,10 +97,10 @@ class WebChannel:
               map_size: tuple[int, int]) -> InboundMessage:
         """One posted form → one message. Fields: ``nonce`` (required), and one of ``button``, ``lat``+``lon``,
         ``mapa.x``+``mapa.y`` (a click on the map image, no JavaScript needed), ``foto`` (a staged upload id)
-        or ``text``. Raises ``BadRequest`` with a Spanish explanation."""
+        or ``text``. Raises ``FormRefused`` with the reason's key."""
         nonce = str(payload.get("nonce") or "")
         if not _NONCE_RE.match(nonce):
-            raise BadRequest("El formulario no es válido; recarga la página.")
+            raise FormRefused("bad_nonce")
         common: dict[str, Any] = {"channel": WEB, "external_id": identity.external_id,
                                   "provider_message_id": f"{identity.external_id[4:20]}-{nonce}",
                                   "received_at": utcnow()}
@@ -103,15 +114,15 @@ class WebChannel:
         staged = str(payload.get("foto") or "")
         if staged:
             if not _STAGED_RE.match(staged) or not (self.staging_dir / staged).is_file():
-                raise BadRequest("No recibimos la foto; inténtalo de nuevo.")
+                raise FormRefused("photo_not_received")
             size = (self.staging_dir / staged).stat().st_size
             return InboundMessage(**common, raw_kind="photo",
                                   media=(Media(kind="photo", url=f"web-upload:{staged}", size_bytes=size),))
         text = str(payload.get("text") or "").strip()
         if not text:
-            raise BadRequest("Escribe un mensaje antes de enviar.")
+            raise FormRefused("empty_text")
         if len(text) > MAX_TEXT:
-            raise BadRequest(f"Tu mensaje es muy largo ({len(text)} caracteres); el máximo es {MAX_TEXT}.")
+            raise FormRefused("text_too_long", length=len(text), maximum=MAX_TEXT)
         return InboundMessage(**common, text=text, raw_kind="text")
 
     @staticmethod
@@ -123,9 +134,9 @@ class WebChannel:
             try:
                 flat, flon = float(str(lat)), float(str(lon))
             except ValueError:
-                raise BadRequest("La ubicación no es válida.") from None
+                raise FormRefused("bad_location") from None
             if not (-90 <= flat <= 90 and -180 <= flon <= 180) or flat != flat or flon != flon:
-                raise BadRequest("La ubicación no es válida.")
+                raise FormRefused("bad_location")
             return flat, flon
         x, y = payload.get("mapa.x"), payload.get("mapa.y")
         if x in (None, "") or y in (None, ""):
@@ -133,10 +144,10 @@ class WebChannel:
         try:
             fx, fy = float(str(x)), float(str(y))
         except ValueError:
-            raise BadRequest("El punto del mapa no es válido.") from None
+            raise FormRefused("bad_map_point") from None
         width, height = map_size
         if not (0 <= fx <= width and 0 <= fy <= height):
-            raise BadRequest("El punto está fuera del mapa.")
+            raise FormRefused("point_outside_map")
         return north - (north - south) * fy / height, west + (east - west) * fx / width
 
     def stage_upload(self, chunks: Iterator[bytes]) -> str:
@@ -157,7 +168,7 @@ class WebChannel:
             raise
         if size == 0:
             path.unlink(missing_ok=True)
-            raise BadRequest("El archivo está vacío.")
+            raise FormRefused("empty_file")
         return staged
 
     # --- media for the pipeline -------------------------------------------------------------------

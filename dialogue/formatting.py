@@ -39,6 +39,12 @@ def date_text(moment: datetime | None, timezone: str, *, with_time: bool = False
     return day
 
 
+def long_date(moment: datetime, timezone: str) -> str:
+    """``1 de diciembre de 2026``."""
+    when = local(moment, timezone)
+    return f"{when.day} de {MONTHS[when.month - 1]} de {when.year}"
+
+
 def _rounded(when: datetime) -> datetime:
     """Up to the next half hour (a deadline said earlier than it is would be a broken promise)."""
     if when.minute % 30 == 0 and when.second == 0 and when.microsecond == 0:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialogue.render import Renderer
 from notifications.outbox import enqueue
-from notifications.updates import STATUS_LABELS, TicketContext, Update, recipients, render_channel
+from notifications.updates import TicketContext, Update, recipients, render_channel, update_word
 from reporta.messages import OutboundMessage
 from reporta.settings import Settings
 from ticketing.catalog import Catalog
@@ -293,5 +293,5 @@ class Jobs:
                       kind=update.template, urgent=False, dedupe_key=dedupe_key, ticket_id=ticket.id)
         row.payload = {**(row.payload or {}),
                        "sms_body": self.renderer.render(update.template, "sms", **update.context),
-                       "template_variables": {"1": ticket.folio, "2": STATUS_LABELS.get(update.template, ""),
+                       "template_variables": {"1": ticket.folio, "2": update_word(self.renderer, update.template),
                                               "3": update.context.get("category", "")}}

@@ -49,14 +49,25 @@ MESSAGING_CHANNELS = frozenset({ChannelKind.TELEGRAM, ChannelKind.WHATSAPP, Chan
                                 ChannelKind.WEB})
 #: Channels that show a photo from a local file.
 PHOTO_CHANNELS = frozenset({"telegram", "whatsapp", "simulator"})  # WhatsApp: by signed link
-#: Short words for WhatsApp Content template variables ({{2}}) per update template.
-STATUS_LABELS = {
-    "status_in_progress": "en proceso", "status_scheduled": "programado", "status_resolved": "atendido",
-    "status_not_resolved": "cerrado sin arreglo", "status_out_of_jurisdiction": "canalizado a otra dependencia",
-    "status_duplicate": "duplicado", "status_needs_budget": "requiere presupuesto",
-    "status_could_not_locate": "necesitamos la ubicación", "status_reopened": "reabierto",
-    "status_reassigned": "reasignado", "sla_overdue": "retrasado",
-}
+#: Update templates named after a ticket status: their WhatsApp word is that status's label (``labels.j2``).
+STATUS_TEMPLATES = frozenset(f"status_{s.value}" for s in TicketStatus)
+
+
+def update_word(renderer: Renderer, template: str, *, other: bool = False) -> str:
+    """The short word for WhatsApp Content template variable {{2}} of an update (``labels.j2``): the status's
+    own words for a status update (``status_resolved`` → "atendido"), else ``update_<template>``; without one,
+    ``update_other`` ("actualizado") when ``other``, else ""."""
+    names = [template] if template in STATUS_TEMPLATES else [f"update_{template}"]
+    if other:
+        names.append("update_other")
+    for name in names:
+        try:
+            return renderer.label(name, "whatsapp")
+        except KeyError:
+            continue
+    return ""
+
+
 #: Notices that invite an answer ("responde a este mensaje y lo volvemos a revisar"): the reply reopens the ticket.
 FOLLOWUP_TEMPLATES = frozenset({"status_not_resolved"})
 #: Reasons with their own template; the others use ``status_not_resolved`` with the catalog's explanation.
@@ -253,7 +264,7 @@ class StatusUpdates:
         row.payload = {
             **(row.payload or {}),
             "sms_body": sms_text,
-            "template_variables": {"1": ticket.folio, "2": STATUS_LABELS.get(update.template, "actualizado"),
+            "template_variables": {"1": ticket.folio, "2": update_word(self.renderer, update.template, other=True),
                                    "3": update.context.get("category", "")},
         }
 
@@ -275,7 +286,7 @@ class StatusUpdates:
                           dedupe_key=f"event:{event.id}:{identity.id}" + (f":{i}" if i else ""), ticket_id=ticket.id)
             row.payload = {**(row.payload or {}), "sms_body": self.renderer.render(update.template, "sms",
                                                                                  **update.context),
-                           "template_variables": {"1": ticket.folio, "2": STATUS_LABELS[update.template],
+                           "template_variables": {"1": ticket.folio, "2": update_word(self.renderer, update.template),
                                                   "3": update.context.get("category", "")}}
 
 

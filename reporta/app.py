@@ -246,7 +246,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
         Route("/webhooks/twilio/status", twilio_status, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    pages = Pages()
+    # A municipality's own page templates (<data_dir>/web_templates, when it exists) first, then the defaults.
+    pages = Pages(extra_dirs=[app_settings.web_templates_dir])
     # Every page's <title> names the municipality ("Consultar un folio · Municipio de San Reporta").
     pages.env.globals["site_name"] = app_settings.municipality_name
     routes += web_routes(WebContext(runtime=rt, pages=pages))

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         return self.data_dir / "templates"
 
     @property
+    def web_templates_dir(self) -> Path:
+        """A municipality's own page templates (same paths as ``web/templates``), searched before the defaults
+        when the folder exists: ``<data_dir>/web_templates`` (e.g. ``public/labels.j2``, ``statuses.j2``)."""
+        return self.data_dir / "web_templates"
+
+    @property
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_token)
 

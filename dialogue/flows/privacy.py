@@ -15,10 +15,9 @@ question is asked again afterwards. The data work is ``ticketing.privacy``'s.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from dialogue.flows import control
-from dialogue.formatting import MONTHS, local
+from dialogue.formatting import long_date
 from dialogue.turn import Turn
 from ticketing import privacy
 
@@ -41,8 +40,6 @@ _ERASURE = re.compile(
 )
 #: Longer messages are reports or questions, not a command (a report may say "borraron la pintura").
 MAX_COMMAND_CHARS = 120
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "sms": "SMS", "simulator": "chat de prueba",
-                 "web": "chat web"}
 
 
 def is_erasure(folded: str) -> bool:
@@ -68,10 +65,12 @@ def command(turn: Turn) -> bool:
     return True
 
 
-def _day(moment: datetime, timezone: str) -> str:
-    """``1 de diciembre de 2026``."""
-    when = local(moment, timezone)
-    return f"{when.day} de {MONTHS[when.month - 1]} de {when.year}"
+def channel_name(turn: Turn, code: str) -> str:
+    """A channel as the citizen reads it (label ``channel_<code>`` of ``labels.j2``); an unknown one as its code."""
+    try:
+        return turn.label(f"channel_{code}")
+    except KeyError:
+        return code
 
 
 def _contact(turn: Turn) -> str:
@@ -84,11 +83,11 @@ def access(turn: Turn) -> None:
     privacy.record_access(turn.session, turn.citizen, turn.inbound.channel, turn.now)
     tz = services.settings.timezone
     tickets = [{"folio": t.folio, "category": services.category_name(t.category_code) or t.category_code,
-                "status": services.status_words(turn.channel, t.status), "date": _day(t.created_at, tz)}
+                "status": services.status_words(turn.channel, t.status), "date": long_date(t.created_at, tz)}
                for t in summary.tickets]
     turn.say("privacy_access", profile_name=summary.name, phone_hint=summary.phone_hint,
-             channels=[CHANNEL_NAMES.get(c, c) for c in summary.channels],
-             since=_day(summary.since, tz), tickets=tickets, ticket_count=summary.ticket_count,
+             channels=[channel_name(turn, c) for c in summary.channels],
+             since=long_date(summary.since, tz), tickets=tickets, ticket_count=summary.ticket_count,
              open_count=summary.open_count, messages=summary.messages, photos=summary.photos,
              pending_id=summary.pending_erasure_id, contact=_contact(turn))
 

@@ -1,8 +1,9 @@
 """What citizens and staff read on the public site, the dashboards and the open data pages comes from templates
 (``public/labels.j2``, ``public/notices.j2``, ``dashboards/labels.j2``, ``opendata/notices.j2``,
 ``opendata/open311.j2``) and the open data's words from ``web/opendata/dictionary.yml``: the Python of those
-packages builds no Spanish text, every key it uses has its text, and a municipality's own templates change the
-wording."""
+packages builds no Spanish text (nor that of the console, of the web chat channel ``bot/web.py`` and of the privacy
+commands ``dialogue/flows/privacy.py``), every key it uses has its text, statuses have one wording everywhere, and a
+municipality's own templates change the wording."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from dialogue.flows import privacy
+from dialogue.render import Renderer
+from notifications.updates import update_word
+from ticketing.models import TicketStatus
 from web.dashboards import pages as dashboard_pages
 from web.dashboards.tables import FIGURE_COLUMNS, TABLE_KEYS, Words
 from web.opendata import open311, report
-from web.opendata.dictionary import DICTIONARY, STATUS_LABELS
+from web.opendata.dictionary import DICTIONARY, STATUS_LABELS, STATUSES_TEMPLATE, dictionary, status_words
 from web.opendata.rows import COLUMNS
 from web.public import pages as public_pages
 from web.public.figures import LABELS, Figures
@@ -24,6 +29,7 @@ from web.templating import TEMPLATES_DIR, Pages
 
 WEB = Path(public_pages.__file__).resolve().parent.parent
 PACKAGES = ("dashboards", "opendata", "public")
+DATA_TEMPLATES = WEB.parent / "data" / "templates"
 
 _ACCENTED = re.compile(r"[áéíóúñü¿¡]", re.IGNORECASE)
 #: Spanish words that English text, codes and identifiers do not have (as whole words of a multi-word string).
@@ -81,6 +87,43 @@ def test_the_python_builds_no_spanish_text(package: str) -> None:
     assert not found, "Spanish text in Python (move it to a template):\n" + "\n".join(found)
 
 
+#: Modules outside those packages whose words people read come from templates too, with what each may keep: the
+#: console (a CLI prompt, a cookie attribute, a code value a form may send), the web chat channel, the privacy
+#: commands (the words citizens type, folded, to recognise a command; not text shown).
+OTHER_MODULES = {
+    "web/console": {"Password", "Secure", "sí"},
+    "bot/web.py": set(),
+    "dialogue/flows/privacy.py": set(privacy.NOTICE_WORDS | privacy.ACCESS_WORDS),
+}
+
+
+@pytest.mark.parametrize("where", sorted(OTHER_MODULES))
+def test_the_python_of_the_console_the_web_chat_and_privacy_builds_no_spanish_text(where: str) -> None:
+    root = WEB.parent / where
+    paths = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    assert paths
+    allowed = OTHER_MODULES[where]
+    found = [f"{path.relative_to(WEB.parent)}:{line}: {text!r}" for path in paths
+             for line, text in spanish_strings(path.read_text(encoding="utf-8")) if text not in allowed]
+    assert not found, "Spanish text in Python (move it to a template):\n" + "\n".join(found)
+
+
+def test_the_web_chats_refusals_and_the_channel_names_have_their_text() -> None:
+    source = Path(report.__file__).resolve().parents[2].joinpath("bot", "web.py").read_text(encoding="utf-8")
+    keys = set(re.findall(r'FormRefused\("(\w+)"', source))
+    assert len(keys) == 8
+    pages = Pages()
+    fallback = pages.macro_text(report.NOTICES, "form_error", "some_new")
+    texts = {key: pages.macro_text(report.NOTICES, "form_error", key, length=1001, maximum=1000) for key in keys}
+    assert fallback not in texts.values() and len(set(texts.values())) == len(keys)
+    assert texts["text_too_long"] == "Tu mensaje es muy largo (1001 caracteres); el máximo es 1000."
+    renderer = Renderer(DATA_TEMPLATES)
+    for channel in (None, "sms"):
+        for code in ("telegram", "whatsapp", "sms", "simulator", "web"):
+            assert renderer.label(f"channel_{code}", channel), (code, channel)
+    assert renderer.label("channel_web") == "chat web"
+
+
 def test_every_key_the_python_uses_has_its_text() -> None:
     pages = Pages()
     words = Words(pages)
@@ -133,6 +176,38 @@ def test_figures_words() -> None:
     assert fig.channel("<x>") == "<x>"
 
 
+def test_one_wording_of_statuses_everywhere() -> None:
+    """The console, the public site, the open data, the chat and the status updates name a status alike: the
+    pages read statuses.j2; the citizen messages (a municipality's editable data/templates) must agree with it."""
+    codes = {s.value for s in TicketStatus}
+    words = status_words()
+    assert set(words) == codes and len(set(words.values())) == len(codes)
+    pages = Pages()
+    assert {c: pages.macro_text("console/labels.j2", "status", c) for c in codes} == words
+    assert {c: Figures(pages).status(c) for c in codes} == words
+    assert words == STATUS_LABELS
+    renderer = Renderer(DATA_TEMPLATES)
+    for channel in (None, "sms", "whatsapp", "telegram"):
+        module = renderer.env.get_template("labels.sms.j2" if channel == "sms" else "labels.j2").module
+        chat = {c: str(getattr(module, f"status_{c}")) for c in codes}
+        assert {c: w[0].upper() + w[1:] for c, w in chat.items()} == words, channel
+    for code in codes:  # a WhatsApp status update's word ({{2}}) is the status's own
+        assert update_word(renderer, f"status_{code}") == words[code].lower()
+    assert update_word(renderer, "status_scheduled") == "programado"
+    assert update_word(renderer, "nothing") == "" and update_word(renderer, "nothing", other=True) == "actualizado"
+
+
+@pytest.mark.parametrize("decimals, words", [
+    (3, "3 decimales: una cuadrícula de unos 110 m"), (2, "2 decimales: una cuadrícula de unos 1.1 km"),
+    (1, "1 decimal: una cuadrícula de unos 11 km"), (5, "5 decimales: una cuadrícula de unos 1.1 m"),
+])
+def test_the_dictionary_says_the_coordinates_decimals_of_the_setting(decimals: int, words: str) -> None:
+    described = dictionary(decimals)
+    assert described["lat"][1] == f"Latitud redondeada ({words})."
+    assert described["long"][1] == f"Longitud redondeada ({words.split(':')[0]})."
+    assert tuple(described) == COLUMNS and described["status_description"] == DICTIONARY["status_description"]
+
+
 def test_the_open_data_words_are_one_data_file() -> None:
     assert tuple(DICTIONARY) == COLUMNS
     assert set(STATUS_LABELS) == {"received", "assigned", "in_progress", "resolved", "not_resolved", "closed"}
@@ -143,10 +218,18 @@ def test_a_municipalitys_templates_change_the_wording(tmp_path: Path) -> None:
     own = tmp_path / "public"
     own.mkdir()
     text = (TEMPLATES_DIR / LABELS).read_text(encoding="utf-8")
-    own.joinpath("labels.j2").write_text(text.replace('"resolved": "Resuelto"', '"resolved": "Arreglado"'),
+    own.joinpath("labels.j2").write_text(text.replace('"few": "pocos datos todavía"', '"few": "aún sin datos"'),
                                          encoding="utf-8")
-    assert Figures(Pages(extra_dirs=[tmp_path])).status("resolved") == "Arreglado"
-    assert Figures(Pages()).status("resolved") == "Resuelto"
+    assert Figures(Pages(extra_dirs=[tmp_path])).few == "aún sin datos"
+    assert Figures(Pages()).few == "pocos datos todavía"
+    # the statuses' wording is one file for every page
+    tmp_path.joinpath(STATUSES_TEMPLATE).write_text((TEMPLATES_DIR / STATUSES_TEMPLATE).read_text(
+        encoding="utf-8").replace('"resolved": "Atendido"', '"resolved": "Arreglado"'), encoding="utf-8")
+    own_pages = Pages(extra_dirs=[tmp_path])
+    assert Figures(own_pages).status("resolved") == "Arreglado"
+    assert own_pages.macro_text("console/labels.j2", "status", "resolved") == "Arreglado"
+    assert Figures(Pages()).status("resolved") == "Atendido"
+    assert STATUS_LABELS["resolved"] == "Atendido"  # the published words are not a municipality's
     (tmp_path / "opendata").mkdir()
     (tmp_path / "opendata" / "open311.j2").write_text(
         (TEMPLATES_DIR / open311.TEXTS).read_text(encoding="utf-8").replace(

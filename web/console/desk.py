@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 #: The codes the console names (each one's Spanish label is in ``LABELS``: ``status``, ``channel``).
 STATUS_CODES = ("received", "assigned", "in_progress", "resolved", "not_resolved", "closed")
 CHANNEL_CODES = ("telegram", "whatsapp", "sms", "simulator", "phone", "walk_in")
-#: Reasons staff pick for "cerrado sin arreglo" (duplicate has its own form; resolved and scheduled are not).
+#: Reasons staff pick for "cerrado sin resolver" (duplicate has its own form; resolved and scheduled are not).
 NOT_RESOLVED_EXCLUDED = {"resolved", "duplicate", "scheduled"}
 MAP_RADIUS_M = 300.0
 

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from ticketing.models import ChannelKind, Ticket
 from web.context import WebContext
-from web.opendata.dictionary import DICTIONARY  # column → (type, meaning in es-MX); /datos shows it
+from web.opendata.dictionary import DICTIONARY, dictionary, grid_size  # column → (type, meaning); /datos shows it
 from web.opendata.fast import fast_rows, supported
 from web.opendata.filters import FilterError, parse_filters
 from web.opendata.rows import COLUMNS, base_query, stream_records
@@ -158,9 +158,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         if counts_cache["value"] is None or now - counts_cache["at"] > COUNTS_TTL_SECONDS:
             counts_cache["value"], counts_cache["at"] = await run_in_threadpool(counts_by_service, rt), now
         services = counts_cache["value"]
+        decimals = rt.settings.public_coordinate_decimals
         return ctx.pages.render(request, "opendata/datos.html", {
-            "dictionary": DICTIONARY, "services": services, "min_count": MIN_COUNT,
-            "decimals": rt.settings.public_coordinate_decimals,
+            "dictionary": dictionary(decimals), "services": services, "min_count": MIN_COUNT,
+            "decimals": decimals, "grid": grid_size(decimals),
             "site_name": rt.settings.municipality_name})
 
     return [

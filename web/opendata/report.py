@@ -33,9 +33,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channel import BadRequest
 from bot.media import MediaRejected
-from bot.web import COOKIE, MAX_TEXT, WebChannel, WebIdentity, new_nonce
+from bot.web import COOKIE, MAX_TEXT, FormRefused, WebChannel, WebIdentity, new_nonce
 from reporta.messages import InboundMessage
 from ticketing.models import (
     ChannelIdentity,
@@ -275,6 +274,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     def refusal(key: str, **values: Any) -> str:
         return ctx.pages.macro_text(NOTICES, "refusal", key, **values)
 
+    def form_error(exc: FormRefused) -> str:
+        """Why the channel did not take the form (``bot.web.FormRefused``), in the chat's words."""
+        return ctx.pages.macro_text(NOTICES, "form_error", exc.key, **exc.values)
+
     def refuse(request: Request, status: int, key: str, **values: Any) -> Response:
         """The page that says why the message was not taken (``key`` of macro ``refusal``)."""
         return ctx.pages.render(request, "opendata/refused.html", {"message": refusal(key, **values), "site_name":
@@ -348,8 +351,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         values = {k: str(v) for k, v in form.items()}
         try:
             inbound = channel().parse(values, identity, bbox=bbox(), map_size=MAP_SIZE)
-        except BadRequest as exc:
-            return await render(request, identity, error=str(exc), typed=values.get("text", "")[:MAX_TEXT])
+        except FormRefused as exc:
+            return await render(request, identity, error=form_error(exc), typed=values.get("text", "")[:MAX_TEXT])
         return await deliver(request, identity, inbound)
 
     async def post_photo(request: Request) -> Response:
@@ -386,13 +389,13 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 staged = await run_in_threadpool(stage)
             except MediaRejected:
                 return await render(request, identity, error=too_large)
-            except BadRequest as exc:
-                return await render(request, identity, error=str(exc))
+            except FormRefused as exc:
+                return await render(request, identity, error=form_error(exc))
             values = {"nonce": str(form.get("nonce") or ""), "foto": staged}
             try:
                 inbound = channel().parse(values, identity, bbox=bbox(), map_size=MAP_SIZE)
-            except BadRequest as exc:
-                return await render(request, identity, error=str(exc))
+            except FormRefused as exc:
+                return await render(request, identity, error=form_error(exc))
             return await deliver(request, identity, inbound)
         finally:
             await form.close()

@@ -105,7 +105,7 @@ def test_status_change_with_preview_reason_and_follower_message(
     preview_text = preview.text.split('<pre class="preview-text">')[1].split("</pre>")[0]
     assert preview_text.replace("&#39;", "'").replace("&quot;", '"').strip() == texts[-1].strip()
     page = ana.get(f"/console/tickets/{folio}")
-    assert "Cerrado sin arreglo" in page.text and "por Ana López" in page.text
+    assert "Cerrado sin resolver" in page.text and "por Ana López" in page.text
 
 
 def test_staff_reopen_a_resolved_report_with_a_reason_and_the_follower_is_told(

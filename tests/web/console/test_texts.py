@@ -37,7 +37,7 @@ def test_every_notice_and_page_error_code_has_its_text() -> None:
 def test_labels_and_the_refused_page() -> None:
     texts = Pages()
     statuses = desk.labels(texts, "status", desk.STATUS_CODES)
-    assert set(statuses) == {s.value for s in TicketStatus} and statuses["not_resolved"] == "Cerrado sin arreglo"
+    assert set(statuses) == {s.value for s in TicketStatus} and statuses["not_resolved"] == "Cerrado sin resolver"
     assert desk.labels(texts, "channel", desk.CHANNEL_CODES)["walk_in"] == "En persona"
     assert texts.macro_text(pages.LABELS, "event", "some_new_kind") == "some_new_kind"
     assert texts.macro_text(pages.LABELS, "event", "satisfaction") == "Calificación ciudadana"

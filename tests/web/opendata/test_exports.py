@@ -87,7 +87,12 @@ def test_coordinate_decimals_setting(od_settings: Any) -> None:
         make_tickets(rt, 1)
         with AppServer(create_app(rt)) as app:
             record = httpx.get(app.base_url + "/datos/reportes.json").json()[0]
+            html = httpx.get(app.base_url + "/datos").text
         assert record["lat"] == 25.69 and record["long"] == -100.32
+        # the published description follows the setting, and so does the grid it makes
+        assert "Latitud redondeada (2 decimales: una cuadrícula de unos 1.1 km)." in html
+        assert "Longitud redondeada (2 decimales)." in html and "110 m" not in html
+        assert "se redondean a 2 decimales (una cuadrícula de unos 1.1 km)" in html
     finally:
         rt.close()
 
@@ -105,6 +110,8 @@ def test_datos_page_dictionary_and_suppressed_counts(od_app: Any, od_runtime: An
     html = httpx.get(od_app.base_url + "/datos").text
     for column in DICTIONARY:
         assert f"<code>{column}</code>" in html
+    assert "Latitud redondeada (3 decimales: una cuadrícula de unos 110 m)." in html
+    assert "se redondean a 3 decimales (una cuadrícula de unos 110 m)" in html
     pothole = html[html.index("(pothole)"):][:300]
     assert '<td class="num">6</td>' in pothole
     light = html[html.index("(streetlight)"):][:300]

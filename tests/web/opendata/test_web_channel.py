@@ -1,5 +1,5 @@
 """The ``web`` channel's parsing (bot/web.py) on its own: forms → InboundMessage, the map's pixel → degrees,
-bad values refused with Spanish reasons, uploads capped while staged, identities opaque."""
+bad values refused by key (worded in opendata/notices.j2), uploads capped while staged, identities opaque."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 
 from bot.channel import BadRequest
 from bot.media import MediaRejected
-from bot.web import WebChannel, WebIdentity, new_nonce
+from bot.web import FormRefused, WebChannel, WebIdentity, new_nonce
 from reporta.settings import Settings
+from web.opendata.report import NOTICES
+from web.templating import Pages
 
 BBOX = (25.0, -101.0, 26.0, -100.0)
 SIZE = (300, 240)
@@ -39,21 +41,24 @@ def test_text_button_and_points(channel: WebChannel) -> None:
     assert exact.location.lat == 25.5 and exact.raw_kind == "location"
 
 
-@pytest.mark.parametrize("form, words", [
-    ({"text": ""}, "Escribe un mensaje"),
-    ({"text": "x" * 1001}, "muy largo"),
-    ({"lat": "nan", "lon": "1"}, "no es válida"),
-    ({"lat": "inf", "lon": "1"}, "no es válida"),
-    ({"lat": "91", "lon": "1"}, "no es válida"),
-    ({"lat": "norte", "lon": "1"}, "no es válida"),
-    ({"mapa.x": "-1", "mapa.y": "5"}, "fuera del mapa"),
-    ({"mapa.x": "uno", "mapa.y": "5"}, "no es válido"),
-    ({"foto": "../../etc/passwd"}, "No recibimos la foto"),
-    ({"foto": "0" * 32}, "No recibimos la foto"),
+@pytest.mark.parametrize("form, key, words", [
+    ({"text": ""}, "empty_text", "Escribe un mensaje"),
+    ({"text": "x" * 1001}, "text_too_long", "muy largo (1001 caracteres); el máximo es 1000"),
+    ({"lat": "nan", "lon": "1"}, "bad_location", "no es válida"),
+    ({"lat": "inf", "lon": "1"}, "bad_location", "no es válida"),
+    ({"lat": "91", "lon": "1"}, "bad_location", "no es válida"),
+    ({"lat": "norte", "lon": "1"}, "bad_location", "no es válida"),
+    ({"mapa.x": "-1", "mapa.y": "5"}, "point_outside_map", "fuera del mapa"),
+    ({"mapa.x": "uno", "mapa.y": "5"}, "bad_map_point", "no es válido"),
+    ({"foto": "../../etc/passwd"}, "photo_not_received", "No recibimos la foto"),
+    ({"foto": "0" * 32}, "photo_not_received", "No recibimos la foto"),
 ])
-def test_bad_values_are_refused_with_a_reason(channel: WebChannel, form: dict[str, str], words: str) -> None:
-    with pytest.raises(BadRequest, match=words):
+def test_bad_values_are_refused_with_a_reason(channel: WebChannel, form: dict[str, str], key: str,
+                                              words: str) -> None:
+    with pytest.raises(FormRefused) as refused:
         parse(channel, **form)
+    assert refused.value.key == key and isinstance(refused.value, BadRequest)
+    assert words in Pages().macro_text(NOTICES, "form_error", key, **refused.value.values)
 
 
 def test_the_nonce_is_the_idempotency_key(channel: WebChannel) -> None:
@@ -63,7 +68,7 @@ def test_the_nonce_is_the_idempotency_key(channel: WebChannel) -> None:
     two = channel.parse({"nonce": nonce, "text": "hola"}, identity, bbox=BBOX, map_size=SIZE)
     other = channel.parse({"nonce": nonce, "text": "hola"}, WebIdentity("c" * 43), bbox=BBOX, map_size=SIZE)
     assert one.provider_message_id == two.provider_message_id != other.provider_message_id
-    with pytest.raises(BadRequest, match="recarga"):
+    with pytest.raises(FormRefused, match="bad_nonce"):
         channel.parse({"nonce": "1234", "text": "hola"}, identity, bbox=BBOX, map_size=SIZE)
 
 
@@ -71,7 +76,7 @@ def test_uploads_are_capped_while_staged_and_read_once(channel: WebChannel) -> N
     with pytest.raises(MediaRejected):
         channel.stage_upload(iter([b"x" * 600, b"x" * 600]))
     assert list(channel.staging_dir.iterdir()) == []  # nothing left behind
-    with pytest.raises(BadRequest, match="vacío"):
+    with pytest.raises(FormRefused, match="empty_file"):
         channel.stage_upload(iter([b""]))
     staged = channel.stage_upload(iter([b"\x89PNG\r\n\x1a\n", b"rest"]))
     msg = parse(channel, foto=staged)

@@ -4,10 +4,18 @@ the map, "Cómo medimos"; and the personal-data scan of every public response.""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
-from tests.web.public.conftest import PERSONAL, Seeded
+import httpx
+
+from reporta.app import create_app
+from reporta.runtime import Runtime
+from reporta.settings import DEFAULT_DATA_DIR
+from tests.channels.conftest import AppServer
+from tests.web.public.conftest import PERSONAL, Seeded, seed
 from web.public.pages import LOOKUP_LIMIT
+from web.templating import TEMPLATES_DIR
 
 
 def public_paths(web_app: Any, seeded: Seeded) -> list[str]:
@@ -91,7 +99,7 @@ def test_lookup_of_a_scheduled_and_a_reopened_report(web_app: Any, web_runtime: 
     assert "En proceso" in scheduled
     assert "Programado: El trabajo ya está programado para el 5 de marzo de 2031" in scheduled
     reopened = web_app.client.get("/consulta", params={"folio": folios[1]}).text
-    assert "Asignado a la dependencia" in reopened and "Motivo" not in reopened
+    assert "Asignado al área responsable" in reopened and "Motivo" not in reopened
     from web.public.figures import local_datetime
 
     # The commitment in force is the revised one (a fresh commitment after the reopen), said to be revised; the
@@ -130,3 +138,34 @@ def test_how_we_measure_explains_every_indicator(web_app: Any) -> None:
     for words in ("fecha <strong>original</strong>", "reabrir", "¿ya quedó?", "del 1 al 5", "horas\nhábiles",
                   "percentil 90", "canalización", "primer mensaje", "menos de 10 reportes"):
         assert words in page, words
+
+
+def test_a_municipalitys_own_page_templates_are_used_from_its_data_dir(channel_settings: Any, tmp_path: Path) -> None:
+    """``<data_dir>/web_templates`` (same paths as web/templates) comes before the defaults, through the app: a
+    page template and the shared statuses; the published open data words stay the contract's."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for entry in DEFAULT_DATA_DIR.iterdir():  # the municipality's data dir: the defaults plus its own pages
+        (data / entry.name).symlink_to(entry)
+    own = data / "web_templates"
+    (own / "errors").mkdir(parents=True)
+    (own / "errors" / "404.html").write_text(
+        (TEMPLATES_DIR / "errors" / "404.html").read_text(encoding="utf-8").replace(
+            "{% block content %}", "{% block content %}<p>Página propia de San Reporta.</p>", 1), encoding="utf-8")
+    (own / "statuses.j2").write_text((TEMPLATES_DIR / "statuses.j2").read_text(encoding="utf-8").replace(
+        '"resolved": "Atendido"', '"resolved": "Arreglado"'), encoding="utf-8")
+    settings = channel_settings.model_copy(update={"data_dir": data})
+    assert settings.web_templates_dir == own
+    rt = Runtime.from_settings(settings, migrate=False, dispatcher_options={"rate_limits": False})
+    try:
+        folio = seed(rt).folios["streetlight5"]  # resolved, not closed
+        with AppServer(create_app(rt)) as app:
+            missing = app.client.get("/no-existe")
+            lookup = app.client.get("/consulta", params={"folio": folio})
+            published = httpx.get(app.base_url + "/datos/reportes.json").json()
+        assert missing.status_code == 404 and "Página propia de San Reporta." in missing.text
+        assert f"Folio {folio}: Arreglado" in lookup.text and "Atendido" not in lookup.text
+        record = next(r for r in published if r["service_request_id"] == folio)
+        assert record["status_description"] == "Atendido"  # the open data's words are the same everywhere
+    finally:
+        rt.close()
