@@ -7,6 +7,7 @@ SMS renders pass through ``to_gsm7`` so accents outside GSM-7 (á í ó ú) don'
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import unicodedata
@@ -60,6 +61,7 @@ def sms_segments(text: str) -> int:
 
 
 _BLANKS = re.compile(r"\n{3,}")
+log = logging.getLogger(__name__)
 
 
 class Renderer:
@@ -69,11 +71,26 @@ class Renderer:
     channel) pair resolves to is remembered, so a render touches no file (Jinja2's default checks the file's
     mtime at every render and looks for the missing channel variant every time). ``auto_reload=True`` picks up
     edited templates (development).
+
+    A municipality's templates (``reporta init`` copies them) may be older than this release: a template file or a
+    label they lack is taken from the bundled defaults (``defaults_dir``, default: the package's own ``templates``),
+    with a warning once, instead of a message that cannot be written.
     """
 
-    def __init__(self, templates_dir: Path, locale: str = "es-MX", *, auto_reload: bool = False) -> None:
+    def __init__(self, templates_dir: Path, locale: str = "es-MX", *, auto_reload: bool = False,
+                 defaults_dir: Path | None = None) -> None:
         self.root = Path(templates_dir) / locale
         self.auto_reload = auto_reload
+        if defaults_dir is None:
+            from reporta.settings import DEFAULT_DATA_DIR
+
+            defaults_dir = DEFAULT_DATA_DIR / "templates"
+        defaults_root = Path(defaults_dir) / locale
+        same = not defaults_root.is_dir() or (self.root.is_dir() and defaults_root.samefile(self.root))
+        #: The bundled templates, for what a municipality's copy lacks (None: this is the bundled copy).
+        self._defaults = None if same else Renderer(defaults_dir, locale, auto_reload=auto_reload,
+                                                    defaults_dir=defaults_dir)
+        self._warned: set[str] = set()
         self.env = Environment(
             auto_reload=auto_reload,
             cache_size=-1,  # every template stays compiled (there are a few dozen)
@@ -101,7 +118,15 @@ class Renderer:
         template = self._resolved.get(key)
         if template is None:
             names = ([f"{name}.{channel}.j2"] if channel else []) + [f"{name}.j2"]
-            template = self.env.select_template(names)
+            try:
+                template = self.env.select_template(names)
+            except TemplateNotFound:
+                if self._defaults is None:
+                    raise
+                template = self._defaults._template(name, channel)  # raises TemplateNotFound when neither has it
+                if name not in self._warned:
+                    self._warned.add(name)
+                    log.warning("%s has no template %r: the bundled one is used", self.root, name)
             if not self.auto_reload:
                 self._resolved[key] = template
         return template
@@ -120,7 +145,13 @@ class Renderer:
         try:
             value = getattr(module, name)
         except AttributeError:
-            raise KeyError(f"no label {name!r} in {self.root / 'labels.j2'}") from None
+            if self._defaults is None:
+                raise KeyError(f"no label {name!r} in {self.root / 'labels.j2'}") from None
+            if name not in self._warned:
+                self._warned.add(name)
+                log.warning("%s has no label %r: the bundled one is used (compare it with the defaults)",
+                            self.root / "labels.j2", name)
+            return self._defaults.label(name, channel, **context)
         text = str(value).format(**context) if context else str(value)
         text = to_gsm7(text) if channel == "sms" else text
         if not context and not self.auto_reload:
