@@ -115,6 +115,7 @@ _CLAUSE_RE = re.compile(
 _FIX_VERBS = (r"(?:tap|arregl|repar|compus|limpi|recog|levant|retir|quit|cambi|pus|prend|encend|pod|bache|rellen|"
               r"paviment|atend|resolv|soluci|destap|desazolv|cort|pint|borr|arreglad)\w*")
 FIXED_RE = re.compile(
+    rf"\bya\s+(?:vino|vinieron|paso|pasaron)\s+a\s+{_FIX_VERBS}|"
     rf"\bya\s+(?:(?:lo|la|los|las|me|nos|se)\s+)?(?:{_FIX_VERBS}|quedo|quedaron|esta\s+(?:bien|listo|arreglad\w*|"
     rf"reparad\w*|tapad\w*|limpi\w*)|funciona\w*|sirve\w*|prendi\w*|prende\w*)\b|"
     r"\b(?:quedo|quedaron)\s+(?:bien|perfecto|excelente|muy\s+bien|arreglad\w*|list[oa]s?)\b"
@@ -126,6 +127,11 @@ NOT_FIXED_RE = re.compile(
     r"mal\s+hech\w*|(?:se\s+)?volvi\w*\s+a\b|no\s+quedo|no\s+sirve|no\s+funciona|sin\s+arreglar|"
     r"ni\s+vinieron|nunca\s+vinieron)\b"
 )
+
+
+#: A second thought after the news: "ya arreglaron la fuga, pero dejaron el hoyo" still reports the hole.
+_CONTRAST_RE = re.compile(r"\b(?:pero|aunque|sin\s+embargo|ahora|en\s+cambio|solo\s+que)\b")
+_THANKS_RE = re.compile(r"\b(?:gracias|grax|thx|thanks)\b")
 
 
 def worded_answer(text: str) -> str | None:
@@ -342,6 +348,14 @@ def decide(
     if (answer is None and pending not in ANSWER_PENDING and ranking[0][0] in ANSWER_ACTS
             and any(t[3:] in SERVICE_INTENTS for t in tags)):
         ranking = _drop(ranking, ranking[0][0])
+    # 2c. Round 11: with nothing asked, a message that says its problem was already fixed ("ya arreglaron el bache,
+    # gracias", "ya vinieron a cortar el árbol") is news, not a new report: it reads as thanks (or a yes), unless it
+    # goes on to another problem ("..., pero dejaron el hoyo") or asks ("¿ya recogieron la basura?").
+    if (pending is None and answer is None and ranking[0][0] in SERVICE_INTENTS and "?" not in text
+            and "¿" not in text and worded_answer(text) == "affirm" and not _CONTRAST_RE.search(fold(text))):
+        act = "thanks" if _THANKS_RE.search(fold(text)) else "affirm"
+        ranking = [(act, max(dict(ranking).get(act, 0.0), 0.9)), *[(c, p) for c, p in ranking if c != act]]
+        known = True
     # 3. A leading answer decides the act when a question is pending; a bare number needs one.
     if answer is not None:
         conf = max(dict(ranking).get(answer, 0.0), 0.95)

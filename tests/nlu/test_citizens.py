@@ -310,3 +310,42 @@ def test_worded_answer_to_was_it_fixed(text: str, answer: str | None) -> None:
     from nlu.api import worded_answer
 
     assert worded_answer(text) == answer
+
+
+#: Round 11: news that a problem was fixed, with nothing asked, is no new report; a second thought or a question is.
+FIXED_NEWS = [
+    ("ya arreglaron el bache, gracias", "thanks"), ("ya vinieron a cortar el arbol, muchas gracias", "thanks"),
+    ("ya prendio la luminaria de mi calle", "affirm"), ("ya recogieron la basura de la esquina, gracias", "thanks"),
+]
+STILL_REPORTS = [
+    ("ya arreglaron la fuga, pero el hoyo que dejaron sigue abierto", "pothole"),
+    ("ya bachearon pero la tuberia sigue tirando agua", "water_leak"),
+    ("ya vinieron a tapar el bache pero quedo mal", "pothole"),
+    ("ya se cayo el arbol encima de un carro", "tree"),
+]
+
+
+@pytest.mark.parametrize("text, act", FIXED_NEWS)
+def test_news_that_it_was_fixed_is_no_new_report(parser, text: str, act: str) -> None:
+    result = parser.parse(text)
+    assert result.intent == act and not result.problems, result.ranking
+    assert parser.parse(text, pending="location").intent != act or act == "thanks"  # only with nothing asked
+
+
+@pytest.mark.parametrize("text, intent", STILL_REPORTS)
+def test_fixed_but_still_a_problem_is_a_report(parser, text: str, intent: str) -> None:
+    result = parser.parse(text)
+    assert result.intent == intent and intent in result.problems, result.ranking
+
+
+def test_a_question_about_the_fix_is_not_news(parser) -> None:
+    from nlu.acts import worded_answer
+
+    assert worded_answer("ya recogieron la basura?") == "affirm"  # the words alone would say so
+    assert parser.parse("ya recogieron la basura?").intent not in ("affirm", "thanks")
+
+
+def test_round_11_sentences_are_not_training_examples() -> None:
+    data = load_training_data(DEFAULT_DATA_DIR / "nlu", real=False)
+    trained = {normalize(t) for t, _ in data.examples}
+    assert not [t for t, _ in FIXED_NEWS + STILL_REPORTS if normalize(t) in trained]
