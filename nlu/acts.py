@@ -124,7 +124,7 @@ NOT_FIXED_RE = re.compile(
     r"\b(?:sigue|siguen|todavia|aun|continua|continuan|otra\s+vez|de\s+nuevo|nadie\s+(?:vino|ha\s+venido|paso)|"
     rf"no\s+(?:(?:lo|la|los|las|me|nos)\s+)?(?:(?:han|ha|hemos)\s+)?(?:{_FIX_VERBS}|venido|vinieron|pasado|pasaron|"
     r"hecho\s+nada|hicieron\s+nada)|(?:quedo|quedaron|esta|estan)\s+(?:mal|igual|peor)|"
-    r"mal\s+hech\w*|(?:se\s+)?volvi\w*\s+a\b|no\s+quedo|no\s+sirve|no\s+funciona|sin\s+arreglar|"
+    r"mal\s+hech\w*|(?:se\s+)?(?:volvi\w*|vuelve\w*)\s+a\b|no\s+quedo|no\s+sirve|no\s+funciona|sin\s+arreglar|"
     r"ni\s+vinieron|nunca\s+vinieron)\b"
 )
 
@@ -132,6 +132,14 @@ NOT_FIXED_RE = re.compile(
 #: A second thought after the news: "ya arreglaron la fuga, pero dejaron el hoyo" still reports the hole.
 _CONTRAST_RE = re.compile(r"\b(?:pero|aunque|sin\s+embargo|ahora|en\s+cambio|solo\s+que)\b")
 _THANKS_RE = re.compile(r"\b(?:gracias|grax|thx|thanks)\b")
+#: News that the crew fixed it, told at intake: "ya (lo) arreglaron", "ya vinieron a cortar" — a fixing verb in the
+#: plural past. Narrower than ``FIXED_RE`` (read at "¿ya quedó?"): "ya está tapado", "ya se tapó", "ya levantaron
+#: el piso", "ya pintaron la barda" and "ya quitaron la tapa" are problems when nothing was asked.
+_NEWS_STEMS = (r"tap|arregl|repar|compus|limpi|recog|cambi|pus|prend|encend|pod|bache|rellen|paviment|"
+               r"atend|resolv|soluci|destap|desazolv|cort|borr")
+_FIXED_NEWS_RE = re.compile(
+    rf"\bya\s+(?:(?:lo|la|los|las|me|nos)\s+)?(?:vinieron\s+a\s+)?(?:{_NEWS_STEMS})\w*(?:aron|ieron|ar|er|ir)\b"
+)
 
 
 def worded_answer(text: str) -> str | None:
@@ -348,13 +356,15 @@ def decide(
     if (answer is None and pending not in ANSWER_PENDING and ranking[0][0] in ANSWER_ACTS
             and any(t[3:] in SERVICE_INTENTS for t in tags)):
         ranking = _drop(ranking, ranking[0][0])
-    # 2c. Round 11: with nothing asked, a message that says its problem was already fixed ("ya arreglaron el bache,
-    # gracias", "ya vinieron a cortar el árbol") is news, not a new report: it reads as thanks (or a yes), unless it
-    # goes on to another problem ("..., pero dejaron el hoyo") or asks ("¿ya recogieron la basura?").
+    # 2c. Round 11: with nothing asked, thanks for a fix ("ya arreglaron el bache, gracias", "ya vinieron a cortar el
+    # árbol, gracias") is no new report: it reads as thanks, unless it goes on to another problem ("..., pero dejaron
+    # el hoyo"), says it is back ("se vuelve a abrir") or asks ("¿ya recogieron la basura?").
+    folded = fold(text)
     if (pending is None and answer is None and ranking[0][0] in SERVICE_INTENTS and "?" not in text
-            and "¿" not in text and worded_answer(text) == "affirm" and not _CONTRAST_RE.search(fold(text))):
-        act = "thanks" if _THANKS_RE.search(fold(text)) else "affirm"
-        ranking = [(act, max(dict(ranking).get(act, 0.0), 0.9)), *[(c, p) for c, p in ranking if c != act]]
+            and "¿" not in text and _THANKS_RE.search(folded) and _FIXED_NEWS_RE.search(folded)
+            and not NOT_FIXED_RE.search(folded) and not _CONTRAST_RE.search(folded)):
+        ranking = [("thanks", max(dict(ranking).get("thanks", 0.0), 0.9)),
+                   *[(c, p) for c, p in ranking if c != "thanks"]]
         known = True
     # 3. A leading answer decides the act when a question is pending; a bare number needs one.
     if answer is not None:
