@@ -112,8 +112,13 @@ _CLAUSE_RE = re.compile(
 #: Round 10: an answer to "¿ya quedó?" in words, without a leading sí or no. Done: "ya taparon el bache", "ya quedó",
 #: "ya lo arreglaron, gracias", "quedó bien". Not done (wins over done and over a leading "sí": "sí, sigue ahí la
 #: basura", "ya lo taparon pero quedó mal, se volvió a abrir", "nadie vino", "sigue igual").
-_FIX_VERBS = (r"(?:tap|arregl|repar|compus|limpi|recog|levant|retir|quit|cambi|pus|prend|encend|pod|bache|rellen|"
-              r"paviment|atend|resolv|soluci|destap|desazolv|cort|pint|borr|arreglad)\w*")
+_FIX_STEMS = ("tap", "arregl", "repar", "compus", "limpi", "recog", "levant", "retir", "quit", "cambi", "pus", "prend",
+              "encend", "pod", "bache", "rellen", "paviment", "atend", "resolv", "soluci", "destap", "desazolv", "cort",
+              "pint", "borr")
+#: Fixing verbs that also tell a problem when nothing was asked: "ya levantaron el piso", "ya pintaron la barda", "ya
+#: quitaron la tapa", "ya retiraron el contenedor".
+_DAMAGE_STEMS = frozenset({"levant", "retir", "quit", "pint"})
+_FIX_VERBS = rf"(?:{'|'.join(_FIX_STEMS)})\w*"
 FIXED_RE = re.compile(
     rf"\bya\s+(?:vino|vinieron|paso|pasaron)\s+a\s+{_FIX_VERBS}|"
     rf"\bya\s+(?:(?:lo|la|los|las|me|nos|se)\s+)?(?:{_FIX_VERBS}|quedo|quedaron|esta\s+(?:bien|listo|arreglad\w*|"
@@ -132,11 +137,10 @@ NOT_FIXED_RE = re.compile(
 #: A second thought after the news: "ya arreglaron la fuga, pero dejaron el hoyo" still reports the hole.
 _CONTRAST_RE = re.compile(r"\b(?:pero|aunque|sin\s+embargo|ahora|en\s+cambio|solo\s+que)\b")
 _THANKS_RE = re.compile(r"\b(?:gracias|grax|thx|thanks)\b")
-#: News that the crew fixed it, told at intake: "ya (lo) arreglaron", "ya vinieron a cortar" — a fixing verb in the
-#: plural past. Narrower than ``FIXED_RE`` (read at "¿ya quedó?"): "ya está tapado", "ya se tapó", "ya levantaron
-#: el piso", "ya pintaron la barda" and "ya quitaron la tapa" are problems when nothing was asked.
-_NEWS_STEMS = (r"tap|arregl|repar|compus|limpi|recog|cambi|pus|prend|encend|pod|bache|rellen|paviment|"
-               r"atend|resolv|soluci|destap|desazolv|cort|borr")
+#: News that the crew fixed it, told at intake: "ya (lo) arreglaron", "ya vinieron a cortar" — a fixing verb (not one
+#: of ``_DAMAGE_STEMS``) in the plural past. Narrower than ``FIXED_RE`` (read at "¿ya quedó?"): "ya está tapado" and
+#: "ya se tapó" are problems when nothing was asked.
+_NEWS_STEMS = "|".join(s for s in _FIX_STEMS if s not in _DAMAGE_STEMS)
 _FIXED_NEWS_RE = re.compile(
     rf"\bya\s+(?:(?:lo|la|los|las|me|nos)\s+)?(?:vinieron\s+a\s+)?(?:{_NEWS_STEMS})\w*(?:aron|ieron|ar|er|ir)\b"
 )
@@ -331,16 +335,17 @@ def decide(
     """Read one message (place names already masked) with the classifier ``rank``; ``lexicon(text)`` gives the
     ``kw_*`` tags of a text (cheap), so clauses without a category word skip the classifier.  ``prefetch(texts)`` is
     first told every text ``rank`` may be asked about (the sentence encoder reads them in one batch)."""
+    folded = fold(text)
     core, answer = core_text(text, pending)
     if prefetch is not None:
-        prefetch(_texts_to_rank(text, core, lexicon))
+        prefetch(_texts_to_rank(text, core or folded, lexicon))
     ranking, known, tags = rank(text)
     top, _conf = ranking[0]
     core_ranking: Ranking | None = None
     core_known = False
     core_tags: Sequence[str] = ()
     # The core is read only when it can change the answer: the whole is not a service, or an answer leads.
-    if core and core != " ".join(fold(text).split()) and (top not in SERVICE_INTENTS or answer is not None):
+    if core and core != " ".join(folded.split()) and (top not in SERVICE_INTENTS or answer is not None):
         core_ranking, core_known, core_tags = rank(core)
     # 1. A report is a report: the whole reads as an act, the core as a confident service category.
     if top not in SERVICE_INTENTS and core_ranking is not None and core_known:
@@ -348,7 +353,7 @@ def decide(
         if c_top in SERVICE_INTENTS and c_conf >= threshold and (top in DIALOGUE_ACTS or c_conf > _conf):
             ranking, known = core_ranking, True
     # 2. Cancel needs cancel phrasing.
-    if ranking[0][0] == "cancel" and not CANCEL_RE.search(fold(text)):
+    if ranking[0][0] == "cancel" and not CANCEL_RE.search(folded):
         ranking = _drop(ranking, "cancel")
     # 2b. Round 10: with no question pending, a yes or no phrased as a sentence is no answer when the message names a
     # problem by its category's words ("sigue el pozo, nadie vino" was deny 0.78): the report it names is what is
@@ -359,7 +364,6 @@ def decide(
     # 2c. Round 11: with nothing asked, thanks for a fix ("ya arreglaron el bache, gracias", "ya vinieron a cortar el
     # árbol, gracias") is no new report: it reads as thanks, unless it goes on to another problem ("..., pero dejaron
     # el hoyo"), says it is back ("se vuelve a abrir") or asks ("¿ya recogieron la basura?").
-    folded = fold(text)
     if (pending is None and answer is None and ranking[0][0] in SERVICE_INTENTS and "?" not in text
             and "¿" not in text and _THANKS_RE.search(folded) and _FIXED_NEWS_RE.search(folded)
             and not NOT_FIXED_RE.search(folded) and not _CONTRAST_RE.search(folded)):
@@ -376,7 +380,7 @@ def decide(
     intent, confidence = ranking[0]
     understood = known and confidence >= threshold
     problems = _problems(
-        core or fold(text),
+        core or folded,
         ranking,
         (core_ranking, core_tags) if core_known and answer is not None else None,
         understood,
@@ -387,7 +391,7 @@ def decide(
     # 0.497, streetlight 0.499): below the threshold on the whole, the message is understood when its clauses each
     # name a different problem with confidence.
     if not understood and known and answer is None and intent in SERVICE_INTENTS:
-        split = dict(_clause_problems(core or fold(text), rank, lexicon))
+        split = dict(_clause_problems(core or folded, rank, lexicon))
         if len(split) >= 2 and intent in split and min(split.values()) >= threshold:
             # the reading is the clauses': as sure as the least sure of them
             understood, problems, confidence = True, tuple(split), min(split.values())
@@ -401,11 +405,12 @@ def decide(
 
 
 def _texts_to_rank(text: str, core: str, lexicon: Callable[[str], Sequence[str]] | None) -> list[str]:
-    """What :func:`decide` will likely hand the classifier for a message: the message and its clauses that name a
-    category (read whenever the message is understood).  The core is left out: it is read only when the whole is no
-    service category or an answer leads (short messages, as a rule), and it is nearly the whole message otherwise."""
+    """What :func:`decide` will likely hand the classifier for a message: the message and the clauses of ``core``
+    (the folded text the clauses are read from) that name a category (read whenever the message is understood).
+    The core itself is left out: it is read only when the whole is no service category or an answer leads (short
+    messages, as a rule), and it is nearly the whole message otherwise."""
     out = [text]
-    parts = clauses((core or fold(text))[:CLAUSE_CHARS])
+    parts = clauses(core[:CLAUSE_CHARS])
     if len(parts) > 1:
         out.extend(
             p for p in parts[:MAX_CLAUSES] if lexicon is None or any(t[3:] in SERVICE_INTENTS for t in lexicon(p))
