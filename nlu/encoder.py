@@ -42,6 +42,10 @@ DIM = 512
 #: for 600 characters), and a parse may also read a long message's clauses. 96 % of Madrid's reports and every
 #: hand-written example are shorter; the n-grams still read the whole message.
 MAX_CHARS = 300
+#: Recent messages kept with their vectors (a parse reads a message and its clauses).
+MEMO_SIZE = 256
+#: Vector files of training sets kept in a cache directory (the newest).
+CACHE_KEEP = 4
 
 
 @cache
@@ -57,10 +61,7 @@ def encoder_key() -> str:
     """What the vectors depend on: part of the model's data hash and of the training-set cache's key."""
     return f"{encoder_id()}|{MAX_CHARS}"
 
-#: Recent messages kept with their vectors (a parse reads a message, its core and its clauses).
-MEMO_SIZE = 256
-#: Vector files of training sets kept in a cache directory (the newest).
-CACHE_KEEP = 4
+
 
 #: ``texts -> (len(texts), DIM) float32``: where the classifier gets its vectors (an encoder, or a table of them).
 VectorFn = Callable[[Sequence[str]], Any]
@@ -154,17 +155,22 @@ def cached(texts: Sequence[str], cache_dir: Path | None, encode: VectorFn | None
     except (OSError, ValueError):
         pass
     vectors = encode(texts)
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
         with os.fdopen(fd, "wb") as f:
             np.save(f, vectors, allow_pickle=False)
         os.replace(tmp, path)
+        tmp = None
         files = sorted(path.parent.glob("encoder-*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in files[CACHE_KEEP:]:
             old.unlink(missing_ok=True)
     except OSError:
-        pass  # a read-only cache: the vectors are still right, only not kept
+        pass  # a read-only or full cache: the vectors are still right, only not kept
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return vectors
 
 
