@@ -90,7 +90,7 @@ class Renderer:
         #: The bundled templates, for what a municipality's copy lacks (None: this is the bundled copy).
         self._defaults = None if same else Renderer(defaults_dir, locale, auto_reload=auto_reload,
                                                     defaults_dir=defaults_dir)
-        self._warned: set[str] = set()
+        self._warned: set[tuple[str, str]] = set()
         self.env = Environment(
             auto_reload=auto_reload,
             cache_size=-1,  # every template stays compiled (there are a few dozen)
@@ -105,6 +105,12 @@ class Renderer:
         self._labels: dict[str, Any] = {}
         self._resolved: dict[tuple[str, str | None], Any] = {}  # (name, channel) -> template (auto_reload off)
         self._label_text: dict[tuple[str, str | None], str] = {}  # labels asked without values
+
+    def _warn_once(self, kind: str, name: str, where: Path) -> None:
+        """Log, once per process and name, that the municipality's copy lacks a template or label."""
+        if (kind, name) not in self._warned:
+            self._warned.add((kind, name))
+            log.warning("%s has no %s %r: the bundled one is used (compare it with the defaults)", where, kind, name)
 
     def has(self, name: str, channel: str | None = None) -> bool:
         try:
@@ -124,9 +130,7 @@ class Renderer:
                 if self._defaults is None:
                     raise
                 template = self._defaults._template(name, channel)  # raises TemplateNotFound when neither has it
-                if name not in self._warned:
-                    self._warned.add(name)
-                    log.warning("%s has no template %r: the bundled one is used", self.root, name)
+                self._warn_once("template", name, self.root)
             if not self.auto_reload:
                 self._resolved[key] = template
         return template
@@ -147,10 +151,7 @@ class Renderer:
         except AttributeError:
             if self._defaults is None:
                 raise KeyError(f"no label {name!r} in {self.root / 'labels.j2'}") from None
-            if name not in self._warned:
-                self._warned.add(name)
-                log.warning("%s has no label %r: the bundled one is used (compare it with the defaults)",
-                            self.root / "labels.j2", name)
+            self._warn_once("label", name, self.root / "labels.j2")
             return self._defaults.label(name, channel, **context)
         text = str(value).format(**context) if context else str(value)
         text = to_gsm7(text) if channel == "sms" else text
