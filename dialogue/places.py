@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogue.text import LAUGHTER, UNSURE_WORDS, fold, starts_with_one_of
 from dialogue.turn import Turn
 from dialogue.understanding import NLU_MAX_CHARS, intent, is_control_word, is_short, parse
+
+if TYPE_CHECKING:
+    from ticketing.models import Ticket
 
 #: A landmark phrase ("frente al oxxo", "a un lado de la primaria"), used when the NLU found a street but no
 #: landmark: the citizen's reference must not be lost from the report.
@@ -103,6 +106,13 @@ def location_parts(turn: Turn) -> dict[str, Any]:
         colonia = f"col. {colonia}"
     return {"address": address, "colonia": colonia, "landmark": landmark, "precise": precise,
             "any": bool(entities), "first_start": min(starts) if starts else None}
+
+
+def names_another_place(turn: Turn, ticket: Ticket) -> bool:
+    """The message names a place that is not the ticket's ("hay un bache en Juárez 5" after a Hidalgo report)."""
+    parts = location_parts(turn)
+    written = fold(" ".join(p for p in (parts["address"], parts["landmark"]) if p))
+    return bool(written) and written not in fold(" ".join(p for p in (ticket.address, ticket.landmark) if p))
 
 
 def written_place(turn: Turn) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def _without_courtesy(turn: Turn, reading: Parse) -> Parse:
         return reading
     entities = [Entity(e.type, e.value, e.start + offset, e.end + offset) for e in again.entities]
     return Parse(text=text, intent=again.intent, confidence=again.confidence, ranking=again.ranking,
-                 entities=entities, understood=True, problems=again.problems)
+                 entities=entities, understood=True, problems=again.problems, about=again.about)
 
 
 def intent(turn: Turn) -> str | None:

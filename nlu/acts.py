@@ -44,6 +44,9 @@ Ranking = list[tuple[str, float]]
 #: ``rank(text) -> (ranking best first, known, tags)``: the classifier's view of a text.
 RankFn = Callable[[str], tuple[Ranking, bool, Sequence[str]]]
 
+#: What may be pending when news of a fix is read as such: nothing, or a menu's options (not a question it could
+#: answer: at "¿ya quedó?" the survey reads the words itself).
+NEWS_PENDING = frozenset({None, "choice"})
 #: Questions a bare "sí" / "no" / "1" answers.
 ANSWER_PENDING = frozenset({"yes_no", "choice", "photo"})
 #: The dialogue acts that answer a question.
@@ -105,7 +108,8 @@ _CANCEL_ALONE = (
 CANCEL_RE = re.compile(f"{_CANCEL_ANYWHERE}|{_CANCEL_ALONE}")
 _CLAUSE_RE = re.compile(
     r"(?:[.;!?\n]+|,\s*(?:y|e|ademas|tambien|aparte|otra\s+cosa)\b|\s(?:y|e)\s+(?:tambien|ademas|aparte|otra\s+cosa)\b|"
-    r"\s(?:ademas|tambien|aparte|asimismo|otra\s+cosa)\b|\s(?:y|e)\s+(?=(?:hay|esta|estan|la|el|las|los|un|una)\b))"
+    r"\s(?:ademas|tambien|aparte|asimismo|otra\s+cosa)\b|\s(?:y|e)\s+(?=(?:hay|esta|estan|la|el|las|los|un|una|sigue|siguen|"
+    r"todavia)\b))"
 )
 
 
@@ -144,6 +148,53 @@ _NEWS_STEMS = "|".join(s for s in _FIX_STEMS if s not in _DAMAGE_STEMS)
 _FIXED_NEWS_RE = re.compile(
     rf"\bya\s+(?:(?:lo|la|los|las|me|nos)\s+)?(?:vinieron\s+a\s+)?(?:{_NEWS_STEMS})\w*(?:aron|ieron|ar|er|ir)\b"
 )
+#: Round 12: news of a fix in the words only a fix uses, with no thank-you needed ("ya quedó el bache", "ya prendió
+#: la lámpara", "ya pasaron por la basura", "ya vinieron y taparon el bache", "ya funciona el semáforo"). Read only
+#: in a short message that says nothing else (see :func:`_fix_news`).
+_BARE_NEWS_RE = re.compile(
+    rf"\bya\s+(?:(?:lo|la|los|las|me|nos)\s+)?(?:(?:vinieron|pasaron|vino)\s+(?:a|y)\s+(?:{_NEWS_STEMS})\w*|"
+    r"(?:vino|paso|pasaron)\s+(?:el\s+)?(?:camion|carro|recolector)\b|pasaron\s+por\s+(?:la|las|los)\s+(?:basura|bolsas|botes)|"
+    rf"(?:{_NEWS_STEMS})\w*(?:aron|ieron)\b|"
+    r"quedo\b|quedaron\b|prendi\w*|encendi\w*|funciona\w*|sirve\w*|hay\s+luz\b|esta\s+(?:arreglad|reparad|list)\w*)"
+)
+#: What a fix never says: a negation, a new or second problem ("ya cortaron el árbol y dejaron las ramas"), a state
+#: after "quedó" that is damage ("ya quedó inundada la calle"), or what something was blocked with ("ya taparon la
+#: coladera con tierra").
+_NOT_NEWS_RE = re.compile(
+    r"\b(?:no|ni|nunca|nadie|otro|otra|otros|otras|nuevo|nueva|tambien|ademas|dejaron|hay\s+(?!luz\b))\b|"
+    r"\bquedo\s+(?:\w+\s+)?(?:tapad|inundad|destroz|rot|abiert|suci|peor|mal|igual|fe[ao]|hundid|lodo|tirad)\w*|"
+    r"\bcon\s+(?:tierra|basura|piedra|escombro|lodo|hojas|ramas|cemento|bolsas)\w*"
+)
+_NEWS_JOINT_RE = re.compile(rf"\s(?:y|e)\s+(?!(?:ya\s+)?(?:{_NEWS_STEMS})\w*(?:aron|ieron)\b)")
+#: Most words news of a fix takes when it comes without a thank-you.
+BARE_NEWS_WORDS = 10
+#: Round 12: a status question about a problem, in words that ask about a report already made ("qué pasó con lo de
+#: la coladera", "¿y mi reporte de la lámpara?", "sigue pendiente lo de la fuga").
+_STATUS_WORDS_RE = re.compile(
+    r"(?:^|[,.;:!]\s*|\by\s+)(?:que\s+(?:paso|ha\s+pasado)\s+con|que\s+(?:resolvieron|hicieron)\s+(?:de|con)|como\s+va|como\s+vamos\s+con|en\s+que\s+(?:va|quedo))"
+    r"\s+(?:con\s+)?(?:lo\s+de|lo\s+del|el|la|los|las|mi|mis)\b|"
+    r"\bsigue\s+pendiente|\b(?:mi|nuestro)\s+reporte\s+(?:del?|de\s+la|sobre)\b"
+)
+#: Words that a report was made before ("el bache que reporté", "ya lo reporté y no vienen"): also how a report is
+#: worded (by phone, or in an app), so the reading stays the category and ``about`` says the dialogue may answer
+#: with the report already made.
+_REPORTED_BEFORE_RE = re.compile(
+    r"\b(?:que|lo\s+que)\s+(?:ya\s+)?(?:les\s+)?(?:reporte|reportamos|habia\s+reportado|habiamos\s+reportado)\b|"
+    r"\bya\s+(?:lo|la|los|las)\s+(?:habia\s+|habiamos\s+|he\s+|hemos\s+)?report\w*"
+)
+#: When it will be fixed, which is also how a report is worded ("¿cuándo van a venir a tapar el bache?"): as above.
+_WHEN_FIXED_RE = re.compile(
+    rf"\b(?:cuando|para\s+cuando)\s+(?:van|vienen|piensan|vendran|va|viene)\s+(?:a\s+)?(?:venir\s+a\s+|pasar\s+a\s+)?"
+    rf"(?:{_NEWS_STEMS})\w*"
+)
+#: A question whether it was fixed: "¿ya taparon el bache?", "ya vinieron a arreglar la fuga o todavía no".
+_ASKED_FIX_RE = re.compile(
+    rf"\bya\s+(?:(?:lo|la|los|las)\s+)?(?:(?:vinieron|vino|pasaron|fueron)\s+a\s+)?(?:(?:{_NEWS_STEMS})\w*"
+    r"(?:aron|ieron|ar|er|ir)|quedo|quedaron)\b"
+)
+#: Most words of a status question read as one (a long report may hold a question mark or "sigue pendiente").
+ASKED_FIX_WORDS = 15
+_QUESTION_TAIL_RE = re.compile(r"\bo\s+(?:todavia\s+|aun\s+)?(?:no|que|como|cuando)\s*$")
 
 
 def worded_answer(text: str) -> str | None:
@@ -234,6 +285,7 @@ class Reading:
     ranking: Ranking
     understood: bool
     problems: tuple[str, ...]
+    about: str | None = None
 
 
 _TYPED_STREET_RE = re.compile(
@@ -363,13 +415,23 @@ def decide(
         ranking = _drop(ranking, ranking[0][0])
     # 2c. Round 11: with nothing asked, thanks for a fix ("ya arreglaron el bache, gracias", "ya vinieron a cortar el
     # árbol, gracias") is no new report: it reads as thanks, unless it goes on to another problem ("..., pero dejaron
-    # el hoyo"), says it is back ("se vuelve a abrir") or asks ("¿ya recogieron la basura?").
-    if (pending is None and answer is None and ranking[0][0] in SERVICE_INTENTS and "?" not in text
-            and "¿" not in text and _THANKS_RE.search(folded) and _FIXED_NEWS_RE.search(folded)
-            and not NOT_FIXED_RE.search(folded) and not _CONTRAST_RE.search(folded)):
-        ranking = [("thanks", max(dict(ranking).get("thanks", 0.0), 0.9)),
-                   *[(c, p) for c, p in ranking if c != "thanks"]]
+    # el hoyo"), says it is back ("se vuelve a abrir") or asks ("¿ya recogieron la basura?"). Round 12: also without
+    # the thank-you when the news is short and says nothing else ("ya quedó el bache", "ya prendió la lámpara"), and
+    # with a menu's options pending (``NEWS_PENDING``).
+    about: str | None = None
+    about_only = False  # the message asks about (or tells news of) ``about`` and reports nothing new of it
+    if (pending in NEWS_PENDING and answer is None and ranking[0][0] in SERVICE_INTENTS
+            and _fix_news(text, folded, core or folded)):
+        about, about_only = ranking[0][0], True
+        ranking = _promote(ranking, "thanks")
         known = True
+    # 2d. Round 12: a status question about a problem is no new report ("¿ya taparon el bache?", "cuándo van a venir a
+    # tapar el bache", "qué pasó con lo de la coladera"): check_status, about that category.
+    elif answer is None and (asked := _asked_about(text, folded, ranking, tags)) is not None:
+        about, about_only = asked
+        if about_only:
+            ranking = _promote(ranking, "check_status")
+            known = True
     # 3. A leading answer decides the act when a question is pending; a bare number needs one.
     if answer is not None:
         conf = max(dict(ranking).get(answer, 0.0), 0.95)
@@ -395,13 +457,57 @@ def decide(
         if len(split) >= 2 and intent in split and min(split.values()) >= threshold:
             # the reading is the clauses': as sure as the least sure of them
             understood, problems, confidence = True, tuple(split), min(split.values())
+    if about_only:  # the problem asked about (or fixed) is no new report; a second one still is
+        problems = tuple(c for c in problems if c != about)
     return Reading(
         intent=intent if understood else FALLBACK_INTENT,
         confidence=confidence,
         ranking=ranking,
         understood=understood,
         problems=problems,
+        about=about if understood else None,
     )
+
+
+def _promote(ranking: Ranking, intent: str) -> Ranking:
+    """``intent`` first, at least as sure as the rules that decided it (0.9)."""
+    return [(intent, max(dict(ranking).get(intent, 0.0), 0.9)), *[(c, p) for c, p in ranking if c != intent]]
+
+
+def _fix_news(text: str, folded: str, core: str) -> bool:
+    """News that the crew fixed the problem, told when nothing was asked: a fixing verb in the plural past and a
+    thank-you, or (no thank-you) the words only a fix uses in a short message; never with a question, a "but", a
+    negation, a second clause or words that it is back."""
+    if ("?" in text or "¿" in text or NOT_FIXED_RE.search(folded) or _CONTRAST_RE.search(folded)
+            or _NOT_NEWS_RE.search(core) or _NEWS_JOINT_RE.search(core)):
+        return False
+    if _THANKS_RE.search(folded):
+        return bool(_FIXED_NEWS_RE.search(folded))
+    return len(core.split()) <= BARE_NEWS_WORDS and bool(_BARE_NEWS_RE.search(core))
+
+
+def _asked_about(text: str, folded: str, ranking: Ranking, tags: Sequence[str]) -> tuple[str, bool] | None:
+    """(category, sure) when the message asks about a problem's report, else None. Sure: a question whether it was
+    fixed ("¿ya taparon el bache?"), the words of a status question ("qué pasó con lo de…", "…que reporté"), or a
+    message read as ``check_status`` that names a category by its lexicon ("¿y mi reporte de la lámpara?"). Not
+    sure: when it will be fixed ("cuándo van a venir a tapar el bache"), which is also how a report is worded."""
+    top = ranking[0][0]
+    if top == "check_status":
+        named = next((c for c, _ in ranking if c in SERVICE_INTENTS and f"kw_{c}" in tags), None)
+        return (named, True) if named else None
+    if top not in SERVICE_INTENTS:
+        return None
+    asked = "?" in text or "¿" in text or bool(_QUESTION_TAIL_RE.search(folded.strip(" .!")))
+    short = len(folded.split()) <= ASKED_FIX_WORDS
+    if short and (_STATUS_WORDS_RE.search(folded) or (asked and _ASKED_FIX_RE.search(folded))):
+        return top, True
+    if _STATUS_WORDS_RE.search(folded) or _REPORTED_BEFORE_RE.search(folded) or _WHEN_FIXED_RE.search(folded):
+        return top, False
+    return None
+    asked = "?" in text or "¿" in text or bool(_QUESTION_TAIL_RE.search(folded.strip(" .!")))
+    if _STATUS_WORDS_RE.search(folded) or (asked and _ASKED_FIX_RE.search(folded)):
+        return top
+    return None
 
 
 def _texts_to_rank(text: str, core: str, lexicon: Callable[[str], Sequence[str]] | None) -> list[str]:

@@ -749,4 +749,5 @@ class BuiltinParser:
             entities=entities,
             understood=reading.understood,
             problems=reading.problems,
+            about=reading.about,
         )

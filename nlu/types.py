@@ -83,6 +83,10 @@ class Parse:
     #: Every service category the message reports, in the order mentioned ("hay un bache y además la lámpara
     #: está fundida" -> ("pothole", "streetlight")); one entry for a single report, () when no problem is named.
     problems: tuple[str, ...] = ()
+    #: The service category a status question or news of a fix is about, when the message is one ("¿ya taparon el
+    #: bache?" -> ``check_status`` about "pothole"; "ya prendió la lámpara" -> ``thanks`` about "streetlight"); such a
+    #: message reports no new problem (``problems`` is empty). None otherwise.
+    about: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object ``reporta nlu parse`` prints."""
@@ -94,6 +98,7 @@ class Parse:
             "ranking": [{"intent": name, "confidence": round(conf, 4)} for name, conf in self.ranking],
             "entities": [e.to_dict() for e in self.entities],
             "problems": list(self.problems),
+            "about": self.about,
         }
 
 

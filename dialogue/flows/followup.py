@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 
 from dialogue.flows.status import latest_closed_for, show
+from dialogue.places import names_another_place
 from dialogue.text import YES_WORDS, fold
 from dialogue.turn import Turn
 from dialogue.understanding import folio_in, intent, is_control_word
-from nlu.api import SERVICE_INTENTS
+from nlu.api import SERVICE_INTENTS, worded_answer
 from ticketing.errors import TicketError, TicketNotFound
 from ticketing.models import Ticket
 
@@ -66,15 +67,6 @@ def _reopen(turn: Turn, ticket: Ticket, *, words: str | None) -> None:
              asked_words=words is None)
 
 
-def _elsewhere(turn: Turn, ticket: Ticket) -> bool:
-    """The message names a place that is not the ticket's ("hay un bache en Juárez 5" after a Hidalgo report)."""
-    from dialogue.places import location_parts
-
-    parts = location_parts(turn)
-    written = fold(" ".join(p for p in (parts["address"], parts["landmark"]) if p))
-    return bool(written) and written not in fold(" ".join(p for p in (ticket.address, ticket.landmark) if p))
-
-
 def _words(turn: Turn) -> str | None:
     """The citizen's words as the reopen note (not a bare "sí" or "reábranlo")."""
     if turn.choice is not None or len(turn.folded.split()) < 3:
@@ -92,13 +84,17 @@ def step(turn: Turn) -> bool:
         turn.end_flow()
         turn.say("followup_ok", folio=ticket.folio)
         return True
+    if not turn.photos and worded_answer(turn.text) == "affirm":  # "ya quedó el bache": fixed after all
+        turn.end_flow()
+        turn.say("followup_ok", folio=ticket.folio)
+        return True
     if not turn.photos and turn.text:
         understood = intent(turn)
         other_folio = folio_in(turn)
         if understood == "check_status" or (other_folio and other_folio != ticket.folio):
             return False
         if understood in SERVICE_INTENTS and not REOPEN_REQUEST.search(folded) and (
-                understood != ticket.category_code or _ANOTHER.search(folded) or _elsewhere(turn, ticket)):
+                understood != ticket.category_code or _ANOTHER.search(folded) or names_another_place(turn, ticket)):
             return False  # a new problem ("hay otro bache en Juárez 5"), not this one
     _reopen(turn, ticket, words=_words(turn))  # "sí sigue ahí", "no es cierto", a photo: still there
     return True

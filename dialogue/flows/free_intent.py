@@ -73,10 +73,17 @@ def answer(turn: Turn) -> None:
         return
     folio = folio_in(turn) if turn.text else None
     understood = intent(turn)
+    reading = parse(turn)
+    if not folio and not FOLIO_LIKE.search(turn.text) and reading.understood and reading.about:
+        # "¿ya taparon el bache?", "ya prendió la lámpara": their report of that kind, if any
+        if status.about(turn, reading):
+            return
+        if understood == "check_status":  # asked about a report we do not have: filed now (said so first)
+            report.start(turn, category=reading.about, description=turn.text)
+            return
     if folio or understood == "check_status" or FOLIO_LIKE.search(turn.text):
         status.answer(turn, folio)
         return
-    reading = parse(turn)
     candidates = report.category_candidates(turn.services.catalog, reading)
     if understood in SERVICE_INTENTS or candidates:
         found = clauses.problems(turn)

@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialogue.formatting import date_text, shorten
+from dialogue.places import names_another_place
 from dialogue.turn import Services, Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in
+from nlu.api import Parse
 from reporta.messages import Button
 from ticketing.errors import TicketNotFound
 from ticketing.models import Ticket, TicketStatus
@@ -61,6 +63,46 @@ def answer(turn: Turn, folio: str | None, *, aside: bool = False) -> None:
             return
         folio = tickets[0].folio
     show(turn, folio)
+
+
+def about(turn: Turn, reading: Parse) -> bool:
+    """A message about a problem the citizen may have reported (``reading.about``): "¿ya taparon el bache?",
+    "cuándo van a venir a tapar el bache" (their report of that kind, shown), "ya prendió la lámpara" (news of the
+    fix, noted on their open report for the department to check and close). False when nothing here answers it:
+    no report of that kind (a status question then says so and the caller files it; a report worded as a question
+    is filed as usual)."""
+    category = reading.about
+    if not category:
+        return False
+    name = turn.services.category_name(category)
+    service = turn.tickets()
+    mine = [t for t in service.open_tickets_for(turn.citizen.id)
+            if t.category_code == category and not names_another_place(turn, t)]
+    if reading.intent == "thanks":  # news of the fix
+        if mine:
+            service.add_note(mine[0], actor=turn.actor, internal_note=turn.text)
+            turn.say("status_fixed_news", folio=mine[0].folio, category=name)
+        else:
+            turn.say("fixed_news_thanks")
+        return True
+    if len(mine) > 1:
+        turn.start_flow("status", "choose")
+        turn.say("lookup_list", count=len(mine), side=False,
+                 buttons=[Button(f"{t.folio} {name}"[:40], f"folio:{t.folio}") for t in mine[:MAX_LISTED_TICKETS]],
+                 tickets=[{"folio": t.folio, "category": name,
+                           "status": turn.services.status_words(turn.channel, t.status)}
+                          for t in mine[:MAX_LISTED_TICKETS]])
+        return True
+    if not mine:
+        recent = latest_closed_for(turn)
+        if recent is not None and recent.category_code == category and not names_another_place(turn, recent):
+            mine = [recent]
+    if mine:
+        show(turn, mine[0].folio)
+        return True
+    if reading.intent == "check_status":
+        turn.say("lookup_none_about", category=name)
+    return False
 
 
 def step(turn: Turn) -> bool:

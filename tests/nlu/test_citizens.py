@@ -355,3 +355,72 @@ def test_round_11_sentences_are_not_training_examples() -> None:
     data = load_training_data(DEFAULT_DATA_DIR / "nlu", real=False)
     trained = {normalize(t) for t, _ in data.examples}
     assert not [t for t, _ in FIXED_NEWS + STILL_REPORTS if normalize(t) in trained]
+
+
+# Round 12: a status question or news of a fix, about a problem, is no new report of it (``Parse.about``).
+STATUS_QUESTIONS = [
+    ("¿ya taparon el bache?", "pothole"), ("ya vinieron a arreglar la fuga?", "water_leak"),
+    ("ya recogieron la basura o todavia no", "garbage_collection"),
+    ("sigue pendiente lo de la coladera?", "sewer"), ("oigan, que paso con lo de la lampara", "streetlight"),
+    ("como va lo del arbol caido", "tree"),
+]
+#: When it will be fixed, or that it was reported before: worded as reports too, so the category may stay the intent
+#: (the classifier alone may read check_status: "para cuándo vienen a arreglar la lámpara"); ``about`` is set.
+WHEN_FIXED = [
+    ("cuando van a venir a tapar el bache", "pothole"), ("para cuando vienen a arreglar la lampara", "streetlight"),
+    ("el arbol que reporte sigue tirado en la calle", "tree"),
+]
+BARE_NEWS = [
+    ("ya quedo el bache", "pothole"), ("ya prendio la lampara de la esquina", "streetlight"),
+    ("ya pasaron por la basura", "garbage_collection"), ("ya vinieron y taparon el bache", "pothole"),
+    ("ya funciona el semaforo", "traffic_signal"), ("ya repararon la fuga de la esquina", "water_leak"),
+]
+STILL_NEWS_OF_A_PROBLEM = [
+    ("ya taparon la coladera con tierra", "sewer"), ("ya vinieron a ver el bache", "pothole"),
+    ("ya cortaron el arbol y dejaron las ramas tiradas", "tree"), ("ya se tapo la coladera", "sewer"),
+    ("ya pasaron dos semanas y sigue el bache", "pothole"), ("ya no prende la lampara", "streetlight"),
+    ("ya funciona el semaforo pero la lampara sigue apagada", "traffic_signal"),
+]
+
+
+@pytest.mark.parametrize("text, about", STATUS_QUESTIONS)
+def test_a_status_question_about_a_problem(parser, text: str, about: str) -> None:
+    result = parser.parse(text)
+    assert (result.intent, result.about, result.problems) == ("check_status", about, ()), result.ranking
+
+
+@pytest.mark.parametrize("text, about", WHEN_FIXED)
+def test_when_it_will_be_fixed_stays_a_report_about_it(parser, text: str, about: str) -> None:
+    result = parser.parse(text)
+    assert result.about == about and result.intent in (about, "check_status"), result.ranking
+    assert result.problems == ((about,) if result.intent == about else ()), result.problems
+
+
+@pytest.mark.parametrize("text, about", BARE_NEWS)
+def test_news_of_a_fix_without_thanks(parser, text: str, about: str) -> None:
+    result = parser.parse(text)
+    assert (result.intent, result.about, result.problems) == ("thanks", about, ()), result.ranking
+
+
+@pytest.mark.parametrize("text, intent", STILL_NEWS_OF_A_PROBLEM)
+def test_news_of_a_problem_is_a_report(parser, text: str, intent: str) -> None:
+    result = parser.parse(text)
+    assert result.intent == intent and result.about is None and intent in result.problems, result.ranking
+
+
+def test_a_question_about_the_fix_at_a_pending_question_is_not_news(parser) -> None:
+    """At "¿ya quedó?" the survey reads the words; the parser's news rule waits for no question at all."""
+    assert parser.parse("ya quedo el bache", pending="yes_no").intent != "thanks"
+
+
+def test_round_12_two_problems_joined_by_y_sigue(parser) -> None:
+    assert parser.parse("se hizo un hoyo por la fuga y sigue tirando agua").problems == ("pothole", "water_leak")
+    assert set(parser.parse("la lampara esta fundida y la basura no paso").problems) == {
+        "streetlight", "garbage_collection"}
+
+
+def test_round_12_sentences_are_not_training_examples() -> None:
+    data = load_training_data(DEFAULT_DATA_DIR / "nlu", real=False)
+    trained = {normalize(t) for t, _ in data.examples}
+    lists = STATUS_QUESTIONS + WHEN_FIXED + BARE_NEWS + STILL_NEWS_OF_A_PROBLEM
+    assert not [t for t, _ in lists if normalize(t) in trained]
