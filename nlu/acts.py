@@ -187,6 +187,15 @@ _WHEN_FIXED_RE = re.compile(
     rf"\b(?:cuando|para\s+cuando)\s+(?:van|vienen|piensan|vendran|va|viene)\s+(?:a\s+)?(?:venir\s+a\s+|pasar\s+a\s+)?"
     rf"(?:{_NEWS_STEMS})\w*"
 )
+#: That it is still not fixed, which is also how a report is worded ("nadie ha venido a lo de la fuga", "siguen sin
+#: tapar el bache"): as above. Not "hay basura todavía" alone: the words must say nobody came or fixed it.
+_STILL_NOT_FIXED_RE = re.compile(
+    rf"\b(?:nadie\s+(?:ha\s+venido|vino|viene|ha\s+pasado|paso)|no\s+(?:han|ha)\s+(?:venido|pasado|hecho\s+nada)|"
+    rf"no\s+(?:vinieron|vino)|siguen?\s+sin\s+(?:{_NEWS_STEMS})\w*|(?:todavia|aun)\s+no\s+(?:lo\s+|la\s+)?"
+    rf"(?:{_NEWS_STEMS})\w*|ni\s+(?:vinieron|han\s+venido))"
+)
+#: "¿y lo del bache?", "lo de la fuga??": a short question about a thing already spoken of.
+_THAT_OF_RE = re.compile(r"(?:^|\by\s+|[,.;:!]\s*)lo\s+(?:del|de\s+la|de\s+los|de\s+las)\b")
 #: A question whether it was fixed: "¿ya taparon el bache?", "ya vinieron a arreglar la fuga o todavía no".
 _ASKED_FIX_RE = re.compile(
     rf"\bya\s+(?:(?:lo|la|los|las)\s+)?(?:(?:vinieron|vino|pasaron|fueron)\s+a\s+)?(?:(?:{_NEWS_STEMS})\w*"
@@ -197,11 +206,19 @@ ASKED_FIX_WORDS = 15
 _QUESTION_TAIL_RE = re.compile(r"\bo\s+(?:todavia\s+|aun\s+)?(?:no|que|como|cuando)\s*$")
 
 
+#: Round 12: fixed only in part, at "¿ya quedó?" ("más o menos, ya no sale agua pero dejaron todo el cochinero").
+_PARTLY_FIXED_RE = re.compile(
+    r"\b(?:mas\s+o\s+menos|a\s+medias|medio\s+(?:arreglad|tapad|hech)\w*|no\s+del\s+todo|"
+    r"(?:pero|y)\s+(?:nos\s+)?dejaron\s+(?:todo\s+)?(?:el|la|los|las|un|una|mucho|mucha|tirad\w*|regad\w*)?\s*"
+    r"(?:cochinero|tiradero|basura|escombro|hoyo|desorden|tierra|ramas|regad\w*|tirad\w*|sucio|mugrero|batidero))\b"
+)
+
+
 def worded_answer(text: str) -> str | None:
-    """``"deny"`` when ``text`` says the problem is still there, ``"affirm"`` when it says it was fixed (the answer
-    to "¿ya quedó?" in words), else None."""
+    """``"deny"`` when ``text`` says the problem is still there (or was fixed only in part), ``"affirm"`` when it
+    says it was fixed (the answer to "¿ya quedó?" in words), else None."""
     f = fold(text)
-    if NOT_FIXED_RE.search(f):
+    if NOT_FIXED_RE.search(f) or _PARTLY_FIXED_RE.search(f):
         return "deny"
     return "affirm" if FIXED_RE.search(f) else None
 
@@ -501,7 +518,10 @@ def _asked_about(text: str, folded: str, ranking: Ranking, tags: Sequence[str]) 
     short = len(folded.split()) <= ASKED_FIX_WORDS
     if short and (_STATUS_WORDS_RE.search(folded) or (asked and _ASKED_FIX_RE.search(folded))):
         return top, True
-    if _STATUS_WORDS_RE.search(folded) or _REPORTED_BEFORE_RE.search(folded) or _WHEN_FIXED_RE.search(folded):
+    if short and asked and _THAT_OF_RE.search(folded):  # "¿y lo del bache?"
+        return top, True
+    if (_STATUS_WORDS_RE.search(folded) or _REPORTED_BEFORE_RE.search(folded) or _WHEN_FIXED_RE.search(folded)
+            or _STILL_NOT_FIXED_RE.search(folded)):
         return top, False
     return None
     asked = "?" in text or "¿" in text or bool(_QUESTION_TAIL_RE.search(folded.strip(" .!")))

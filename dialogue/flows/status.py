@@ -25,6 +25,8 @@ from ticketing.models import Ticket, TicketStatus
 RECENT_CLOSED_DAYS = 60
 
 MAX_LISTED_TICKETS = 5
+#: Fewest words of a complaint about a report ("nadie ha venido a lo de la fuga") noted on it as the citizen's words.
+NOTED_MIN_WORDS = 4
 
 
 def latest_closed_for(turn: Turn) -> Ticket | None:
@@ -67,8 +69,9 @@ def answer(turn: Turn, folio: str | None, *, aside: bool = False) -> None:
 
 def about(turn: Turn, reading: Parse) -> bool:
     """A message about a problem the citizen may have reported (``reading.about``): "¿ya taparon el bache?",
-    "cuándo van a venir a tapar el bache" (their report of that kind, shown), "ya prendió la lámpara" (news of the
-    fix, noted on their open report for the department to check and close). False when nothing here answers it:
+    "cuándo van a venir a tapar el bache" (their report of that kind, shown), "siguen sin tapar el bache, ya se cayó
+    otro señor" (shown, and the words noted on it), "ya prendió la lámpara" (news of the fix, noted on their open
+    report for the department to check and close). False when nothing here answers it:
     no report of that kind (a status question then says so and the caller files it; a report worded as a question
     is filed as usual)."""
     category = reading.about
@@ -98,6 +101,10 @@ def about(turn: Turn, reading: Parse) -> bool:
         if recent is not None and recent.category_code == category and not names_another_place(turn, recent):
             mine = [recent]
     if mine:
+        if reading.intent != "check_status" and mine[0].is_open and len(turn.folded.split()) >= NOTED_MIN_WORDS:
+            # "siguen sin tapar el bache, ya se cayó otro señor en bici": what they add is noted on their report
+            service.add_note(mine[0], actor=turn.actor, internal_note=turn.text)
+            turn.say("status_noted", folio=mine[0].folio)
         show(turn, mine[0].folio)
         return True
     if reading.intent == "check_status":

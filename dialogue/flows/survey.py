@@ -11,13 +11,16 @@ from dialogue.places import location_parts
 from dialogue.survey import survey_buttons
 from dialogue.text import UNSURE_WORDS, starts_with_one_of
 from dialogue.turn import Turn
-from dialogue.understanding import intent, is_no, is_yes
+from dialogue.understanding import intent, is_no, is_yes, parse
 from nlu.api import SERVICE_INTENTS, worded_answer
 from reporta.messages import Button
 from ticketing.errors import TicketError, TicketNotFound
 from ticketing.models import Ticket
 
 RATING_WORDS = {"uno": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5}
+#: A message the question was asked again for is a new report only this sure ("tardaron un montón, muy mal" reads
+#: as street cleaning 0.51: an opinion, not a problem).
+NEW_PROBLEM_CONFIDENCE = 0.6
 
 
 def _ticket(turn: Turn) -> Ticket | None:
@@ -94,7 +97,12 @@ def _step_answer(turn: Turn, ticket: Ticket) -> bool:
         turn.say("survey_unsure", folio=ticket.folio)
         return True
     if turn.slots.get("reasked"):
-        return False
+        if intent(turn) in SERVICE_INTENTS and parse(turn).confidence >= NEW_PROBLEM_CONFIDENCE:
+            return False  # a new problem: read as a fresh message
+        # "tardaron un montón, muy mal": an opinion, not an answer; the report stays as staff left it
+        turn.end_flow()
+        turn.say("survey_unsure", folio=ticket.folio)
+        return True
     turn.slots["reasked"] = True
     turn.misunderstood = True
     turn.say("not_understood_step")

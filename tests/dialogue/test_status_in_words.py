@@ -84,3 +84,19 @@ def test_a_report_that_only_mentions_an_earlier_report_elsewhere_is_filed(world:
     chat = world.chat("whatsapp")
     chat.send("el árbol que reporté sigue tirado en la calle Morelos 40 col Centro")
     assert chat.conversation().flow == "report" and chat.conversation().slots["category"] == "tree"
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_complaint_that_it_is_still_not_fixed_is_noted_on_the_report(world: World, channel: str) -> None:
+    chat, folio = reported(world, channel)
+    chat.send("hola")
+    text = "siguen sin tapar el bache, ya se cayó otro señor en bici"
+    chat.send(text)
+    assert folio in chat.text and chat.conversation().flow is None and len(chat.tickets()) == 1
+    assert [e.internal_note for e in _events(world, folio) if e.kind == "note"] == [text]
+
+
+def test_a_short_question_about_that_thing_shows_the_report(world: World) -> None:
+    chat, folio = reported(world, "whatsapp")
+    chat.send("oiga y lo del bache??")
+    assert folio in chat.text and chat.conversation().flow is None and len(chat.tickets()) == 1

@@ -135,6 +135,9 @@ def test_location_request_written_address(world: World) -> None:
     # Still there: a reopen, also after a leading "sí" (a false closure is what the survey exists to catch).
     ("sí, sigue ahí la basura", False), ("ya lo taparon pero quedó mal, se volvió a abrir", False),
     ("sigue el pozo, nadie vino", False), ("todavía no", False),
+    # Round 12: fixed in part is not fixed ("dejaron todo el cochinero").
+    ("pues más o menos, ya no sale agua negra pero dejaron todo el cochinero", False),
+    ("ya taparon el hoyo pero dejaron tierra regada", False), ("quedó a medias", False),
 ])
 def test_survey_answered_in_words(world: World, answer: str, closed: bool) -> None:
     chat = world.chat("whatsapp")
@@ -147,3 +150,16 @@ def test_survey_answered_in_words(world: World, answer: str, closed: bool) -> No
     else:
         assert ticket.status == TicketStatus.ASSIGNED and events[-1].kind == "reopened"
         assert events[-1].public_note == answer
+
+
+def test_an_opinion_after_the_question_was_asked_again_ends_the_survey_politely(world: World) -> None:
+    """Round 12: "tardaron un montón, muy mal" twice is no new report (it once started one) and changes nothing."""
+    chat = world.chat("whatsapp")
+    folio = _resolved_ticket(world, chat)
+    _ask(world, chat, folio)
+    chat.send("oigan")
+    assert chat.conversation().step == "answer"
+    chat.send("tardaron un montón, muy mal")
+    ticket, _ = _ticket(world, folio)
+    assert ticket.status == TicketStatus.RESOLVED and chat.conversation().flow is None and folio in chat.text
+    assert len(chat.tickets()) == 1

@@ -369,6 +369,8 @@ STATUS_QUESTIONS = [
 WHEN_FIXED = [
     ("cuando van a venir a tapar el bache", "pothole"), ("para cuando vienen a arreglar la lampara", "streetlight"),
     ("el arbol que reporte sigue tirado en la calle", "tree"),
+    ("nadie ha venido a lo de la fuga, sigue tirando agua", "water_leak"),
+    ("siguen sin tapar el bache de la esquina", "pothole"),
 ]
 BARE_NEWS = [
     ("ya quedo el bache", "pothole"), ("ya prendio la lampara de la esquina", "streetlight"),
