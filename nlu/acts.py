@@ -107,7 +107,7 @@ _CANCEL_ALONE = (
 #: las pintas") do not, unless they take the report or the messages as object ("elimina mi reporte").
 CANCEL_RE = re.compile(f"{_CANCEL_ANYWHERE}|{_CANCEL_ALONE}")
 _CLAUSE_RE = re.compile(
-    r"(?:[.;!?\n]+|,\s*(?:y|e|ademas|tambien|aparte|otra\s+cosa)\b|\s(?:y|e)\s+(?:tambien|ademas|aparte|otra\s+cosa)\b|"
+    r"(?:[.;!?\n]+|:\s+|,\s*(?:y|e|ademas|tambien|aparte|otra\s+cosa)\b|,\s*(?=hay\b)|\s(?:y|e)\s+(?:tambien|ademas|aparte|otra\s+cosa)\b|"
     r"\s(?:ademas|tambien|aparte|asimismo|otra\s+cosa)\b|\s(?:y|e)\s+(?=(?:hay|esta|estan|la|el|las|los|un|una|sigue|siguen|"
     r"todavia)\b))"
 )

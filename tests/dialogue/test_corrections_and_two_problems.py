@@ -74,6 +74,22 @@ class ProblemsParser:
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
+def test_three_problems_are_all_filed(world: World, channel: str) -> None:
+    """Round 12 walkthrough: a list after a colon, one clause starting ", hay" (the lamp was dropped)."""
+    chat = world.chat(channel)
+    chat.send("buenas, en mi cuadra hay 3 cosas: la lampara del poste esta fundida, hay un bache enorme y los vecinos "
+              "tiran basura en el terreno baldio. es en calle Pino 14 col. Bosques")
+    assert "problemas" in chat.replies[0].text and "tres" in chat.replies[0].text.replace("3", "tres")
+    for _ in range(3):
+        if chat.conversation().step == "location":
+            chat.send("calle Pino 14 col. Bosques")
+        finish(chat)
+        chat.send("sí")
+    assert [t.category_code for t in chat.tickets()] == ["streetlight", "pothole", "illegal_dumping"]
+    assert all("Pino 14" in (t.address or "") for t in chat.tickets())
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
 def test_two_problems_from_the_nlu_without_a_conjunction(world: World, channel: str) -> None:
     phrase = "bache enorme, lámpara fundida, Hidalgo 100 col Centro"
     world.engine.parser = ProblemsParser(world.engine.parser, phrase, ("pothole", "streetlight"))

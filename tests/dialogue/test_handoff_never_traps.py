@@ -131,7 +131,10 @@ def test_frustration_with_a_report_goes_on_with_the_report(world: World, channel
 
 @pytest.mark.parametrize("channel", CHANNELS)
 @pytest.mark.parametrize("text", ["hay un herido, se cayó un árbol en la calle Juárez 10", "auxilio, hay un incendio",
-                                  "emergencia, un cable le cayó a un señor"])
+                                  "emergencia, un cable le cayó a un señor",
+                                  # round 12 walkthrough: a crime, and live wires (were a report menu / a plain report)
+                                  "me acaban de asaltar en la parada del camión, manden una patrulla",
+                                  "hay cables de luz colgando y echando chispas en la calle Sauce"])
 def test_the_emergency_advice_comes_first_even_before_the_privacy_notice(world: World, channel: str,
                                                                          text: str) -> None:
     chat = world.chat(channel, consented=False)
