@@ -27,6 +27,10 @@ what the conversation is waiting for (``pending``, one of :data:`nlu.types.PENDI
 * **A consequence is not a second problem**: "…, ya se cayó una moto", "ya chocaron dos carros", "me caí" tell what
   the problem caused (:data:`CONSEQUENCE_RE`); the vehicle or person named there is no report of its own. And the
   dot of an abbreviation ("col. Centro", "av. Juárez", "no. 12") ends no sentence.
+* **A question about a report is no new report** (round 12, ``Reading.about``): "¿ya taparon el bache?", "qué pasó
+  con lo de la coladera" read as ``check_status`` about that category; news of the fix with nothing asked ("ya quedó
+  el bache", "ya arreglaron la fuga, gracias") as ``thanks`` about it; "cuándo van a venir a tapar el bache",
+  "siguen sin tapar el bache" stay reports with ``about`` set (the dialogue looks for the report already made).
 * **The threshold is respected**: below it the message is not understood and the ranking carries the candidates,
   except when the whole is split between two problems its clauses each name with confidence (then both are listed).
 """
@@ -107,9 +111,9 @@ _CANCEL_ALONE = (
 #: las pintas") do not, unless they take the report or the messages as object ("elimina mi reporte").
 CANCEL_RE = re.compile(f"{_CANCEL_ANYWHERE}|{_CANCEL_ALONE}")
 _CLAUSE_RE = re.compile(
-    r"(?:[.;!?\n]+|:\s+|,\s*(?:y|e|ademas|tambien|aparte|otra\s+cosa)\b|,\s*(?=hay\b)|\s(?:y|e)\s+(?:tambien|ademas|aparte|otra\s+cosa)\b|"
-    r"\s(?:ademas|tambien|aparte|asimismo|otra\s+cosa)\b|\s(?:y|e)\s+(?=(?:hay|esta|estan|la|el|las|los|un|una|sigue|siguen|"
-    r"todavia)\b))"
+    r"(?:[.;!?\n]+|:\s+|,\s*(?:y|e|ademas|tambien|aparte|otra\s+cosa)\b|,\s*(?=hay\b)|"
+    r"\s(?:y|e)\s+(?:tambien|ademas|aparte|otra\s+cosa)\b|\s(?:ademas|tambien|aparte|asimismo|otra\s+cosa)\b|"
+    r"\s(?:y|e)\s+(?=(?:hay|esta|estan|la|el|las|los|un|una|sigue|siguen|todavia)\b))"
 )
 
 
@@ -153,7 +157,8 @@ _FIXED_NEWS_RE = re.compile(
 #: in a short message that says nothing else (see :func:`_fix_news`).
 _BARE_NEWS_RE = re.compile(
     rf"\bya\s+(?:(?:lo|la|los|las|me|nos)\s+)?(?:(?:vinieron|pasaron|vino)\s+(?:a|y)\s+(?:{_NEWS_STEMS})\w*|"
-    r"(?:vino|paso|pasaron)\s+(?:el\s+)?(?:camion|carro|recolector)\b|pasaron\s+por\s+(?:la|las|los)\s+(?:basura|bolsas|botes)|"
+    r"(?:vino|paso|pasaron)\s+(?:el\s+)?(?:camion|carro|recolector)\b|"
+    r"pasaron\s+por\s+(?:la|las|los)\s+(?:basura|bolsas|botes)|"
     rf"(?:{_NEWS_STEMS})\w*(?:aron|ieron)\b|"
     r"quedo\b|quedaron\b|prendi\w*|encendi\w*|funciona\w*|sirve\w*|hay\s+luz\b|esta\s+(?:arreglad|reparad|list)\w*)"
 )
@@ -171,8 +176,8 @@ BARE_NEWS_WORDS = 10
 #: Round 12: a status question about a problem, in words that ask about a report already made ("qué pasó con lo de
 #: la coladera", "¿y mi reporte de la lámpara?", "sigue pendiente lo de la fuga").
 _STATUS_WORDS_RE = re.compile(
-    r"(?:^|[,.;:!]\s*|\by\s+)(?:que\s+(?:paso|ha\s+pasado)\s+con|que\s+(?:resolvieron|hicieron)\s+(?:de|con)|como\s+va|como\s+vamos\s+con|en\s+que\s+(?:va|quedo))"
-    r"\s+(?:con\s+)?(?:lo\s+de|lo\s+del|el|la|los|las|mi|mis)\b|"
+    r"(?:^|[,.;:!]\s*|\by\s+)(?:que\s+(?:paso|ha\s+pasado)\s+con|que\s+(?:resolvieron|hicieron)\s+(?:de|con)|"
+    r"como\s+va|como\s+vamos\s+con|en\s+que\s+(?:va|quedo))\s+(?:con\s+)?(?:lo\s+de|lo\s+del|el|la|los|las|mi|mis)\b|"
     r"\bsigue\s+pendiente|\b(?:mi|nuestro)\s+reporte\s+(?:del?|de\s+la|sobre)\b"
 )
 #: Words that a report was made before ("el bache que reporté", "ya lo reporté y no vienen"): also how a report is
@@ -504,10 +509,11 @@ def _fix_news(text: str, folded: str, core: str) -> bool:
 
 
 def _asked_about(text: str, folded: str, ranking: Ranking, tags: Sequence[str]) -> tuple[str, bool] | None:
-    """(category, sure) when the message asks about a problem's report, else None. Sure: a question whether it was
-    fixed ("¿ya taparon el bache?"), the words of a status question ("qué pasó con lo de…", "…que reporté"), or a
-    message read as ``check_status`` that names a category by its lexicon ("¿y mi reporte de la lámpara?"). Not
-    sure: when it will be fixed ("cuándo van a venir a tapar el bache"), which is also how a report is worded."""
+    """(category, sure) when the message asks about a problem's report, else None. Sure (a short message): a
+    question whether it was fixed ("¿ya taparon el bache?"), the words of a status question ("qué pasó con lo de…",
+    "¿y lo del bache?"), or a message read as ``check_status`` that names a category by its lexicon ("¿y mi reporte
+    de la lámpara?"). Not sure (also how a report is worded): when it will be fixed ("cuándo van a venir a tapar el
+    bache"), that it was reported before ("el árbol que reporté") or is still not fixed ("siguen sin tapar…")."""
     top = ranking[0][0]
     if top == "check_status":
         named = next((c for c, _ in ranking if c in SERVICE_INTENTS and f"kw_{c}" in tags), None)
@@ -523,10 +529,6 @@ def _asked_about(text: str, folded: str, ranking: Ranking, tags: Sequence[str]) 
     if (_STATUS_WORDS_RE.search(folded) or _REPORTED_BEFORE_RE.search(folded) or _WHEN_FIXED_RE.search(folded)
             or _STILL_NOT_FIXED_RE.search(folded)):
         return top, False
-    return None
-    asked = "?" in text or "¿" in text or bool(_QUESTION_TAIL_RE.search(folded.strip(" .!")))
-    if _STATUS_WORDS_RE.search(folded) or (asked and _ASKED_FIX_RE.search(folded)):
-        return top
     return None
 
 
