@@ -9,7 +9,8 @@ under ``/console`` (the console's own pages and every other page behind the logi
   changes. A state-changing request without a session is refused the same way.
 
 Pages without a session are the handlers' to redirect (``web.staff.login_redirect``), so a guessed URL still
-answers the Spanish 404 page. ``csrf_token(request)`` gives a page the token for its forms.
+answers the public Spanish 404 page (a signed-in member gets the console's own, ``web.console.pages.error_page``).
+``csrf_token(request)`` gives a page the token for its forms.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ LOGIN_SUBJECT_PREFIX = "login:"
 
 #: The page of a refused request, with the key of its reason (texts in ``console/notices.j2``, macro ``gate``).
 REFUSED_PAGE = "console/refused.html"
+
+
+def covers(path: str) -> bool:
+    """Whether ``path`` is behind the console's gate (``/console`` and everything under it)."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def csrf_token(request: Request) -> str:
@@ -91,7 +97,7 @@ class ConsoleGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
+        if scope["type"] != "http" or not covers(path):
             await self.app(scope, receive, send)
             return
         rt = self.runtime()
