@@ -79,3 +79,26 @@ def test_without_a_session_console_urls_answer_as_before(web_app: AppServer, web
     after = ana.get("/console/algo-que-no-existe")
     assert after.status_code == 404 and MESSAGE not in after.text and not console_nav(after.text)
     assert "<h1>No encontramos esta página</h1>" in after.text
+
+
+def test_a_refused_form_keeps_a_signed_in_member_inside_the_console(web_app: AppServer, web_runtime: Runtime,
+                                                                    staff: dict, console: Any) -> None:
+    folio = make_ticket(web_runtime)
+    ana: Console = console(staff["works"].email)
+    for response in (ana.post(f"/console/tickets/{folio}/note", {"note": "x"}, token="0" * 64),
+                     ana.request("POST", f"/console/tickets/{folio}/note", data={"note": "x"},
+                                 headers={"X-CSRF-Token": "f" * 64})):
+        assert response.status_code == 403
+        assert console_nav(response.text) and "Ana López" in response.text
+        assert "<h1>Solicitud rechazada</h1>" in response.text
+        assert "El formulario venció o no es válido." in response.text
+        assert '<a href="/console/inbox">Volver a la bandeja</a>' in response.text
+    too_much = b"x" * (web_runtime.settings.max_media_bytes + 2 * 1024 * 1024)
+    big = ana.request("POST", f"/console/tickets/{folio}/note", content=too_much,
+                      headers={"content-type": "application/x-www-form-urlencoded"})
+    assert big.status_code == 413 and console_nav(big.text) and "El envío es demasiado grande." in big.text
+    # without a session: the refusal shows nothing of the console
+    anonymous: Console = console()
+    response = anonymous.post(f"/console/tickets/{folio}/note", {"note": "x"}, token="0" * 64)
+    assert response.status_code == 403 and "Tu sesión terminó." in response.text
+    assert not console_nav(response.text) and "Bandeja" not in response.text
