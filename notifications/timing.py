@@ -1,4 +1,5 @@
-"""Time rules of proactive messaging: quiet hours, retry backoff with jitter, and dates as a citizen reads them.
+"""Time rules of proactive messaging: quiet hours, retry backoff with jitter, and dates as a citizen reads them
+(the weekday and month names are ``dialogue.formatting``'s, the one source of them).
 
 Pure functions (no database, no clock of their own) so every rule is testable with any instant.
 """
@@ -9,12 +10,10 @@ import random
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from dialogue.formatting import MONTHS, WEEKDAYS
+
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60.0
-
-_WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
-_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-           "noviembre", "diciembre")
 
 
 def parse_hhmm(value: str) -> time:
@@ -64,7 +63,7 @@ def backoff_seconds(attempts: int, *, retry_after: float | None = None, rng: ran
 def spanish_date(value: datetime, timezone: str, *, with_time: bool = False) -> str:
     """``martes 12 de marzo`` (and ``a las 10:30`` with ``with_time``) in the municipality's time zone."""
     local = value.astimezone(ZoneInfo(timezone))
-    text = f"{_WEEKDAYS[local.weekday()]} {local.day} de {_MONTHS[local.month - 1]}"
+    text = f"{WEEKDAYS[local.weekday()]} {local.day} de {MONTHS[local.month - 1]}"
     if with_time:
         text += f" a las {local:%H:%M}"
     return text

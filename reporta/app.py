@@ -40,6 +40,7 @@ from reporta.flow.store import StoreFailed
 from reporta.runtime import Runtime
 from reporta.settings import Settings
 from web.console.middleware import ConsoleGate
+from web.console.pages import error_page_for
 from web.context import WebContext
 from web.routes import web_routes
 from web.security import SecurityHeaders
@@ -250,16 +251,30 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
     pages = Pages(extra_dirs=[app_settings.web_templates_dir])
     # Every page's <title> names the municipality ("Consultar un folio · Municipio de San Reporta").
     pages.env.globals["site_name"] = app_settings.municipality_name
-    routes += web_routes(WebContext(runtime=rt, pages=pages))
+    ctx = WebContext(runtime=rt, pages=pages)
+    routes += web_routes(ctx)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        """A page for people (in Spanish); plain text for webhooks and APIs."""
+        """A page for people (in Spanish: the console's own for a signed-in staff member); plain text for
+        webhooks and APIs."""
+        console_page = error_page_for(ctx, request, 404)
+        if console_page is not None:
+            return console_page
         detail = getattr(exc, "detail", "not found")
         path = request.url.path
         if path.startswith(("/webhooks", "/media", "/healthz", "/open311", "/datos/")) or request.method != "GET":
             return PlainTextResponse(str(detail), status_code=404)
         return pages.render(request, "errors/404.html", status_code=404)
 
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        """A method a route does not take (e.g. a staff member opening a form's POST address): the console's
+        page for a signed-in member; Starlette's plain text for anyone else. Both keep the ``Allow`` header."""
+        headers = dict(getattr(exc, "headers", None) or {})
+        console_page = error_page_for(ctx, request, 405, headers)
+        if console_page is not None:
+            return console_page
+        return PlainTextResponse(str(getattr(exc, "detail", "Method Not Allowed")), status_code=405, headers=headers)
+
     return Starlette(routes=routes, lifespan=lifespan,
                      middleware=[Middleware(SecurityHeaders), Middleware(ConsoleGate, runtime=rt, pages=pages)],
-                     exception_handlers={404: not_found})
+                     exception_handlers={404: not_found, 405: not_allowed})

@@ -6,10 +6,12 @@ under ``/console`` (the console's own pages and every other page behind the logi
 - enforces CSRF on every state-changing request (POST, PUT, PATCH, DELETE): the ``X-CSRF-Token`` header or the
   ``csrf_token`` form field (urlencoded or multipart) must be the token bound to the session (for the sign-in
   form: to the sign-in page's own cookie). Otherwise 403 and the request never reaches a handler, so nothing
-  changes. A state-changing request without a session is refused the same way.
+  changes (a signed-in member reads why inside the console's layout). A state-changing request without a
+  session is refused the same way, on a page that shows nothing of the console.
 
 Pages without a session are the handlers' to redirect (``web.staff.login_redirect``), so a guessed URL still
-answers the Spanish 404 page. ``csrf_token(request)`` gives a page the token for its forms.
+answers the public Spanish 404 page (a signed-in member gets the console's own, ``web.console.pages.error_page``).
+``csrf_token(request)`` gives a page the token for its forms.
 """
 
 from __future__ import annotations
@@ -43,8 +45,15 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_OVERHEAD = 1024 * 1024
 LOGIN_SUBJECT_PREFIX = "login:"
 
-#: The page of a refused request, with the key of its reason (texts in ``console/notices.j2``, macro ``gate``).
+#: The page of a refused request, with the key of its reason (texts in ``console/notices.j2``, macro ``gate``);
+#: for a signed-in member, the same text inside the console's layout.
 REFUSED_PAGE = "console/refused.html"
+REFUSED_SIGNED_IN_PAGE = "console/refused_signed_in.html"
+
+
+def covers(path: str) -> bool:
+    """Whether ``path`` is behind the console's gate (``/console`` and everything under it)."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def csrf_token(request: Request) -> str:
@@ -68,10 +77,15 @@ def client_address(scope: Scope) -> str:
     return str(client[0]) if client else "-"
 
 
-def refused(pages: Pages, key: str, status_code: int = 403) -> Response:
+def refused(pages: Pages, key: str, status_code: int = 403, *, staff: Any = None, csrf_token: str = "",
+            site_name: str = "") -> Response:
     """The Spanish page of a refused request: ``key`` is ``session_ended``, ``login_cookie_missing``,
-    ``form_expired`` or ``too_large``."""
-    return HTMLResponse(pages.render_text(REFUSED_PAGE, key=key), status_code=status_code)
+    ``form_expired`` or ``too_large``. With ``staff`` (the signed-in member), inside the console's layout."""
+    if staff is None:
+        return HTMLResponse(pages.render_text(REFUSED_PAGE, key=key), status_code=status_code)
+    html = pages.render_text(REFUSED_SIGNED_IN_PAGE, key=key, staff=staff, csrf_token=csrf_token,
+                             site_name=site_name, flash="", page_error="")
+    return HTMLResponse(html, status_code=status_code, headers={"cache-control": "no-store"})
 
 
 class ConsoleGate:
@@ -91,7 +105,7 @@ class ConsoleGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
+        if scope["type"] != "http" or not covers(path):
             await self.app(scope, receive, send)
             return
         rt = self.runtime()
@@ -114,6 +128,8 @@ class ConsoleGate:
             key = "session_ended" if path != LOGIN_PATH else "login_cookie_missing"
             await refused(self.pages, key)(scope, receive, send)
             return
+        signed_in: dict[str, Any] = {"staff": principal, "csrf_token": scope[CSRF_SCOPE_KEY],
+                                     "site_name": rt.settings.municipality_name}
         header_token = Headers(scope=scope).get(csrf.HEADER)
         body: bytes | None = None
         if header_token is not None:
@@ -122,13 +138,13 @@ class ConsoleGate:
             limit = rt.settings.max_media_bytes + FORM_OVERHEAD
             body = await _read_body(receive, limit)
             if body is None:
-                await refused(self.pages, "too_large", status_code=413)(scope, receive, send)
+                await refused(self.pages, "too_large", status_code=413, **signed_in)(scope, receive, send)
                 return
             token = await _form_token(scope, body)
             ok = csrf.valid(self.secret(), subject, token)
         if not ok:
             log.warning("console: CSRF token missing or wrong on %s %s", scope["method"], path)
-            await refused(self.pages, "form_expired")(scope, receive, send)
+            await refused(self.pages, "form_expired", **signed_in)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive) if body is not None else receive, send)
 

@@ -1,6 +1,6 @@
 """What every console page handler shares: the signed-in staff member, the unit of work, the page context
-(CSRF token, staff, flash message) and the helpers other pages behind the login may call
-(``csrf_token(request)``, ``require_staff(request)``)."""
+(CSRF token, staff, flash message), the console's error page and the helpers other pages behind the login may
+call (``csrf_token(request)``, ``require_staff(request)``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ticketing.db import session_scope
 from web import csrf
+from web.console.middleware import covers
 from web.context import WebContext
 from web.secrets import app_secret
 from web.staff import StaffPrincipal, current_staff, login_redirect
@@ -27,6 +28,9 @@ _SECRETS: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 #: ``?error=<code>``: fixed texts (an unknown code shows nothing), so a link cannot make a console page say
 #: something else.
 NOTICES = "console/notices.j2"
+#: The console's page for a URL that does not exist or is not the staff member's (one page for both: it never
+#: tells whether another department's ticket exists), inside the console's layout.
+NOT_FOUND_PAGE = "console/not_found.html"
 #: The console's labels for codes (statuses, timeline events, channels, actors, missing values).
 LABELS = "console/labels.j2"
 
@@ -82,6 +86,25 @@ def render(ctx: WebContext, request: Request, name: str, context: dict[str, Any]
             "fmt": lambda v, f="%d/%m/%Y %H:%M": local(ctx, v, f)}
     return ctx.pages.render(request, name, {**base, **(context or {})}, status_code=status_code,
                             headers={"cache-control": "no-store"})
+
+
+def error_page(ctx: WebContext, request: Request, status_code: int = 404,
+               headers: dict[str, str] | None = None) -> HTMLResponse:
+    """The console's error page for a signed-in member: the staff navigation, a short message and the way back
+    to the inbox; ``status_code`` 404 (or 405 for a method the page does not take, with its ``Allow`` header)."""
+    response = render(ctx, request, NOT_FOUND_PAGE, {"flash": "", "page_error": ""}, status_code=status_code)
+    response.headers.update(headers or {})
+    return response
+
+
+def error_page_for(ctx: WebContext, request: Request, status_code: int,
+                   headers: dict[str, str] | None = None) -> HTMLResponse | None:
+    """The console's error page when a signed-in member asks for a page (GET) under ``/console``; None for
+    anyone else (the app answers them as before: the public 404 page or plain text), so the console's layout
+    never reaches someone without a session."""
+    if request.method != "GET" or not covers(request.url.path) or current_staff(request) is None:
+        return None
+    return error_page(ctx, request, status_code, headers)
 
 
 def staff_page(handler: Callable[[Request, StaffPrincipal], Any]) -> Callable[[Request], Any]:

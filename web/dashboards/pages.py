@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticketing.indicators import MIN_CASES, Indicators
-from web.console.pages import render
+from web.console.pages import error_page, render
 from web.context import WebContext
 from web.dashboards.tables import TABLE_KEYS, Table, Words, build_tables
 from web.public import figures
@@ -181,13 +181,13 @@ class Dashboards:
             return login_redirect(request)
         key = request.path_params["table"]
         if key not in TABLE_KEYS:
-            return self.ctx.pages.render(request, "errors/404.html", status_code=404)
+            return error_page(self.ctx, request)
         today = datetime.now(ZoneInfo(self.tz)).date()
         query = self._query(request, staff, today)
         data = await run_in_threadpool(self._figures, staff, query)
         table: Table | None = data["tables"].get(key)
         if table is None:  # e.g. escalations for a department-scoped member
-            return self.ctx.pages.render(request, "errors/404.html", status_code=404)
+            return error_page(self.ctx, request)
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(table.raw_columns)

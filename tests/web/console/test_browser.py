@@ -1,7 +1,8 @@
 """The console in a real browser (Debian's Chromium via Playwright), over the fake Telegram and Twilio servers:
 sign in, out and lockout; answering escalations on Telegram and WhatsApp; new messages and escalations appearing
 without a reload (Server-Sent Events); creating a report from a conversation; a status change with its preview
-and the follower's message; a routing correction; an evidence upload. axe-core on every console page."""
+and the follower's message; a routing correction; an evidence upload; another department's folio typed in the
+address bar (the console's own 404 page). axe-core on every console page."""
 
 from __future__ import annotations
 
@@ -190,3 +191,27 @@ def test_status_reroute_and_evidence_on_the_ticket_page(web_app: AppServer, web_
     with web_runtime.session_factory() as s:
         kinds = list(s.scalars(select(TicketEvent.kind).join(Ticket).where(Ticket.folio == other)))
     assert "rerouted" in kinds
+
+
+def test_another_departments_folio_typed_in_the_address_bar(web_app: AppServer, web_runtime: Runtime, staff: dict,
+                                                            page: Any) -> None:
+    folio = make_ticket(web_runtime)  # a pothole: public works'
+    sign_in(page, web_app, staff["services"].email)
+    page.wait_for_url("**/console/inbox")
+    response = page.goto(web_app.base_url + f"/console/tickets/{folio}")
+    assert response is not None and response.status == 404
+    nav = page.get_by_role("navigation", name="Consola")
+    expect(nav.get_by_role("link", name="Bandeja")).to_be_visible()
+    expect(nav.get_by_role("link", name="Reportes")).to_be_visible()
+    expect(nav.get_by_role("button", name="Salir")).to_be_visible()
+    assert page.locator("h1").inner_text() == "Página no encontrada"
+    expect(page.get_by_text("No encontramos esta página o no tienes acceso a ella.")).to_be_visible()
+    assert folio not in page.content()
+    assert_accessible(page)
+    screenshot(page, "console-not-found", full_page=False)
+    page.get_by_role("link", name="Volver a la bandeja").click()
+    page.wait_for_url("**/console/inbox")
+    page.get_by_role("button", name="Salir").click()  # signed out, the same address is the sign-in page's
+    page.wait_for_url("**/console/login**")
+    page.goto(web_app.base_url + f"/console/tickets/{folio}")
+    assert "/console/login" in page.url and page.get_by_role("navigation", name="Consola").count() == 0
