@@ -32,6 +32,7 @@ def test_a_status_question_about_the_problem_shows_the_report(world: World, chan
 def test_when_it_will_be_fixed_somewhere_else_is_a_new_report(world: World) -> None:
     chat, folio = reported(world, "whatsapp")
     chat.send("¿cuándo van a venir a tapar el bache de la calle Juárez 45?")
+    assert folio not in chat.text
     assert chat.conversation().flow == "report" and chat.conversation().slots["category"] == "pothole"
 
 
@@ -53,7 +54,8 @@ def test_a_status_question_with_no_report_of_that_kind_is_filed_after_saying_so(
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
-@pytest.mark.parametrize("text", ["ya quedó el bache", "ya taparon el bache, gracias", "ya vinieron y taparon el bache"])
+@pytest.mark.parametrize("text", ["ya quedó el bache", "ya taparon el bache, gracias",
+                                  "ya vinieron y taparon el bache"])
 def test_news_of_the_fix_is_noted_on_the_open_report(world: World, channel: str, text: str) -> None:
     chat, folio = reported(world, channel)
     chat.send("hola")
