@@ -42,6 +42,7 @@ from ticketing.models import (
     TicketEvent,
     TicketStatus,
 )
+from ticketing.written_places import same_place
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -72,6 +73,8 @@ CONFIRMATIONS = frozenset({"confirmed", "not_confirmed"})
 MAX_FOLIO_ATTEMPTS = 20
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE_LAT = 111_320.0
+#: Open tickets of a category compared with a written place for a duplicate (the newest).
+WRITTEN_LOOKUP = 300
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -263,6 +266,20 @@ class TicketService:
             if distance <= radius:
                 found.append((ticket, distance))
         found.sort(key=lambda pair: (pair[1], pair[0].id))
+        return found[:limit]
+
+    def find_written_duplicates(self, category: str, place: str, *, limit: int = 5) -> list[Ticket]:
+        """Open tickets of ``category`` at the same place written in words (``ticketing.written_places``), newest
+        first: the duplicate check of a report without a pin. Only the latest ``WRITTEN_LOOKUP`` open tickets of the
+        category are compared (the index ``ix_tickets_nearby`` starts with category and is_open)."""
+        stmt = (
+            select(Ticket)
+            .where(Ticket.category_code == category, Ticket.is_open.is_(True))
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(WRITTEN_LOOKUP)
+        )
+        found = [t for t in self.session.scalars(stmt)
+                 if same_place(place, " ".join(p for p in (t.address, t.landmark) if p))]
         return found[:limit]
 
     def open_tickets_for(self, citizen_id: int) -> list[Ticket]:

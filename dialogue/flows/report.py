@@ -32,6 +32,7 @@ from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word
 from dialogue.urgency import urgent_cue
 from nlu.api import SERVICE_INTENTS, Parse
 from ticketing.catalog import Catalog
+from ticketing.models import Ticket
 
 log = logging.getLogger("reporta.dialogue")
 
@@ -417,18 +418,25 @@ def _step_fix(turn: Turn) -> bool:
 
 
 def _submit(turn: Turn) -> None:
-    """Confirmed: with a pin, offer a nearby open report of the same category first; else create the ticket."""
+    """Confirmed: offer an open report of the same category at the same place first (near the pin, or written the
+    same way when there is no pin); else create the ticket."""
     s = turn.slots
-    if s.get("lat") is not None and not s.get("duplicate_declined"):
+    if not s.get("duplicate_declined"):
         simulated = is_simulated(turn.inbound.channel)
-        found = [(ticket, metres) for ticket, metres
-                 in turn.tickets().find_duplicates(s["category"], s["lat"], s["lon"], limit=DUPLICATE_LOOKUP)
-                 if is_simulated(ticket.channel) == simulated][:1]  # simulator and real reports never mix
+        svc = turn.tickets()
+        found: list[tuple[Ticket, float | None]] = []
+        if s.get("lat") is not None:
+            found = list(svc.find_duplicates(s["category"], s["lat"], s["lon"], limit=DUPLICATE_LOOKUP))
+        elif place := " ".join(p for p in (address_text(s), s.get("landmark")) if p):
+            found = [(ticket, None) for ticket in svc.find_written_duplicates(s["category"], place,
+                                                                             limit=DUPLICATE_LOOKUP)]
+        found = [(t, m) for t, m in found if is_simulated(t.channel) == simulated]  # simulator and real never mix
         if found:
             ticket, metres = found[0]
             s["duplicate_folio"] = ticket.folio
             turn.conv.step = "duplicate"
-            turn.say("report_duplicate", folio=ticket.folio, distance=distance_text(metres),
+            turn.say("report_duplicate", folio=ticket.folio,
+                     distance=distance_text(metres) if metres is not None else None,
                      status=turn.services.status_words(turn.channel, ticket.status),
                      category=turn.services.category_name(ticket.category_code),
                      buttons=turn.buttons(("yes", "duplicate_follow"), ("no", "duplicate_new")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from nlu.api import Parse
@@ -148,6 +149,30 @@ def test_duplicate_declined_creates_a_new_ticket(world: World) -> None:
     assert chat.conversation().step == "duplicate"
     replies = chat.send("2")  # "No, es otro"
     assert len(chat.tickets()) == 2 and chat.tickets()[1].folio in replies[-1].text
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp", "telegram"])
+def test_the_same_written_place_offers_to_follow_the_open_report(world: World, channel: str) -> None:
+    """Round 12 walkthrough: three neighbours wrote "frente a la tiendita de don Pepe" and got three folios (only a
+    pin was compared)."""
+    first = world.chat(channel)
+    first.send("hay un bache enorme en calle Morelos frente a la tiendita de don Pepe col. Las Flores")
+    while first.conversation().step != "confirm":
+        first.send("no tengo foto" if first.conversation().step == "photo" else "omitir")
+    first.send("sí")
+    (ticket,) = first.tickets()
+    second = world.chat(channel)
+    second.send("hay un hoyo bien grande en la Morelos, frente a la tienda de don Pepe, colonia Las Flores")
+    while second.conversation().step != "confirm":
+        second.send("no tengo foto" if second.conversation().step == "photo" else "omitir")
+    replies = second.send("sí")
+    assert second.conversation().step == "duplicate" and ticket.folio in replies[-1].text
+    assert "en el mismo lugar" in replies[-1].text
+    second.send("sí")
+    assert len(second.tickets()) == 1
+    with world.factory() as session:
+        subs = session.scalars(select(Subscription).where(Subscription.ticket_id == ticket.id)).all()
+        assert len(subs) == 2  # the reporter and the neighbour who follows it
 
 
 def test_correction_menu_changes_the_category(world: World) -> None:

@@ -63,6 +63,8 @@ CASES: dict[str, list[tuple]] = {
                         labels("confirm", "fix", "cancel"))],
     "report_ask_fix": [({}, labels("fix_category", "fix_location", "fix_description", "cancel"))],
     "report_duplicate": [({"folio": FOLIO, "distance": "40 m", "status": "asignado al área responsable",
+                           "category": "Bache"}, labels("duplicate_follow", "duplicate_new")),
+                         ({"folio": FOLIO, "distance": None, "status": "asignado al área responsable",
                            "category": "Bache"}, labels("duplicate_follow", "duplicate_new"))],
     "report_subscribed": [({"folio": FOLIO, "status": "asignado al área responsable", "due": DUE}, [])],
     "report_created": [({"folio": FOLIO, "category": "Recolección de basura",
