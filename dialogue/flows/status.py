@@ -84,7 +84,7 @@ def about(turn: Turn, reading: Parse) -> bool:
     if reading.intent == "thanks":  # news of the fix
         if mine:
             service.add_note(mine[0], actor=turn.actor, internal_note=turn.text)
-            turn.say("status_fixed_news", folio=mine[0].folio, category=name)
+            turn.say("lookup_fixed_news", folio=mine[0].folio, category=name)
         else:
             turn.say("fixed_news_thanks")
         return True
@@ -104,7 +104,7 @@ def about(turn: Turn, reading: Parse) -> bool:
         if reading.intent != "check_status" and mine[0].is_open and len(turn.folded.split()) >= NOTED_MIN_WORDS:
             # "siguen sin tapar el bache, ya se cayó otro señor en bici": what they add is noted on their report
             service.add_note(mine[0], actor=turn.actor, internal_note=turn.text)
-            turn.say("status_noted", folio=mine[0].folio)
+            turn.say("lookup_noted", folio=mine[0].folio)
         show(turn, mine[0].folio)
         return True
     if reading.intent == "check_status":
