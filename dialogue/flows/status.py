@@ -15,7 +15,7 @@ from dialogue.formatting import date_text, shorten
 from dialogue.places import names_another_place
 from dialogue.turn import Services, Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in
-from nlu.api import Parse
+from nlu.api import SERVICE_INTENTS, Parse
 from reporta.messages import Button
 from ticketing.errors import TicketNotFound
 from ticketing.models import Ticket, TicketStatus
@@ -25,6 +25,9 @@ from ticketing.models import Ticket, TicketStatus
 RECENT_CLOSED_DAYS = 60
 
 MAX_LISTED_TICKETS = 5
+#: A category the NLU ranks this high is also looked for among the citizen's reports when the one it read has none
+#: (the garbage categories: "¿y lo de la basura?" reads as street cleaning, the report is garbage collection).
+ABOUT_CANDIDATE_CONFIDENCE = 0.05
 #: Fewest words of a complaint about a report ("nadie ha venido a lo de la fuga") noted on it as the citizen's words.
 NOTED_MIN_WORDS = 4
 
@@ -79,8 +82,14 @@ def about(turn: Turn, reading: Parse) -> bool:
         return False
     name = turn.services.category_name(category)
     service = turn.tickets()
-    mine = [t for t in service.open_tickets_for(turn.citizen.id)
-            if t.category_code == category and not names_another_place(turn, t)]
+    here = [t for t in service.open_tickets_for(turn.citizen.id) if not names_another_place(turn, t)]
+    mine = [t for t in here if t.category_code == category]
+    if not mine:  # "¿y lo de la basura?" read as street cleaning 0.78, garbage collection 0.08: the NLU's next guesses
+        for code in (c for c, p in reading.ranking if c in SERVICE_INTENTS and p >= ABOUT_CANDIDATE_CONFIDENCE):
+            mine = [t for t in here if t.category_code == code]
+            if mine:
+                category, name = code, turn.services.category_name(code)
+                break
     if reading.intent == "thanks":  # news of the fix
         if mine:
             service.add_note(mine[0], actor=turn.actor, internal_note=turn.text)

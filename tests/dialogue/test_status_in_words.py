@@ -102,3 +102,11 @@ def test_a_short_question_about_that_thing_shows_the_report(world: World) -> Non
     chat, folio = reported(world, "whatsapp")
     chat.send("oiga y lo del bache??")
     assert folio in chat.text and chat.conversation().flow is None and len(chat.tickets()) == 1
+
+
+def test_a_question_read_as_a_neighbouring_category_finds_the_report(world: World) -> None:
+    """ "¿y lo de la basura?" reads as street cleaning (0.78); the citizen's report is garbage collection."""
+    chat, folio = reported(world, "sms", "no pasó la basura en Juárez 45 col Centro")
+    assert chat.tickets()[0].category_code == "garbage_collection"
+    chat.send("oigan y lo de la basura??")
+    assert folio in chat.text and chat.conversation().flow is None and len(chat.tickets()) == 1
