@@ -14,7 +14,7 @@ import re
 #: "mejor no, olvídalo", "ya no, olvídalo", "mejor no lo mandes", "ya no quiero reportar", "cancélalo": the citizen
 #: drops the report. Narrower than the NLU's cancel ("me equivoqué" is a correction here, not a cancel).
 _DROP = re.compile(
-    r"\b(?:olvid(?:a|alo|elo|enlo|ate|ense)|cancel(?:a|alo|ar|en|enlo|e)|anul(?:a|alo|ar|enlo)|"
+    r"\b(?<!me\s)(?<!se\s)(?:olvid(?:a|alo|elo|enlo|ate|ense)|cancel(?:a|alo|ar|en|enlo|e)|anul(?:a|alo|ar|enlo)|"
     r"(?:mejor\s+)?no\s+lo\s+(?:mandes|envies|manden|envien|registres|registren|reportes|levantes|metas)|"
     r"mejor\s+no\s+lo\s+\w+|mejor\s+ya\s+no|ya\s+no\s+(?:quiero|lo\s+quiero|deseo|es\s+necesario|hace\s+falta)|"
     r"no\s+quiero\s+(?:reportar|mandar|enviar|seguir|continuar)|ya\s+no\s+lo\s+(?:mandes|envies|reportes))\b"
@@ -49,7 +49,9 @@ _QUESTION_START = re.compile(
     r"pueden|puedo|van\s+a|vienen|tardan|hay\s+que)\b"
 )
 #: A question about when the crew comes: answered with the commitment, given with the folio.
-_WHEN = re.compile(r"\b(?:cuant[oa]s?|cuando|tarda\w*|tiempo|vienen|vendran|van\s+a\s+venir|hora|dias?)\b")
+_WHEN = re.compile(r"\b(?:cuanto\s+(?:tiempo|dias?)|cuando|tarda\w*|vienen|vendran|van\s+a\s+venir|a\s+que\s+hora)\b")
+#: A question about a charge: "¿cuánto cuesta?", "¿hay que pagar?", "¿me van a cobrar?".
+_COST = re.compile(r"\b(?:cuesta\w*|costo|cobr\w*|pag(?:ar|o|a|amos)|precio|gratis)\b")
 #: How long it has been: "ya van 3 días", "lleva una semana", "desde hace un mes", "ya pasó una semana".
 _WAITING = re.compile(
     r"\b(?:ya\s+)?(?:van|llevan?|lleva|llevamos|tiene|tienen|hace|paso|pasaron|desde\s+hace)\s+(?:como\s+|mas\s+de\s+)?"
@@ -61,12 +63,26 @@ _WAITING = re.compile(
 )
 
 
+QUESTION_MIN_WORDS = 3
+
+
+#: Question words no place name holds, a few words in: "oiga y eso cuánto cuesta", "y luego cuándo vienen".
+_QUESTION_WORD = re.compile(r"^(?:\S+\s+){0,3}(?:cuant[oa]s?|cuando|por\s?que|a\s+que\s+hora|para\s+cuando)\b")
+
+
 def is_question(text: str, folded: str) -> bool:
-    return "?" in text or bool(_QUESTION_START.match(folded))
+    """A question ("¿y cuánto se tardan?"); a bare "¿Juárez?" is not one."""
+    if _QUESTION_START.match(folded) or _QUESTION_WORD.match(folded):
+        return True
+    return "?" in text and len(folded.split()) >= QUESTION_MIN_WORDS
 
 
 def asks_when(folded: str) -> bool:
     return bool(_WHEN.search(folded))
+
+
+def asks_cost(folded: str) -> bool:
+    return bool(_COST.search(folded))
 
 
 def is_complaint(folded: str) -> bool:
@@ -119,8 +135,11 @@ def number_fix(folded: str) -> tuple[str | None, str] | None:
 
 
 def replace_number(address: str, old: str | None, new: str) -> str | None:
-    """The address with ``old`` (or its only number) replaced by ``new``; None when it has no such number."""
+    """The address with ``old`` (or its only number) replaced by ``new`` (unchanged when ``new`` is in it
+    already); None when it has no such number."""
     numbers = re.findall(r"(?<![\w])\d{1,5}[a-zA-Z]?(?![\w])", address)
+    if new.lower() in (n.lower() for n in numbers) and (old is None or old.lower() not in (n.lower() for n in numbers)):
+        return address
     if old is None:
         if len(numbers) != 1:
             return None

@@ -201,14 +201,14 @@ def _place_aside(turn: Turn) -> bool:
     s = turn.slots
     if report_words.declines_photo(folded):
         absorb(turn, replace_location=False)
-        if photo_policy(turn) != "required":
+        if photo_policy(turn) != "required":  # a required photo is still asked for, after the place
             s["photo_state"] = "declined"
-        turn.say("report_place_aside", kind="no_photo")
-    elif report_words.is_question(turn.text, folded):
+            turn.say("report_place_aside", kind="no_photo")
+    elif report_words.is_question(turn.text, folded) or intent(turn) in _ASIDE_INTENTS:
         category = turn.services.catalog.categories.get(s.get("category") or "")
         when = report_words.asks_when(folded)
-        turn.say("report_place_aside", kind="when" if when else "question",
-                 sla=category.sla_text() if category and when else None)
+        kind = "when" if when else "cost" if report_words.asks_cost(folded) else "question"
+        turn.say("report_place_aside", kind=kind, sla=category.sla_text() if category and when else None)
     elif report_words.is_complaint(folded):
         _add_to_description(turn)
         turn.say("report_place_aside", kind="complaint")
@@ -216,6 +216,10 @@ def _place_aside(turn: Turn) -> bool:
         return False
     reask(turn)
     return True
+
+
+#: What the NLU reads in a message that is a question, not a place ("oiga y eso cuánto cuesta").
+_ASIDE_INTENTS = frozenset({"out_of_scope", "help"})
 
 
 def _same_place(turn: Turn) -> bool:
@@ -413,15 +417,16 @@ _FRAME_WORDS = frozenset({"y", "e", "en", "la", "el", "los", "las", "de", "del",
 REPEAT_MAX_WORDS = 8
 
 
-def _repeats_the_report(turn: Turn) -> bool:
-    """A short message whose words are all in the report's place or description already ("nogal y fresno" after
-    "...en la calle nogal casi esquina con fresno"): the citizen repeats the place."""
+def _repeats_the_report(turn: Turn, *, place_only: bool = False) -> bool:
+    """A short message whose words are all in the report's place (or description) already ("nogal y fresno"
+    after "...en la calle nogal casi esquina con fresno"): the citizen repeats the place."""
     s = turn.slots
     words = [w for w in re.findall(r"[a-zñ0-9]+", turn.folded) if w not in _FRAME_WORDS]
     if not words or len(turn.folded.split()) > REPEAT_MAX_WORDS:
         return False
-    known = set(re.findall(r"[a-zñ0-9]+", fold(" ".join(
-        p for p in (address_text(s), s.get("landmark"), s.get("description")) if p))))
+    said = (address_text(s), s.get("landmark")) if place_only else (address_text(s), s.get("landmark"),
+                                                                    s.get("description"))
+    known = set(re.findall(r"[a-zñ0-9]+", fold(" ".join(p for p in said if p))))
     return all(w in known for w in words)
 
 
@@ -430,12 +435,20 @@ def _number_corrected(turn: Turn) -> bool:
     citizen's words join the description) and the report goes on. True when taken."""
     s = turn.slots
     found = report_words.number_fix(turn.folded)
+    if found is None:
+        return False
     address = s.get("address")
-    if found is None or not address:
-        return False
-    changed = report_words.replace_number(address, *found)
+    changed = report_words.replace_number(address, *found) if address else None
     if changed is None:
-        return False
+        # A number the address does not hold: the words join the description (never read as a category),
+        # and at the summary the citizen says what to fix.
+        _add_to_description(turn)
+        if turn.conv.step == "confirm":
+            turn.conv.step = "fix"
+            ask_fix(turn)
+        else:
+            _after_correction(turn, "description")
+        return True
     s["address"] = changed[:300]
     _add_to_description(turn)
     _after_correction(turn, "place")
@@ -549,7 +562,7 @@ def _summary_words(turn: Turn) -> bool:
         turn.conv.step = "fix"
         ask_fix(turn)
         return True
-    if _repeats_the_report(turn) and not is_yes(turn) and not is_no(turn):
+    if _repeats_the_report(turn, place_only=True) and not is_yes(turn) and not is_no(turn):
         turn.say("report_place_aside", kind="known", place=turn.place(address_text(s), s.get("landmark"), s.get("lat")))
         summary(turn)
         return True
