@@ -128,7 +128,8 @@ def written_place(turn: Turn) -> dict[str, Any]:
     lead = _TAIL_FILLER.sub("", _LEAD_FILLER.sub("", lead.strip(" ,;:.\n"))).strip(" ,;:.\n")
     if not lead or len(lead.split()) > PLACE_MAX_WORDS or not any(ch.isalnum() for ch in lead):
         return parts
-    if parts["any"] and starts_with_one_of(lead, UNSURE_WORDS):
+    folded_lead = fold(lead)
+    if parts["any"] and any(folded_lead == w or folded_lead.startswith(w + " ") for w in UNSURE_WORDS):
         return parts  # "no sé la dirección exacta, es por la escuela": the landmark only
     if _PLACE_NOUN_START.match(lead) and not parts["landmark"]:
         parts = {**parts, "landmark": lead, "precise": True, "any": True}

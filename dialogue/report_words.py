@@ -17,7 +17,8 @@ _DROP = re.compile(
     r"\b(?<!me\s)(?<!se\s)(?:olvid(?:a|alo|elo|enlo|ate|ense)|cancel(?:a|alo|ar|en|enlo|e)|anul(?:a|alo|ar|enlo)|"
     r"(?:mejor\s+)?no\s+lo\s+(?:mandes|envies|manden|envien|registres|registren|reportes|levantes|metas)|"
     r"mejor\s+no\s+lo\s+\w+|mejor\s+ya\s+no|ya\s+no\s+(?:quiero|lo\s+quiero|deseo|es\s+necesario|hace\s+falta)|"
-    r"no\s+quiero\s+(?:reportar|mandar|enviar|seguir|continuar)|ya\s+no\s+lo\s+(?:mandes|envies|reportes))\b"
+    r"no\s+quiero\s+(?:reportar|mandar|enviar|seguir|continuar)|ya\s+no\s+lo\s+(?:mandes|envies|reportes))\b|"
+    r"^no\W+ya\s+no$"
 )
 
 
