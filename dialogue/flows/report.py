@@ -204,7 +204,7 @@ def _place_aside(turn: Turn) -> bool:
         if photo_policy(turn) != "required":  # a required photo is still asked for, after the place
             s["photo_state"] = "declined"
             turn.say("report_place_aside", kind="no_photo")
-    elif report_words.is_question(turn.text, folded) or intent(turn) in _ASIDE_INTENTS:
+    elif report_words.is_question(turn.text, folded) or (intent(turn) in _ASIDE_INTENTS and not is_not_a_place(turn)):
         category = turn.services.catalog.categories.get(s.get("category") or "")
         when = report_words.asks_when(folded)
         kind = "when" if when else "cost" if report_words.asks_cost(folded) else "question"
