@@ -128,6 +128,9 @@ def written_place(turn: Turn) -> dict[str, Any]:
     lead = _TAIL_FILLER.sub("", _LEAD_FILLER.sub("", lead.strip(" ,;:.\n"))).strip(" ,;:.\n")
     if not lead or len(lead.split()) > PLACE_MAX_WORDS or not any(ch.isalnum() for ch in lead):
         return parts
+    folded_lead = fold(lead)
+    if parts["any"] and any(folded_lead == w or folded_lead.startswith(w + " ") for w in UNSURE_WORDS):
+        return parts  # "no sé la dirección exacta, es por la escuela": the landmark only
     if _PLACE_NOUN_START.match(lead) and not parts["landmark"]:
         parts = {**parts, "landmark": lead, "precise": True, "any": True}
     elif not parts["address"]:
@@ -136,13 +139,13 @@ def written_place(turn: Turn) -> dict[str, Any]:
     return parts
 
 
-_BARE_NUMBER = re.compile(r"\s*#?\s*\d{1,5}\s*[.)]?\s*")
+BARE_NUMBER = re.compile(r"\s*#?\s*\d{1,5}\s*[.)]?\s*")
 
 
 def is_not_a_place(turn: Turn) -> bool:
     """ "no sé", "ok", "jajaja", "gracias", emojis, a bare number ("1", an answer to an older menu): not a written
     place (no place words, and no digit but a house number's beside them)."""
-    if _BARE_NUMBER.fullmatch(turn.text):
+    if BARE_NUMBER.fullmatch(turn.text):
         return True
     if location_parts(turn)["any"] or any(ch.isdigit() for ch in turn.text):
         return False

@@ -294,6 +294,14 @@ class TicketService:
         )
         return list(self.session.scalars(stmt))
 
+    def latest_reported_by(self, citizen_id: int) -> list[Ticket]:
+        """The citizen's own reports (not anonymised), newest first, at most ten: "en el mismo lugar de la otra
+        vez" is the place of one of them."""
+        stmt = (select(Ticket)
+                .where(Ticket.reporter_id == citizen_id, Ticket.anonymised_at.is_(None))
+                .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(10))
+        return list(self.session.scalars(stmt))
+
     def latest_reopenable_for(self, citizen_id: int, *, since: datetime) -> Ticket | None:
         """The citizen's most recently updated report (reported or followed) that can be reopened, updated since
         ``since``: resolved, not resolved or closed."""

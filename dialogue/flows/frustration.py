@@ -5,6 +5,7 @@ on helping (the message is still read: "son unos inútiles, el bache de Hidalgo 
 from __future__ import annotations
 
 from dialogue.flows import control
+from dialogue.flows.handoff import wants_person
 from dialogue.places import location_parts
 from dialogue.turn import Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in, intent
@@ -22,12 +23,15 @@ def _carries_more(turn: Turn) -> bool:
 
 def calm(turn: Turn) -> bool:
     """Answer the frustration; True when nothing else in the message needs an answer (the pending question or
-    the menu follows), False when the message goes on to the flows."""
+    the menu follows), False when the message goes on to the flows. "ya me cansé, quiero hablar con alguien"
+    goes on to the handoff at once (its own answer says a person will reply)."""
+    if turn.choice is None and wants_person(turn):
+        return False
     if _carries_more(turn):
         turn.say("frustrated", going_on=True)
         return False
     if turn.conv.flow:
-        turn.say("frustrated")
+        turn.say("frustrated", in_flow=True)  # the step's options follow, not the menu's "Hablar con una persona"
         control.reprompt(turn)
     else:
         turn.say_menu("frustrated")

@@ -7,10 +7,11 @@ summary, Sí runs the duplicate check (pins only) and creates the ticket, Correg
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
-from dialogue import clauses
-from dialogue.flows import escalate, status
+from dialogue import clauses, report_words
+from dialogue.flows import control, escalate, status
 from dialogue.flows.report_questions import (
     SUMMARY_OPTIONS,
     ask_category,
@@ -22,14 +23,23 @@ from dialogue.flows.report_questions import (
     no_photo_button,
     photo_policy,
     reask,
+    summary,
 )
 from dialogue.formatting import distance_text
-from dialogue.places import address_text, has_location, is_not_a_place, location_parts, written_place
+from dialogue.places import (
+    BARE_NUMBER,
+    address_text,
+    has_location,
+    is_not_a_place,
+    location_parts,
+    written_place,
+)
 from dialogue.simulated import is_simulated
-from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, starts_with_one_of
+from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, fold, starts_with_one_of
 from dialogue.turn import Turn
-from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word, is_no, is_short, is_yes
+from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word, is_no, is_short, is_yes, parse
 from dialogue.urgency import urgent_cue
+from nlu.acts import only_a_place
 from nlu.api import SERVICE_INTENTS, Parse
 from ticketing.catalog import Catalog
 from ticketing.models import Ticket
@@ -98,7 +108,7 @@ def absorb(turn: Turn, *, replace_location: bool, raw_text_as_location: bool = F
     location = turn.inbound.location
     if location is not None:
         if replace_location:
-            s.update(address=None, landmark=None, colonia=None)
+            s.update(address=None, landmark=None, colonia=None, same_place_folio=None)
         s["lat"], s["lon"] = location.lat, location.lon
         if location.address and not s.get("landmark"):
             s["landmark"] = location.address[:300]
@@ -108,7 +118,8 @@ def absorb(turn: Turn, *, replace_location: bool, raw_text_as_location: bool = F
         parts = written_place(turn) if raw_text_as_location else location_parts(turn)
         if parts["any"]:
             if replace_location:
-                s.update(address=None, landmark=None, colonia=None, lat=None, lon=None, location_ok=False)
+                s.update(address=None, landmark=None, colonia=None, lat=None, lon=None, location_ok=False,
+                         same_place_folio=None)
             for key in ("address", "colonia", "landmark"):
                 if parts[key]:
                     s[key] = parts[key][:300]
@@ -128,6 +139,9 @@ def step(turn: Turn) -> bool:
     step = turn.conv.step
     if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status"):
         return _status_aside(turn)  # answered; the unsent report is kept and recalled
+    if _drops_report(turn):
+        control.cancel(turn)
+        return True
     if step in ("location", "location_detail", "photo", "description", "duplicate") and _correction(turn):
         return True
     handler = _STEPS.get(step or "")
@@ -165,7 +179,79 @@ def _step_category(turn: Turn) -> bool:
     return True
 
 
+def _drops_report(turn: Turn) -> bool:
+    """ "mejor no, olvídalo", "ya no, olvídalo", "mejor no lo mandes" (with no place in it): the report is dropped,
+    whatever the step (never added to the description)."""
+    if turn.choice is not None or not turn.text or not report_words.drops_report(turn.folded):
+        return False
+    return not location_parts(turn)["any"]
+
+
+def _place_aside(turn: Turn) -> bool:
+    """At the place steps, an answer that is no place (never saved as the place): "en el mismo lugar de la otra
+    vez" takes an earlier report's place; "no tengo foto" is noted; a question ("¿y cuánto se tardan?") is
+    answered briefly and a complaint ("ya van 3 días") joins the description; then the place is asked again."""
+    if turn.choice is not None or not turn.text or turn.inbound.location:
+        return False
+    folded = turn.folded
+    parts = location_parts(turn)
+    if report_words.means_same_place(folded) and not parts["address"]:
+        return _same_place(turn)
+    if parts["any"]:
+        return False
+    s = turn.slots
+    if report_words.declines_photo(folded):
+        absorb(turn, replace_location=False)
+        if photo_policy(turn) != "required":  # a required photo is still asked for, after the place
+            s["photo_state"] = "declined"
+            turn.say("report_place_aside", kind="no_photo")
+    elif report_words.is_question(turn.text, folded) or (intent(turn) in _ASIDE_INTENTS and not is_not_a_place(turn)):
+        category = turn.services.catalog.categories.get(s.get("category") or "")
+        when = report_words.asks_when(folded)
+        kind = "when" if when else "cost" if report_words.asks_cost(folded) else "question"
+        turn.say("report_place_aside", kind=kind, sla=category.sla_text() if category and when else None)
+    elif report_words.is_complaint(folded):
+        _add_to_description(turn)
+        turn.say("report_place_aside", kind="complaint")
+    else:
+        return False
+    reask(turn)
+    return True
+
+
+#: What the NLU reads in a message that is a question, not a place ("oiga y eso cuánto cuesta").
+_ASIDE_INTENTS = frozenset({"out_of_scope", "help"})
+
+
+def _same_place(turn: Turn) -> bool:
+    """ "en el mismo lugar de la otra vez", "la misma que ya les había reportado", "ahí mismo": the place of the
+    citizen's latest report (the summary says which), else the draft's place, else asked again."""
+    s = turn.slots
+    simulated = is_simulated(turn.inbound.channel)
+    earlier = next((t for t in turn.tickets().latest_reported_by(turn.citizen.id)
+                    if is_simulated(t.channel) == simulated and (t.address or t.landmark or t.lat is not None)),
+                   None)
+    absorb(turn, replace_location=False)  # a photo, and a reference given with it ("ahí mismo, frente al oxxo")
+    if earlier is not None:
+        parts = location_parts(turn)
+        extra = [p for p in (parts["landmark"], parts["colonia"]) if p]
+        s.update(address=earlier.address, colonia=None, lat=earlier.lat, lon=earlier.lon,
+                 landmark=", ".join(p for p in (earlier.landmark, *extra) if p)[:300] or None,
+                 location_ok=True, location_followup=True, same_place_folio=earlier.folio)
+        ask_next(turn)
+        return True
+    if has_location(s):
+        s.update(location_ok=True, location_followup=True)
+        ask_next(turn)
+        return True
+    turn.say("report_place_aside", kind="same_unknown")
+    reask(turn)
+    return True
+
+
 def _step_location(turn: Turn) -> bool:
+    if _place_aside(turn):
+        return True
     if turn.text and not turn.inbound.location and is_not_a_place(turn):
         absorb(turn, replace_location=False)  # a photo sent with "no sé" is kept
         if starts_with_one_of(turn.text, UNSURE_WORDS) or intent(turn) == "deny":
@@ -185,6 +271,17 @@ def _step_location(turn: Turn) -> bool:
 def _step_location_detail(turn: Turn) -> bool:
     s = turn.slots
     before = address_text(s)
+    if _place_aside(turn):
+        return True
+    if turn.choice is None and turn.text and BARE_NUMBER.fullmatch(turn.text) and not turn.inbound.location:
+        # "45": the house number of a street without one; else no answer to "¿en qué calle?" (a late rating "5")
+        address = s.get("address") or ""
+        if address and not any(ch.isdigit() for ch in address):
+            s.update(address=f"{address} {turn.text.strip(' #.)')}"[:300], location_ok=True)
+            ask_next(turn)
+        else:
+            misunderstood(turn)
+        return True
     if turn.text and is_not_a_place(turn):
         absorb(turn, replace_location=False)  # "no sé": we go on with what we have
     elif turn.text and not location_parts(turn)["any"]:
@@ -224,7 +321,8 @@ def _step_photo(turn: Turn) -> bool:
         s["photo_state"] = "reminded"
         turn.say("report_photo_reminder", buttons=no_photo_button(turn))
         return True
-    if not declined and turn.choice is None and not is_control_word(turn) and not s.get("description_extra"):
+    if (not declined and turn.choice is None and not is_control_word(turn) and not s.get("description_extra")
+            and not only_a_place(turn.text, parse(turn).entities)):  # "en la colonia centro" is the place's
         s["description_extra"] = True
         s["description"] = " ".join(p for p in (s.get("description"), turn.text[:1000]) if p)
     s["photo_state"] = "declined"
@@ -246,7 +344,7 @@ def _correction(turn: Turn) -> bool:
     the new place replaces the old one, a different category replaces the category. True when taken."""
     if turn.choice is not None or not turn.text or not clauses.is_correction(turn):
         return False
-    if _replaced_place_or_category(turn):
+    if _number_corrected(turn) or _replaced_place_or_category(turn):
         return True
     if turn.conv.step not in ("photo", "description"):
         return False  # at the place steps the words are the place; elsewhere the step reads them
@@ -263,7 +361,7 @@ def _after_correction(turn: Turn, what: str) -> None:
         s["photo_state"] = None  # asked again as a new question, not "still waiting for the photo"
     before = len(turn.replies)
     ask_next(turn)
-    if turn.conv.step != "confirm":
+    if turn.conv.step != "confirm" or what == "category":  # at the summary a new category is said, never silent
         turn.say("report_corrected", what=what, category=turn.services.category_name(s.get("category")),
                  place=turn.place(address_text(s), s.get("landmark"), s.get("lat")))
         turn.replies.insert(before, turn.replies.pop())
@@ -278,13 +376,21 @@ def _replaced_place_or_category(turn: Turn) -> bool:
     if new_category is None and not correcting:
         understood = intent(turn)
         if (understood in SERVICE_INTENTS and understood != current and understood in turn.services.catalog.categories
-                and clauses.names_a_problem(turn)):  # "calle Hidalgo 300" alone is a place, not a category
+                and clauses.names_a_problem(turn)  # "calle Hidalgo 300" alone is a place, not a category
+                and not _repeats_the_report(turn)):  # "nogal y fresno" again: the streets, not a tree
             new_category = understood
     parts = location_parts(turn)
     if parts["address"] or parts["landmark"] or parts["colonia"]:
         if new_category:
             _change_category(turn, new_category)
-        absorb(turn, replace_location=True)
+        if _adds_to_place(s, parts, correcting):
+            for key in ("address", "colonia", "landmark"):
+                if parts[key]:
+                    s[key] = parts[key][:300]
+            if parts["precise"]:
+                s["location_ok"] = True
+        else:
+            absorb(turn, replace_location=True)
         s["location_followup"] = True
         _after_correction(turn, "place")
         return True
@@ -293,6 +399,61 @@ def _replaced_place_or_category(turn: Turn) -> bool:
         _after_correction(turn, "category")
         return True
     return False
+
+
+def _adds_to_place(s: dict, parts: dict, correcting: bool) -> bool:
+    """A colonia alone ("en la colonia centro") completes the place given (its colonia replaced, the street,
+    landmark and pin kept); so does any part the place lacks, unless the citizen says it is a correction."""
+    if not has_location(s):
+        return False
+    if parts["colonia"] and not parts["address"] and not parts["landmark"]:
+        return True
+    return not correcting and all(not s.get(key) for key in ("address", "colonia", "landmark") if parts[key])
+
+
+#: Words that only frame a place or join two streets ("nogal y fresno", "en la esquina de nogal con fresno").
+_FRAME_WORDS = frozenset({"y", "e", "en", "la", "el", "los", "las", "de", "del", "a", "al", "es", "esta", "calle",
+                          "esquina", "esq", "con", "casi", "entre", "av", "avenida", "col", "colonia", "por", "frente",
+                          "cerca", "sobre", "ahi", "aqui", "si", "ya", "les", "dije", "te", "le"})
+REPEAT_MAX_WORDS = 8
+
+
+def _repeats_the_report(turn: Turn, *, place_only: bool = False) -> bool:
+    """A short message whose words are all in the report's place (or description) already ("nogal y fresno"
+    after "...en la calle nogal casi esquina con fresno"): the citizen repeats the place."""
+    s = turn.slots
+    words = [w for w in re.findall(r"[a-zñ0-9]+", turn.folded) if w not in _FRAME_WORDS]
+    if not words or len(turn.folded.split()) > REPEAT_MAX_WORDS:
+        return False
+    said = (address_text(s), s.get("landmark")) if place_only else (address_text(s), s.get("landmark"),
+                                                                    s.get("description"))
+    known = set(re.findall(r"[a-zñ0-9]+", fold(" ".join(p for p in said if p))))
+    return all(w in known for w in words)
+
+
+def _number_corrected(turn: Turn) -> bool:
+    """ "es el 45 no el 54", "no es el 54, es el 45": the house number of the written address is corrected (the
+    citizen's words join the description) and the report goes on. True when taken."""
+    s = turn.slots
+    found = report_words.number_fix(turn.folded)
+    if found is None:
+        return False
+    address = s.get("address")
+    changed = report_words.replace_number(address, *found) if address else None
+    if changed is None:
+        # A number the address does not hold: the words join the description (never read as a category),
+        # and at the summary the citizen says what to fix.
+        _add_to_description(turn)
+        if turn.conv.step == "confirm":
+            turn.conv.step = "fix"
+            ask_fix(turn)
+        else:
+            _after_correction(turn, "description")
+        return True
+    s["address"] = changed[:300]
+    _add_to_description(turn)
+    _after_correction(turn, "place")
+    return True
 
 
 def _add_to_description(turn: Turn) -> None:
@@ -367,7 +528,7 @@ def _step_confirm(turn: Turn) -> bool:
         absorb(turn, replace_location=True)
         ask_next(turn)
         return True
-    if turn.choice is None and turn.text and _replaced_place_or_category(turn):
+    if turn.choice is None and turn.text and _summary_words(turn):
         return True
     if is_yes(turn):
         _submit(turn)
@@ -385,6 +546,53 @@ def _step_confirm(turn: Turn) -> bool:
     return True
 
 
+#: "ya lo había reportado", "ya está reportado", "ya lo reporté": the citizen reported this before.
+_REPORTED_BEFORE = re.compile(r"\bya\s+(?:lo|la|los|las)\s+(?:habia\s+|habiamos\s+|he\s+|hemos\s+)?report\w*|"
+                              r"\bya\s+(?:esta|estaba)\s+reportad\w*|\bya\s+(?:habia|hice|habiamos)\s+(?:un\s+)?report\w*")
+
+
+def _summary_words(turn: Turn) -> bool:
+    """Words at the summary besides yes / no: a corrected house number ("sí, pero es el 45, no el 54"), a new place
+    or category, a yes with a correction the bot cannot read (the fix menu, never sent as it is), the place again,
+    "no tengo foto", "ya lo había reportado". True when taken."""
+    s = turn.slots
+    if _number_corrected(turn) or _replaced_place_or_category(turn):
+        return True
+    folded = turn.folded
+    if report_words.yes_but(folded):
+        turn.conv.step = "fix"
+        ask_fix(turn)
+        return True
+    if _repeats_the_report(turn, place_only=True) and not is_yes(turn) and not is_no(turn):
+        turn.say("report_place_aside", kind="known", place=turn.place(address_text(s), s.get("landmark"), s.get("lat")))
+        summary(turn)
+        return True
+    if report_words.declines_photo(folded):
+        if not s.get("photos"):
+            s["photo_state"] = "declined"
+        turn.say("report_place_aside", kind="no_photo", ask_place=False)
+        _ask_to_send(turn)
+        return True
+    if _REPORTED_BEFORE.search(folded):
+        _already_reported(turn)
+        return True
+    return False
+
+
+def _already_reported(turn: Turn) -> None:
+    """ "no eso no es, ya lo había reportado": the citizen's open report of this kind (else the newest open one) is
+    shown, with "Cancelar este" and "Sí, enviar"."""
+    s = turn.slots
+    tickets = turn.tickets().open_tickets_for(turn.citizen.id)
+    ticket = next((t for t in tickets if t.category_code == s.get("category")), tickets[0] if tickets else None)
+    buttons = turn.buttons(("cancel", "cancel_this"), ("yes", "confirm"))
+    if ticket is None:
+        turn.say("report_already_reported", folio=None, buttons=buttons)
+        return
+    turn.say("report_already_reported", folio=ticket.folio, category=turn.services.category_name(ticket.category_code),
+             status=turn.services.status_words(turn.channel, ticket.status), buttons=buttons)
+
+
 def _step_fix(turn: Turn) -> bool:
     s = turn.slots
     _typed_fix(turn)
@@ -399,7 +607,7 @@ def _step_fix(turn: Turn) -> bool:
         return True
     if choice == "fix:location":
         s.update(address=None, landmark=None, colonia=None, lat=None, lon=None, location_ok=False,
-                 location_followup=False)
+                 location_followup=False, same_place_folio=None)
         ask_next(turn)
         return True
     if choice == "fix:photo":

@@ -104,6 +104,7 @@ def summary(turn: Turn) -> None:
         "place": turn.place(address_text(s), s.get("landmark"), s.get("lat")),
         "has_pin": s.get("lat") is not None and bool(address_text(s) or s.get("landmark")),
         "photos": len(s.get("photos") or []),
+        "same_as": s.get("same_place_folio"),
     }
     description = shorten(s.get("description"), 200)
     if turn.channel == "sms":

@@ -60,7 +60,16 @@ CASES: dict[str, list[tuple]] = {
     "report_ask_description": [({"category": "Recolección de basura"}, labels("skip"))],
     "report_summary": [({"category": "Recolección de basura", "place": STREET, "has_pin": False, "photos": 0,
                          "description": "El camión no ha pasado desde el lunes y ya huele muy..."},
+                        labels("confirm", "fix", "cancel")),
+                       ({"category": "Recolección de basura", "place": STREET, "has_pin": False, "photos": 0,
+                         "description": "El camión no ha pasado desde el lunes", "same_as": FOLIO},
                         labels("confirm", "fix", "cancel"))],
+    "report_place_aside": [({"kind": kind, "sla": "5 días hábiles", "place": STREET}, [])
+                           for kind in ("no_photo", "when", "cost", "question", "complaint", "same_unknown", "known")]
+                          + [({"kind": "no_photo", "ask_place": False}, [])],
+    "report_already_reported": [({"folio": FOLIO, "category": "Recolección de basura",
+                                  "status": "asignado al área responsable"}, labels("cancel_this", "confirm")),
+                                ({"folio": None}, labels("cancel_this", "confirm"))],
     "report_ask_fix": [({}, labels("fix_category", "fix_location", "fix_description", "cancel"))],
     "report_duplicate": [({"folio": FOLIO, "distance": "40 m", "status": "asignado al área responsable",
                            "category": "Bache"}, labels("duplicate_follow", "duplicate_new")),
