@@ -195,5 +195,5 @@ def _save(turn: Turn) -> None:
     values = dict(turn.slots)
     values["options"] = turn.offered or []
     if conv.flow is None:  # only the options (and an unsent report kept for staff during a handoff)
-        values = {k: values[k] for k in ("options", "draft", "staff_replied_at") if k in values}
+        values = {k: values[k] for k in ("options", "draft", "staff_replied_at", status.SHOWN_SLOT) if k in values}
     state.set_slots(conv, values)

@@ -69,6 +69,8 @@ def answer(turn: Turn) -> None:
     if choice == "menu:status":
         status.answer(turn, None)
         return
+    if status.complaint_about_shown(turn):  # "nadie ha venido…" right after their open report was shown
+        return
     if followup.request(turn):  # "quiero que lo reabran", "no lo arreglaron": the latest closed report
         return
     folio = folio_in(turn) if turn.text else None

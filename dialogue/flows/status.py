@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from dialogue.formatting import date_text, shorten
 from dialogue.places import names_another_place
 from dialogue.turn import Services, Turn
-from dialogue.understanding import FOLIO_LIKE, folio_in
-from nlu.api import SERVICE_INTENTS, Parse
+from dialogue.understanding import FOLIO_LIKE, folio_in, intent
+from nlu.api import SERVICE_INTENTS, Parse, worded_answer
 from reporta.messages import Button
 from ticketing.errors import TicketNotFound
 from ticketing.models import Ticket, TicketStatus
@@ -25,6 +25,8 @@ from ticketing.models import Ticket, TicketStatus
 RECENT_CLOSED_DAYS = 60
 
 MAX_LISTED_TICKETS = 5
+#: The slot (kept with no flow) that remembers the open report just shown, for a complaint that follows it.
+SHOWN_SLOT = "shown_folio"
 #: A category the NLU ranks this high is also looked for among the citizen's reports when the one it read has none
 #: (the garbage categories: "¿y lo de la basura?" reads as street cleaning, the report is garbage collection).
 ABOUT_CANDIDATE_CONFIDENCE = 0.05
@@ -151,6 +153,24 @@ def show(turn: Turn, folio: str) -> None:
         return
     turn.end_flow()
     turn.say("lookup_status", **ticket_view(turn.services, ticket, turn.now, turn.channel))
+    if ticket.is_open:
+        turn.slots[SHOWN_SLOT] = ticket.folio  # "nadie ha venido y ya pasó una semana" next is about this one
+
+
+def complaint_about_shown(turn: Turn) -> bool:
+    """The message after a report was shown says it is still not fixed, with no new problem ("nadie ha venido y ya
+    pasó una semana", "sigue igual"): the words are noted on that report. False when it is something else."""
+    folio = turn.slots.pop(SHOWN_SLOT, None)
+    if not folio or not turn.text or turn.photos or turn.choice is not None or worded_answer(turn.text) != "deny":
+        return False
+    ticket = next((t for t in turn.tickets().open_tickets_for(turn.citizen.id) if t.folio == folio), None)
+    understood = intent(turn)
+    if ticket is None or names_another_place(turn, ticket) or (
+            understood in SERVICE_INTENTS and understood != ticket.category_code):
+        return False
+    turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
+    turn.say("lookup_noted", folio=ticket.folio)
+    return True
 
 
 def ticket_view(services: Services, ticket: Ticket, now: datetime, channel: str | None = None) -> dict[str, Any]:

@@ -110,3 +110,26 @@ def test_a_question_read_as_a_neighbouring_category_finds_the_report(world: Worl
     assert chat.tickets()[0].category_code == "garbage_collection"
     chat.send("oigan y lo de la basura??")
     assert folio in chat.text and chat.conversation().flow is None and len(chat.tickets()) == 1
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_complaint_right_after_the_report_was_shown_is_noted_on_it(world: World, channel: str) -> None:
+    """Walkthrough: "oiga y lo del bache??" showed the report, then "nadie ha venido y ya pasó una semana" got "no te
+    entendí"."""
+    chat, folio = reported(world, channel)
+    chat.send("oiga y lo del bache??")
+    assert folio in chat.text
+    chat.send("nadie ha venido y ya pasó una semana")
+    assert folio in chat.text and "no te entend" not in chat.text.lower()
+    assert [e.internal_note for e in _events(world, folio) if e.kind == "note"] == [
+        "nadie ha venido y ya pasó una semana"]
+    chat.send("nadie ha venido")  # once: the next message is read afresh
+    assert [e.kind for e in _events(world, folio)].count("note") == 1
+
+
+def test_a_new_problem_after_the_report_was_shown_is_a_new_report(world: World) -> None:
+    chat, folio = reported(world, "whatsapp")
+    chat.send("¿ya taparon el bache?")
+    chat.send("todavía hay una lámpara fundida en la esquina")
+    assert chat.conversation().flow == "report" and chat.conversation().slots["category"] == "streetlight"
+    assert not [e for e in _events(world, folio) if e.kind == "note"]
