@@ -150,7 +150,7 @@ def correction(c: Citizen) -> None:
 
 
 def two_problems(c: Citizen) -> None:
-    c.send("hay un bache en Hidalgo 100 col Centro y además la lámpara está fundida")
+    c.send("hay un bache en Hidalgo 300 col Centro y además la lámpara está fundida")
     c.finish()
     c.finish()
     assert [t.category_code for t in c.tickets()] == ["pothole", "streetlight"]
