@@ -27,9 +27,12 @@ RECENT_CLOSED_DAYS = 60
 MAX_LISTED_TICKETS = 5
 #: The slot (kept with no flow) that remembers the open report just shown, for a complaint that follows it.
 SHOWN_SLOT = "shown_folio"
-#: A category the NLU ranks this high is also looked for among the citizen's reports when the one it read has none
-#: (the garbage categories: "¿y lo de la basura?" reads as street cleaning, the report is garbage collection).
+#: A neighbouring category the NLU ranks this high is also looked for among the citizen's reports when the one it
+#: read has none ("¿y lo de la basura?" reads as street cleaning, the report is garbage collection).
 ABOUT_CANDIDATE_CONFIDENCE = 0.05
+#: Categories citizens (and the NLU) take for one another (Madrid's confusions, docs/nlu.md round 10).
+NEIGHBOURS = (frozenset({"street_cleaning", "garbage_collection", "illegal_dumping"}),
+              frozenset({"pothole", "sidewalk"}), frozenset({"sewer", "water_leak"}), frozenset({"tree", "park"}))
 #: Fewest words of a complaint about a report ("nadie ha venido a lo de la fuga") noted on it as the citizen's words.
 NOTED_MIN_WORDS = 4
 
@@ -87,7 +90,8 @@ def about(turn: Turn, reading: Parse) -> bool:
     here = [t for t in service.open_tickets_for(turn.citizen.id) if not names_another_place(turn, t)]
     mine = [t for t in here if t.category_code == category]
     if not mine:  # "¿y lo de la basura?" read as street cleaning 0.78, garbage collection 0.08: the NLU's next guesses
-        for code in (c for c, p in reading.ranking if c in SERVICE_INTENTS and p >= ABOUT_CANDIDATE_CONFIDENCE):
+        near = next((group for group in NEIGHBOURS if category in group), frozenset())
+        for code in (c for c, p in reading.ranking if c in near and p >= ABOUT_CANDIDATE_CONFIDENCE):
             mine = [t for t in here if t.category_code == code]
             if mine:
                 category, name = code, turn.services.category_name(code)

@@ -78,6 +78,9 @@ def test_the_same_place_as_before_is_the_latest_reports_place(world: World, chan
     assert slots["address"] == first.address and slots["same_place_folio"] == first.folio
     assert first.folio in finish(chat)  # the summary says whose place it is
     chat.send("sí")
+    # The first lamp report is still open at that place: it is offered first (the written-place duplicate check).
+    assert chat.conversation().step == "duplicate" and first.folio in chat.text
+    chat.send("2")  # "No, es otro"
     second = chat.tickets()[-1]
     assert second.id != first.id and second.address == first.address
 
