@@ -62,17 +62,28 @@ def answer(turn: Turn, folio: str | None, *, aside: bool = False) -> None:
             turn.say("lookup_none")
             return
         if len(tickets) > 1:
-            turn.start_flow("status", "choose")
-            shown = tickets[:MAX_LISTED_TICKETS]
-            category = turn.services.category_name
-            buttons = [] if aside else [Button(f"{t.folio} {category(t.category_code)}"[:40], f"folio:{t.folio}")
-                                        for t in shown]
-            turn.say("lookup_list", count=len(tickets), side=aside, buttons=buttons,
-                     tickets=[{"folio": t.folio, "category": category(t.category_code),
-                               "status": turn.services.status_words(turn.channel, t.status)} for t in shown])
+            _list(turn, tickets, aside=aside)
             return
         folio = tickets[0].folio
     show(turn, folio)
+
+
+def _list(turn: Turn, tickets: list[Ticket], *, aside: bool = False) -> None:
+    """ "Tienes N reportes abiertos: …" and "which one?" (options, unless asked in the middle of a report)."""
+    turn.start_flow("status", "choose")
+    shown = tickets[:MAX_LISTED_TICKETS]
+    category = turn.services.category_name
+    buttons = [] if aside else [Button(f"{t.folio} {category(t.category_code)}"[:40], f"folio:{t.folio}")
+                                for t in shown]
+    turn.say("lookup_list", count=len(tickets), side=aside, buttons=buttons,
+             tickets=[{"folio": t.folio, "category": category(t.category_code),
+                       "status": turn.services.status_words(turn.channel, t.status)} for t in shown])
+
+
+def _note(turn: Turn, ticket: Ticket) -> None:
+    """The citizen's words noted on their report (an internal note by the citizen), and "Anoté lo que me dices"."""
+    turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
+    turn.say("lookup_noted", folio=ticket.folio)
 
 
 def about(turn: Turn, reading: Parse) -> bool:
@@ -104,12 +115,7 @@ def about(turn: Turn, reading: Parse) -> bool:
             turn.say("fixed_news_thanks")
         return True
     if len(mine) > 1:
-        turn.start_flow("status", "choose")
-        turn.say("lookup_list", count=len(mine), side=False,
-                 buttons=[Button(f"{t.folio} {name}"[:40], f"folio:{t.folio}") for t in mine[:MAX_LISTED_TICKETS]],
-                 tickets=[{"folio": t.folio, "category": name,
-                           "status": turn.services.status_words(turn.channel, t.status)}
-                          for t in mine[:MAX_LISTED_TICKETS]])
+        _list(turn, mine)
         return True
     if not mine:
         recent = latest_closed_for(turn)
@@ -117,9 +123,7 @@ def about(turn: Turn, reading: Parse) -> bool:
             mine = [recent]
     if mine:
         if reading.intent != "check_status" and mine[0].is_open and len(turn.folded.split()) >= NOTED_MIN_WORDS:
-            # "siguen sin tapar el bache, ya se cayó otro señor en bici": what they add is noted on their report
-            service.add_note(mine[0], actor=turn.actor, internal_note=turn.text)
-            turn.say("lookup_noted", folio=mine[0].folio)
+            _note(turn, mine[0])  # "siguen sin tapar el bache, ya se cayó otro señor en bici": what they add
         show(turn, mine[0].folio)
         return True
     if reading.intent == "check_status":
@@ -172,8 +176,7 @@ def complaint_about_shown(turn: Turn) -> bool:
     if ticket is None or names_another_place(turn, ticket) or (
             understood in SERVICE_INTENTS and understood != ticket.category_code):
         return False
-    turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
-    turn.say("lookup_noted", folio=ticket.folio)
+    _note(turn, ticket)
     return True
 
 
