@@ -42,7 +42,7 @@ from ticketing.models import (
     TicketEvent,
     TicketStatus,
 )
-from ticketing.written_places import same_place
+from ticketing.written_places import place_words, same_words
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -278,8 +278,9 @@ class TicketService:
             .order_by(Ticket.created_at.desc(), Ticket.id.desc())
             .limit(WRITTEN_LOOKUP)
         )
+        words = place_words(place)  # read once, compared with each ticket's place
         found = [t for t in self.session.scalars(stmt)
-                 if same_place(place, " ".join(p for p in (t.address, t.landmark) if p))]
+                 if same_words(words, place_words(" ".join(p for p in (t.address, t.landmark) if p)))]
         return found[:limit]
 
     def open_tickets_for(self, citizen_id: int) -> list[Ticket]:

@@ -43,7 +43,11 @@ def place_words(text: str | None) -> frozenset[str]:
 
 def same_place(a: str | None, b: str | None) -> bool:
     """``a`` and ``b`` name the same place (see the module docstring)."""
-    wa, wb = place_words(a), place_words(b)
+    return same_words(place_words(a), place_words(b))
+
+
+def same_words(wa: frozenset[str], wb: frozenset[str]) -> bool:
+    """:func:`same_place` on words already read by :func:`place_words` (one place compared with many)."""
     if min(len(wa), len(wb)) < MIN_WORDS:
         return False
     numbers_a, numbers_b = {w for w in wa if w.isdigit()}, {w for w in wb if w.isdigit()}
