@@ -7,9 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from dialogue.text import fold
+from reporta.yamlfiles import load_yaml
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class EscalationLexicon:
         """Read the YAML lexicon; a missing file means no keyword escalation (the NLU still offers handoff)."""
         if not path.exists():
             return cls()
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = load_yaml(path.read_text(encoding="utf-8")) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping with 'abusive' and 'anguished' lists")
         return cls(

@@ -1,7 +1,13 @@
-"""Shared fixtures: every store test runs on SQLite and on PostgreSQL, each in its own database."""
+"""Shared fixtures: every store test runs on SQLite and on PostgreSQL, each in its own database.
+
+A module marked ``sqlite_only`` (phrasing tables and browser flows: they exercise the NLU, the dialogue or the page,
+and the store under them is tested on both databases by the other modules) runs on SQLite alone; a test in it marked
+``both_backends`` still runs on both, and ``REPORTA_TEST_ALL_BACKENDS=1`` runs everything on both.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +20,23 @@ from tests import dbutil
 from ticketing.db import make_engine, make_session_factory
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Deselect the PostgreSQL variant of ``sqlite_only`` tests (see the module docstring)."""
+    if os.environ.get("REPORTA_TEST_ALL_BACKENDS", "").lower() in ("1", "true", "yes"):
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        if on_pg and item.get_closest_marker("sqlite_only") and not item.get_closest_marker("both_backends"):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

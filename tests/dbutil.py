@@ -1,7 +1,7 @@
 """Throw-away databases for tests: a fresh, migrated SQLite file or PostgreSQL database per test.
 
 The schema is migrated once per run: a SQLite template file is copied per test; PostgreSQL gets one
-throw-away database per run, emptied (TRUNCATE) after each test.
+throw-away database per run, emptied after each test.
 PostgreSQL comes from ``REPORTA_TEST_DATABASE_URL`` (an admin URL, e.g. the ``postgres`` database); when it is
 unset and a server answers at the default local address (``DEFAULT_PG_URL``), that one is used, so the plain
 ``./dev test`` runs the whole suite; ``REPORTA_TEST_DATABASE_URL=none`` turns PostgreSQL off. With ``CI=true`` a
@@ -126,12 +126,39 @@ def pg_database() -> tuple[str, str]:
     return make_url(admin).set(database=_pg_template).render_as_string(hide_password=False), admin
 
 
+def _delete_order(tables: list[str]) -> list[str] | None:
+    """The tables children first (foreign keys), or None when the database has a table the models do not know."""
+    from ticketing.models import Base
+
+    ordered = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    return ordered if set(tables) <= set(ordered) else None
+
+
 def reset_pg_database(url: str, admin: str) -> None:
-    """Empty every table of the run's database (schema kept); end stray sessions a test left behind."""
+    """Empty every table of the run's database (schema kept, sequences restarted); end stray sessions a test left
+    behind. A DELETE per table, children first, in one transaction: on a test's few rows it is several times
+    faster than TRUNCATE (which rewrites every table's files); TRUNCATE stays the fallback."""
     name = make_url(url).database
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    engine = create_engine(url)
     try:
-        with engine.connect() as conn:
+        try:
+            with engine.begin() as tx:
+                tx.execute(text("SET LOCAL lock_timeout = '3s'"))
+                tables = [r[0] for r in tx.execute(text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                ))]
+                order = _delete_order(tables)
+                if order is None:
+                    raise LookupError("a table the models do not know: TRUNCATE")
+                tx.exec_driver_sql("; ".join(f'DELETE FROM "{t}"' for t in order if t in tables))
+                tx.execute(text(  # RESTART IDENTITY: every sequence back to its start
+                    "SELECT setval(c.oid, s.seqstart, false) FROM pg_sequence s "
+                    "JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public'"))
+            return
+        except Exception:
+            pass  # a lock held by a stray session, or a table the models do not know: TRUNCATE below
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             tables = [r[0] for r in conn.execute(text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
             ))]

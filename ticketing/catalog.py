@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from reporta.yamlfiles import load_yaml
 from ticketing import models
 from ticketing.errors import UnknownCategory, UnknownReason
 
@@ -300,7 +301,7 @@ def load_catalog(path: Path) -> Catalog:
     except OSError as exc:
         raise CatalogError(path, [("(file)", f"cannot read the catalog: {exc.strerror or exc}")]) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"

@@ -11,6 +11,9 @@ from dialogue.render import to_gsm7
 from dialogue.text import fold
 from tests.dialogue.conftest import Chat, World
 
+# One database is enough here: the table exercises the NLU and the dialogue; the store runs on both elsewhere.
+pytestmark = pytest.mark.sqlite_only
+
 CHANNELS = ["sms", "whatsapp", "telegram"]
 
 #: (what the citizen answers to "¿Dónde está?", pieces that must all survive in the summary and on the ticket)

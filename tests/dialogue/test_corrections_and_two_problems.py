@@ -11,6 +11,9 @@ from nlu.api import Parse
 from tests.dialogue.conftest import Chat, World
 from tests.dialogue.test_addresses import finish
 
+# One database is enough here: the table exercises the NLU and the dialogue; the store runs on both elsewhere.
+pytestmark = pytest.mark.sqlite_only
+
 CHANNELS = ["sms", "whatsapp", "telegram"]
 
 

@@ -15,6 +15,9 @@ from tests.dialogue.conftest import Chat, World
 from ticketing.db import session_scope
 from ticketing.models import Conversation, ConversationMode, OutboxMessage, StaffUser
 
+# One database is enough here: the table exercises the NLU and the dialogue; the store runs on both elsewhere.
+pytestmark = pytest.mark.sqlite_only
+
 CHANNELS = ["sms", "whatsapp", "telegram"]
 #: Tuesday 1 December 2026, 11:00 in Monterrey (UTC-6): staff at work.
 OPEN = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)

@@ -16,6 +16,9 @@ from tests.dialogue.conftest import World
 from tests.dialogue.test_addresses import finish
 from ticketing.catalog import CatalogError, load_catalog, parse_catalog
 
+# One database is enough here: the table exercises the NLU and the dialogue; the store runs on both elsewhere.
+pytestmark = pytest.mark.sqlite_only
+
 CHANNELS = ["sms", "whatsapp", "telegram"]
 TZ = "America/Monterrey"
 NOW = datetime(2026, 12, 1, 17, 8, tzinfo=UTC)  # Tuesday 11:08 in Monterrey

@@ -7,6 +7,9 @@ import pytest
 
 from tests.dialogue.conftest import World
 
+# One database is enough here: the table exercises the NLU and the dialogue; the store runs on both elsewhere.
+pytestmark = pytest.mark.sqlite_only
+
 REPORT = "hay un bache enorme frente al oxxo de la calle morelos 120 col centro"
 
 

@@ -12,6 +12,9 @@ from tests.dialogue.conftest import Chat, World
 from tests.dialogue.test_addresses import finish
 from ticketing.models import ConversationMode
 
+# One database is enough here: the table exercises the NLU and the dialogue; the store runs on both elsewhere.
+pytestmark = pytest.mark.sqlite_only
+
 CHANNELS = ["sms", "whatsapp", "telegram"]
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from reporta.yamlfiles import load_yaml
+
 log = logging.getLogger(__name__)
 
 
@@ -21,7 +23,7 @@ class Canned:
 def load_canned(data_dir: Path) -> list[Canned]:
     path = Path(data_dir) / "console" / "canned.yml"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = load_yaml(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         return []
     except (OSError, yaml.YAMLError) as exc:

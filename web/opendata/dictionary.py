@@ -11,9 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import Environment, FileSystemLoader
 
+from reporta.yamlfiles import load_yaml
 from web.publication import DEFAULT_COORDINATE_DECIMALS
 from web.templating import TEMPLATES_DIR
 
@@ -39,7 +39,7 @@ def grid_size(decimals: int) -> str:
     return f"{metres:g} m" if metres >= 1 else f"{metres * 100:g} cm"
 
 
-_RAW: dict[str, Any] = yaml.safe_load(SOURCE.read_text(encoding="utf-8"))
+_RAW: dict[str, Any] = load_yaml(SOURCE.read_text(encoding="utf-8"))
 #: What a citizen reads for each status in the exports (status_description).
 STATUS_LABELS: dict[str, str] = status_words()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -20,6 +21,9 @@ from tests.web.conftest import assert_accessible, screenshot
 from tests.web.console.conftest import PASSWORD, handed_off, telegram_text, twilio_text
 from tests.web.console.test_desk import FOLLOWER_CHAT, make_ticket
 from ticketing.models import Ticket, TicketEvent
+
+# One database is enough here: the browser checks the page; the store under it runs on both in the HTTP tests.
+pytestmark = pytest.mark.sqlite_only
 
 CHAT = 555000222
 
@@ -60,6 +64,7 @@ def test_sign_in_out_and_lockout(web_app: AppServer, staff: dict, page: Any) -> 
     assert "bloqueado" in page.get_by_role("alert").inner_text()
 
 
+@pytest.mark.both_backends  # the live page listens with PostgreSQL's LISTEN/NOTIFY there
 def test_answering_escalations_live_on_telegram_and_whatsapp(
         web_app: AppServer, web_runtime: Runtime, staff: dict, page: Any, fake_telegram: FakeTelegram,
         fake_twilio: FakeTwilio) -> None:

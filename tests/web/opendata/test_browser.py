@@ -7,12 +7,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tests.web.conftest import assert_accessible, screenshot
 from ticketing.models import Direction, Message, Ticket, TicketStatus
 
+# One database is enough here: the browser checks the page; the store under it runs on both in the HTTP tests.
+pytestmark = pytest.mark.sqlite_only
 
+
+@pytest.mark.both_backends  # the staff change reaches the page through the dispatcher, woken by LISTEN/NOTIFY there
 def test_report_in_the_browser_gets_a_folio_and_follows_its_status(od_app: Any, od_runtime: Any, page: Any) -> None:
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.goto(od_app.base_url + "/reportar")

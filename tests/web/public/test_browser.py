@@ -12,6 +12,9 @@ from tests.web.conftest import assert_accessible, screenshot
 from tests.web.console.conftest import PASSWORD, add_staff
 from tests.web.public.conftest import PERSONAL, Seeded
 
+# One database is enough here: the browser checks the page; the store under it runs on both in the HTTP tests.
+pytestmark = pytest.mark.sqlite_only
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
