@@ -26,6 +26,8 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from bot.tls import client_tls
+
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -128,7 +130,7 @@ class GuardedBackend(httpcore.SyncBackend):
 
 def guarded_client(allowlist: Allowlist, *, timeout: httpx.Timeout) -> httpx.Client:
     """An httpx client that never follows redirects by itself and dials only permitted addresses."""
-    transport = httpx.HTTPTransport()
+    transport = httpx.HTTPTransport(verify=client_tls())
     transport._pool._network_backend = GuardedBackend(allowlist)  # httpx exposes no public seam for this
     return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
 

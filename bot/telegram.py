@@ -36,6 +36,7 @@ from telegram.request import HTTPXRequest
 from bot.aio import LoopThread
 from bot.channel import CAPABILITIES, BadRequest, Download, Forbidden, Unusable
 from bot.edge import MAX_NAME, as_int, as_size, bounded, clean_str, clean_tree
+from bot.tls import client_tls
 from reporta.messages import (
     InboundMessage,
     Location,
@@ -106,14 +107,15 @@ class TelegramChannel:
         self._bot: ExtBot = self._loop.run(self._make_bot(settings.telegram_token, base))
         # Files come from the configured Bot API host only: no redirects, a short read timeout (the pipeline puts
         # a total deadline on each file).
-        self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=5.0), follow_redirects=False)
+        self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=5.0), follow_redirects=False, verify=client_tls())
         self.sender = self  # ``send`` lives here: the outbox dispatcher calls ``channel.sender.send``
 
     async def _make_bot(self, token: str, base: str) -> ExtBot:
+        tls = {"verify": client_tls()}
         request = HTTPXRequest(connection_pool_size=16, read_timeout=10.0, write_timeout=10.0,
-                               connect_timeout=5.0, pool_timeout=5.0)
+                               connect_timeout=5.0, pool_timeout=5.0, httpx_kwargs=tls)
         bot = ExtBot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot", request=request,
-                     get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=40.0),
+                     get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=40.0, httpx_kwargs=tls),
                      rate_limiter=AIORateLimiter(overall_max_rate=self.settings.telegram_messages_per_second))
         # No ``initialize()`` (it calls getMe): start-up must work while Telegram is unreachable.
         return bot

@@ -19,6 +19,9 @@ from notifications.dispatcher import Dispatcher
 from notifications.jobs import Jobs
 from reporta.flow.interprocess import ReconnectingListener
 
+#: How long the wake-up listener waits per round: a stop is noticed within this (the join at shutdown).
+LISTEN_POLL_SECONDS = 0.25
+
 log = logging.getLogger(__name__)
 
 JOB_NAMES = ("send_surveys", "expire_surveys", "warn_sla", "notify_overdue", "apply_early_receipts",
@@ -56,7 +59,7 @@ class Worker:
         """Wake the dispatcher when another process (a processing process) enqueued replies."""
         try:
             while not self._listen_stop.is_set():
-                if listener.wait(1.0) and self.dispatcher is not None:
+                if listener.wait(LISTEN_POLL_SECONDS) and self.dispatcher is not None:
                     self.dispatcher.wake()
         finally:
             listener.close()
