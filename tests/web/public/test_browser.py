@@ -13,9 +13,7 @@ from tests.web.console.conftest import PASSWORD, add_staff
 from tests.web.public.conftest import PERSONAL, Seeded
 
 # One database is enough here: the browser checks the page; the store under it runs on both in the HTTP tests.
-pytestmark = pytest.mark.sqlite_only
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.sqlite_only, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 def no_personal_data(page: Any) -> None:
