@@ -40,6 +40,8 @@ URGENT = [
     ("se cayó un árbol en Hidalgo 12 col Centro y está tapando el paso", "tree"),
     ("un árbol cayó sobre un carro en Morelos 40 col Centro", "tree"),
     ("hay una rama enorme sobre los cables en Juárez 10 col Centro", "tree"),
+    ("un arbol se cayo encima del poste en Hidalgo 30 col Centro", "tree"),
+    ("se cayó un árbol y tiró los cables, en Juárez 15 col Centro", "tree"),
     ("el drenaje está tapado en Allende 5 col Centro y se está inundando la calle", "sewer"),
 ]
 
