@@ -35,7 +35,7 @@ def ask_next(turn: Turn) -> None:
         return
     if not has_location(s):
         conv.step = "location"
-        turn.say("report_ask_location", category=turn.services.category_name(s["category"]),
+        turn.say("report_ask_location", category=turn.services.category_name(s["category"]), code=s["category"],
                  can_pin=turn.channel != "sms", request_location=turn.channel == "telegram")
         return
     if not s.get("location_ok") and not s.get("location_followup"):

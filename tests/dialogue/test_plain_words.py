@@ -1,5 +1,5 @@
 """Issue 13 items 8, 9, 10: dates said as a person would, urgency from the citizen's words (catalog cues and the
-shorter commitment), plain and kind Spanish: gender-neutral, "¿Dónde está el problema de …?", opt-out phrasing
+shorter commitment), plain and kind Spanish: gender-neutral, "¿Dónde está el bache?", opt-out phrasing
 offers BAJA, out-of-scope questions point to the office that can help, a greeting at any step keeps the step.
 """
 
@@ -99,11 +99,27 @@ def test_the_catalog_fields_are_optional_and_validated(world: World) -> None:
 
 # --- item 10: plain, kind Spanish ----------------------------------------------------------------------------
 
+WHERE_QUESTIONS = [
+    ("no pasó la basura", "¿En qué calle no pasó el camión de la basura?"),
+    ("hay un bache enorme", "¿Dónde está el bache?"),
+    ("se cayó un árbol", "¿Dónde está el árbol?"),
+    ("la lámpara no prende", "¿Dónde está la luminaria?"),
+]
+
+
 @pytest.mark.parametrize("channel", ["whatsapp", "telegram"])
-def test_the_location_question_names_the_problem_in_words(world: World, channel: str) -> None:
+@pytest.mark.parametrize("text, question", WHERE_QUESTIONS, ids=[t for t, _ in WHERE_QUESTIONS])
+def test_the_location_question_names_the_problem_in_words(world: World, channel: str, text: str,
+                                                          question: str) -> None:
     chat = world.chat(channel)
-    chat.send("no pasó la basura")
-    assert "¿Dónde está el problema de recolección de basura?" in chat.text and "(" not in chat.text.split("?")[0]
+    chat.send(text)
+    assert chat.text.startswith(question) and "(" not in chat.text.split("?")[0]
+
+
+def test_a_category_without_its_own_question_is_named(world: World) -> None:
+    """A municipality's own category (no line in report_where_question.j2) still gets a question that names it."""
+    text = world.renderer.render("report_ask_location", "whatsapp", category="Mercado municipal", code="market")
+    assert text.startswith("¿Dónde está el problema de mercado municipal?")
 
 
 @pytest.mark.parametrize("channel", CHANNELS)

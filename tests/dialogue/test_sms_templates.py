@@ -54,7 +54,10 @@ CASES: dict[str, list[tuple]] = {
     "report_ask_category": [({"candidates": True}, [Button("Alumbrado público", "a"), Button("Semáforo", "b"),
                                                       Button("Barrido de calles", "c"), *labels("other")]),
                             ({"candidates": False}, category_buttons())],
-    "report_ask_location": [({"category": "Vehículo abandonado", "can_pin": False}, [])],
+    "report_ask_location": [
+        ({"category": "Vehículo abandonado", "code": "abandoned_vehicle", "can_pin": False}, []),
+        ({"category": "Recolección de basura", "code": "garbage_collection", "can_pin": False}, []),
+    ],
     "report_ask_location_detail": [({"place": "por mi casa"}, [])],
     "report_location_unsure": [({"can_pin": False}, [])],
     "report_ask_description": [({"category": "Recolección de basura"}, labels("skip"))],
@@ -155,7 +158,7 @@ MAX_SEGMENTS = {
     "report_summary": 2,
 }
 #: Not rendered for citizens on their own (the note is stored on the ticket; labels are checked via buttons).
-NOT_MESSAGES = {"labels", "relocate_note"}
+NOT_MESSAGES = {"labels", "relocate_note", "report_where_question"}  # the last: a piece of report_ask_location
 #: Never sent on SMS (no photos on SMS), so not measured.
 NOT_ON_SMS = {"report_ask_photo", "report_photo_reminder", "report_photo_received", "report_photo_wait"}
 NOT_OURS = ("status_", "survey_reminder", "sla_", "privacy_")
