@@ -215,6 +215,8 @@ def ticket_view(services: Services, ticket: Ticket, now: datetime, channel: str 
         "revised": ticket.revised_due_at is not None,
         "department": ticket.department.name if ticket.department else "",
         "place": services.place(channel, ticket.address, ticket.landmark, ticket.lat),
+        # a category another agency attends (the state water utility): who does the work, not "una cuadrilla"
+        "referral": category.referral.agency if category and category.referral else None,
     }
 
 
