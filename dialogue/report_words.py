@@ -91,6 +91,29 @@ def is_complaint(folded: str) -> bool:
     return bool(_WAITING.search(folded))
 
 
+#: Words of a description or of chatter that no street, colonia or landmark name holds ("desde el sábado está ahí
+#: y ya apesta", "es bien grande como de un metro y ya se han ponchado varias llantas").
+_TALK_WORDS = frozenset({
+    "ya", "esta", "estan", "estaba", "ahi", "alli", "aqui", "aca", "muy", "bien", "mucho", "mucha", "muchos", "se",
+    "han", "ha", "hay", "habia", "tiene", "tienen", "tenia", "desde", "apesta", "huele", "sigue", "siguen", "pero",
+    "porque", "xq", "pq", "como", "nada", "nadie", "nunca", "todavia", "aun", "siempre", "grande", "grandes", "feo",
+    "horrible", "peligroso", "peligrosa", "lo", "le", "les", "me", "nos", "dije", "digo", "ayer", "hoy", "anoche",
+    "sabado", "domingo", "lunes", "martes", "miercoles", "jueves", "viernes", "semana", "dias", "noche", "tarde",
+    "llantas", "carros", "coches", "gente", "ninos", "mas", "menos", "cada", "vez", "puede", "pueden", "quiero",
+    "necesito", "urge", "favor", "neta", "oigan", "oiga", "tambien", "fue", "era", "son", "sale", "salen", "cayo",
+    "ponchado", "ponchan", "metro", "metros", "hondo", "profundo", "tapa", "apestoso", "pasa", "pasan", "ve", "veo",
+})
+TALK_MIN_WORDS = 4
+
+
+def describes(folded: str) -> bool:
+    """A description or chatter, not a place: four words or more, at least a third of them (two at least) words
+    no place name holds."""
+    words = re.findall(r"[a-zñ0-9]+", folded)
+    talk = sum(w in _TALK_WORDS for w in words)
+    return len(words) >= TALK_MIN_WORDS and talk >= 2 and talk * 3 >= len(words)
+
+
 #: "no tengo foto", "no traigo cámara", "sin foto", "ahorita no tengo fotos".
 _NO_PHOTO = re.compile(
     r"^(?:(?:y|pero|este|ahorita|ahora|es\s+que|pues|la\s+verdad|perdon)\b[\s,]*)*(?:no|sin|ni)\b(?:\s+\w+){0,3}?\s+"

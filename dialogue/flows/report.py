@@ -29,6 +29,7 @@ from dialogue.formatting import distance_text
 from dialogue.places import (
     BARE_NUMBER,
     address_text,
+    clause_location_parts,
     has_location,
     is_not_a_place,
     location_parts,
@@ -37,7 +38,17 @@ from dialogue.places import (
 from dialogue.simulated import is_simulated
 from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, fold, starts_with_one_of
 from dialogue.turn import Turn
-from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word, is_no, is_short, is_yes, parse
+from dialogue.understanding import (
+    FOLIO_LIKE,
+    NLU_MAX_CHARS,
+    folio_in,
+    intent,
+    is_control_word,
+    is_no,
+    is_short,
+    is_yes,
+    parse,
+)
 from dialogue.urgency import urgent_cue
 from nlu.acts import only_a_place
 from nlu.api import SERVICE_INTENTS, Parse
@@ -61,6 +72,9 @@ def start(turn: Turn, *, category: str | None, description: str, candidates: Seq
           queued: Sequence[tuple[str, str]] = ()) -> None:
     """A new report; ``queued``: more problems of the same message, (category, words), filed one after the other."""
     categories = turn.services.catalog.categories
+    if queued:  # every problem of the message, each with its own words ("…, una lámpara fundida y un perro muerto")
+        (category, description), *rest = _every_problem(turn, [(category or "", description), *queued])
+        queued = rest
     turn.start_flow("report", None, {
         "category": category if category in categories else None,
         "candidates": [c for c in candidates if c in categories],
@@ -70,6 +84,7 @@ def start(turn: Turn, *, category: str | None, description: str, candidates: Seq
     })
     absorb(turn, replace_location=False)
     if turn.slots["queued"]:
+        _own_place(turn, turn.slots, turn.slots["description"])
         names = [turn.services.category_name(c) for c in (category, *(c for c, _ in turn.slots["queued"]))]
         turn.say("report_two_problems", categories=names, first=names[0])
     ask_next(turn)
@@ -82,10 +97,72 @@ def _next_queued(turn: Turn, done: dict) -> None:
         return
     (category, words), rest = queued[0], queued[1:]
     carried = {k: done.get(k) for k in ("address", "colonia", "landmark", "lat", "lon", "location_ok")}
+    place = None
     turn.start_flow("report", None, {"category": category, "candidates": [], "description": words,
                                      "photos": [], "queued": rest, "location_followup": True, **carried})
-    turn.say("report_next_problem", category=turn.services.category_name(category))
+    if _own_place(turn, turn.slots, words):
+        place = turn.place(address_text(turn.slots), turn.slots.get("landmark"), None)
+    turn.say("report_next_problem", category=turn.services.category_name(category), place=place)
     ask_next(turn)
+
+
+def _own_place(turn: Turn, s: dict, words: str) -> bool:
+    """One of several problems of a message ("un bache en Hidalgo 10 col Centro y aparte en la Juárez 20 col
+    Obrera una lámpara fundida"): the place in its own words replaces the one it was given (the message's, or the
+    problem's before); a problem with no place of its own keeps that one. True when replaced."""
+    if not words or words == turn.text:
+        return False
+    parts = clause_location_parts(turn, words)
+    if not (parts["address"] or parts["landmark"] or parts["colonia"]):
+        return False
+    pin = (s.get("lat"), s.get("lon")) if turn.inbound.location is not None and turn.conv.step is None else None
+    s.update(address=parts["address"], colonia=parts["colonia"], landmark=parts["landmark"], lat=None, lon=None,
+             location_ok=bool(parts["precise"]), same_place_folio=None)
+    if pin is not None:  # a pin sent with the message is the first problem's
+        s.update(lat=pin[0], lon=pin[1], location_ok=True)
+    return True
+
+
+#: Where a list of problems splits: commas, "y", a full stop, a colon ("…hay un bache, una lámpara fundida y …").
+_LIST_JOINT = re.compile(
+    r"\s*(?:[,;:]|(?<!col)(?<!av)(?<!fracc)(?<!esq)(?<!num)(?<!no)\.)\s+(?:y\s+|e\s+)?|\s+(?:y|e)\s+", re.IGNORECASE)
+LIST_MIN_CONFIDENCE = 0.5
+LIST_MAX_PIECES = 8
+
+
+def _every_problem(turn: Turn, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The problems of a message with two or more, each with its own words: read piece by piece (split at commas
+    and "y"), when the pieces name every problem found (and maybe one the whole-message reading missed: "un
+    bache, una lámpara fundida y un perro muerto"); pieces that name no problem join the one before (the first
+    one when they come first). Else ``found`` as it is."""
+    text = turn.text[:NLU_MAX_CHARS]
+    codes = set(turn.services.catalog.categories)
+    cuts = [0]
+    for m in _LIST_JOINT.finditer(text):
+        cuts += [m.start(), m.end()]
+    cuts.append(len(text))
+    pieces = [(text[cuts[i]:cuts[i + 1]], cuts[i]) for i in range(0, len(cuts), 2)]
+    if len(pieces) > LIST_MAX_PIECES:
+        return found
+    named: list[tuple[str, int]] = []  # (category, start of its words)
+    for piece, start in pieces:
+        reading = clauses.parse_clause(turn, piece)
+        code = clauses.service_of(reading, codes)
+        if code and reading is not None and reading.confidence >= LIST_MIN_CONFIDENCE and not (
+                named and named[-1][0] == code):
+            named.append((code, start))
+    wanted = [c for c, _ in found]
+    got = [c for c, _ in named]
+    if len(set(got)) != len(got) or not set(wanted) <= set(got):
+        return found
+    if len(got) == len(wanted) and all(words != turn.text for _, words in found):
+        return found  # the clauses said already (split at "y además")
+    bounds = [0 if i == 0 else start for i, (_, start) in enumerate(named)] + [len(text)]
+    return [(code, _JOINT_TAIL.sub("", text[bounds[i]:bounds[i + 1]]).strip(" ,;:."))
+            for i, (code, _) in enumerate(named)]
+
+
+_JOINT_TAIL = re.compile(r"[\s,;:.]+(?:y|e)?\s*$", re.IGNORECASE)
 
 
 def category_candidates(catalog: Catalog, parse: Parse) -> list[str]:
@@ -210,8 +287,8 @@ def _place_aside(turn: Turn) -> bool:
         when = report_words.asks_when(folded)
         kind = "when" if when else "cost" if report_words.asks_cost(folded) else "question"
         turn.say("report_place_aside", kind=kind, sla=category.sla_text() if category and when else None)
-    elif report_words.is_complaint(folded):
-        _add_to_description(turn)
+    elif report_words.is_complaint(folded) or report_words.describes(folded):
+        _add_to_description(turn)  # "desde el sábado está ahí y ya apesta": the report's words, never its place
         turn.say("report_place_aside", kind="complaint")
     else:
         return False

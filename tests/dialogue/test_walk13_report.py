@@ -1,0 +1,168 @@
+"""Walk 13 faults of the report flow, checked on what is stored: chatter and descriptions at the place question
+are never the place (F8), two or three problems in one message each get their own place and words (F6, F11,
+F32), a place given at "Corregir" replaces the old one (F7), casual yeses, questions and typos at the summary
+(F5, F20), words after "no" at the photo step (F12), the required-photo reminder (F21) and place details (F26).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dialogue.conftest import Chat, World
+from tests.dialogue.test_addresses import finish
+
+pytestmark = pytest.mark.sqlite_only
+
+CHANNELS = ["sms", "whatsapp", "telegram"]
+
+
+def _slots(chat: Chat) -> dict:
+    return chat.conversation().slots
+
+
+def _place(chat: Chat) -> dict:
+    slots = _slots(chat)
+    return {k: slots.get(k) for k in ("address", "colonia", "landmark")}
+
+
+# --- F8: descriptions and chatter at the place question --------------------------------------------------------
+
+DESCRIPTIONS = [
+    ("ay un perro muerto tirado", "desde el sabado esta ahi y ya apesta bien feo"),
+    ("hay un bache", "es bien grande como de un metro y ya se han ponchado varias llantas"),
+    ("hay una lampara fundida", "ya tiene mucho asi y en la noche no se ve nada"),
+    ("hay basura tirada", "la gente la tira cada noche y ya huele muy feo"),
+]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("first, words", DESCRIPTIONS, ids=[w for _, w in DESCRIPTIONS])
+def test_a_description_at_the_place_question_joins_the_report_and_the_place_is_asked_again(
+        world: World, channel: str, first: str, words: str) -> None:
+    chat = world.chat(channel)
+    chat.send(first)
+    assert chat.conversation().step == "location"
+    chat.send(words)
+    conv = chat.conversation()
+    assert conv.flow == "report" and conv.step == "location", chat.text
+    assert _place(chat) == {"address": None, "colonia": None, "landmark": None}
+    assert words in conv.slots["description"] and first in conv.slots["description"]
+    chat.send("hidalgo 20 col centro")
+    finish(chat)
+    chat.send("sí")
+    ticket = chat.tickets()[-1]
+    assert "hidalgo 20" in ticket.address and words in ticket.description
+
+
+CHATTER_PLACES = [
+    ("ya te dije en la juarez!! frente a la tienda de don pepe, col obrera", "la juarez", "col. obrera"),
+    ("como te dije, en la morelos, col centro", "la morelos", "col. centro"),
+    ("ya les dije que en la allende, col reforma", "la allende", "col. reforma"),
+]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text, street, colonia", CHATTER_PLACES, ids=[t for t, _, _ in CHATTER_PLACES])
+def test_chatter_around_a_place_is_not_the_address(world: World, channel: str, text: str, street: str,
+                                                   colonia: str) -> None:
+    chat = world.chat(channel)
+    chat.send("hay una coladera destapada")
+    chat.send(text)
+    place = _place(chat)
+    assert place["address"].lower() == street, place
+    assert place["colonia"] == colonia
+    assert "dije" not in (place["address"] + (place["landmark"] or ""))
+
+
+# --- F26: place details --------------------------------------------------------------------------------------
+
+DETAILS = [
+    ("En la calle Nicolás Bravo, entre Zaragoza e Iturbide, en el barrio de San Juan.",
+     ["Nicolás Bravo", "Zaragoza", "Iturbide", "barrio de San Juan"]),
+    ("calle Hidalgo entre Morelos e Independencia, barrio de la Cruz",
+     ["Hidalgo", "Independencia", "barrio de la Cruz"]),
+    ("a 2 cuadras de la clinica del imss sobre la av. juarez", ["a 2 cuadras de la clinica del imss", "juarez"]),
+    ("a una cuadra del mercado municipal sobre la calle morelos", ["a una cuadra del mercado", "morelos"]),
+]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text, pieces", DETAILS, ids=[t for t, _ in DETAILS])
+def test_place_details_are_kept(world: World, channel: str, text: str, pieces: list[str]) -> None:
+    chat = world.chat(channel)
+    chat.send("hay un bache")
+    chat.send(text)
+    place = " ".join(v for v in _place(chat).values() if v)
+    for piece in pieces:
+        assert piece.lower() in place.lower(), (piece, place)
+    assert "col. de" not in place
+
+
+# --- F6, F11, F32: several problems in one message -------------------------------------------------------------
+
+def _file_all(chat: Chat, count: int) -> list:
+    for _ in range(count):
+        assert chat.conversation().flow == "report", chat.text
+        if chat.conversation().step in ("location", "location_detail"):
+            chat.send("Hidalgo 100 col Centro")
+        finish(chat)
+        chat.send("sí")
+    assert chat.conversation().flow is None, chat.text
+    return chat.tickets()[-count:]
+
+
+TWO_PLACES = [
+    ("hay un bache en hidalgo 10 col centro y aparte en la juarez 20 col obrera una lampara fundida",
+     [("pothole", "hidalgo 10", "centro"), ("streetlight", "juarez 20", "obrera")]),
+    ("hay una fuga de agua en morelos 5 col reforma y tambien un bache en allende 30 col jardines",
+     [("water_leak", "morelos 5", "reforma"), ("pothole", "allende 30", "jardines")]),
+]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text, expected", TWO_PLACES, ids=[t for t, _ in TWO_PLACES])
+def test_two_problems_at_two_places_each_get_their_own_place_and_words(world: World, channel: str, text: str,
+                                                                      expected: list) -> None:
+    chat = world.chat(channel)
+    chat.send(text)
+    tickets = _file_all(chat, 2)
+    for ticket, (code, street, colonia) in zip(tickets, expected, strict=True):
+        assert ticket.category_code == code
+        assert street in ticket.address and colonia in ticket.address, ticket.address
+        other = [s for c, s, _ in expected if c != code][0]
+        assert other not in ticket.address and other not in ticket.description, (ticket.address, ticket.description)
+
+
+THREE = [
+    ("hola buenas noches, en la calle abasolo 15 col. centro hay un bache, una lampara fundida y un perro muerto, "
+     "ya tiene dias todo eso", ["pothole", "streetlight", "stray_animal"]),
+    ("en la calle abasolo 15 col centro hay un bache, una fuga de agua y una lampara fundida",
+     ["pothole", "water_leak", "streetlight"]),
+]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text, codes", THREE, ids=[t for t, _ in THREE])
+def test_three_problems_in_a_list_are_all_offered_and_filed(world: World, channel: str, text: str,
+                                                            codes: list[str]) -> None:
+    chat = world.chat(channel)
+    chat.send(text)
+    assert "tres" in chat.replies[0].text.lower() or "3" in chat.replies[0].text, chat.text
+    tickets = _file_all(chat, 3)
+    assert [t.category_code for t in tickets] == codes
+    assert all("abasolo 15" in (t.address or "") for t in tickets)
+    assert "lampara" not in tickets[0].description  # each keeps its own words
+
+
+FIRST_OWN_WORDS = [
+    ("hay una fuga de agua en juarez 70 col centro y aparte la lampara de la esquina esta fundida", "lampara"),
+    ("hay un bache en morelos 20 col centro y tambien hay una fuga de agua", "fuga"),
+]
+
+
+@pytest.mark.parametrize("text, other", FIRST_OWN_WORDS, ids=[t for t, _ in FIRST_OWN_WORDS])
+def test_the_first_of_two_reports_keeps_only_its_own_words(world: World, text: str, other: str) -> None:
+    chat = world.chat("whatsapp")
+    chat.send(text)
+    first, second = _file_all(chat, 2)
+    assert other not in first.description and other in second.description
