@@ -159,7 +159,8 @@ def written_place(turn: Turn) -> dict[str, Any]:
     parts = location_parts(turn)
     text = turn.text[:NLU_MAX_CHARS]
     if parts["address"]:
-        return parts
+        landmark = lead_landmark(turn, parts)  # "la barda de la secundaria técnica 5 en la calle Guerrero"
+        return {**parts, "landmark": landmark, "precise": True} if landmark else parts
     lead = text[:parts["first_start"]] if parts["any"] else text
     lead = _COLONIA_WORD.sub("", lead)
     lead = _CHATTER_LEAD.sub("", lead.strip(" ,;:.!¡?¿\n"))
@@ -175,6 +176,33 @@ def written_place(turn: Turn) -> dict[str, Any]:
         parts = {**parts, "address": lead, "any": True,
                  "precise": parts["precise"] or any(ch.isdigit() for ch in lead) or bool(_CROSSING.search(lead))}
     return parts
+
+
+#: A place named in words before the street ("la barda de la secundaria técnica 5 en la calle Guerrero").
+_PLACE_NOUN = re.compile(
+    r"\b(?:escuela|primaria|secundaria|kinder|prepa|preparatoria|iglesia|parroquia|templo|mercado|plaza|parque"
+    r"|cl[ií]nica|hospital|centro\s+de\s+salud|oxxo|gasolinera|pante[oó]n|deportivo|cancha|farmacia|tienda"
+    r"|biblioteca|colegio|guarder[ií]a|barda|puente|glorieta|m[oó]dulo|presidencia|universidad|tecnol[oó]gico)\b",
+    re.IGNORECASE)
+#: What names the part being corrected: "la ubicación, es…", "el lugar es…", "cambia la dirección:".
+FIX_PLACE_PREFIX = re.compile(
+    r"^\W*(?:(?:corrige|corregir|cambia|cambiar|corrijo)\s+)?(?:la\s+|el\s+)?(?:ubicaci[oó]n|direcci[oó]n|lugar)\b"
+    r"(?:\s+(?:es|era|seria|correcta|bien))*[\s,.:;-]*",
+    re.IGNORECASE)
+
+
+def lead_landmark(turn: Turn, parts: dict[str, Any]) -> str | None:
+    """The place named in words before the street, when the NLU found no landmark: "la barda de la secundaria
+    técnica 5" out of "la ubicación, es la barda de la secundaria técnica 5 en la calle Guerrero y Aldama"."""
+    if parts["landmark"] or parts["first_start"] is None:
+        return None
+    lead = FIX_PLACE_PREFIX.sub("", turn.text[:parts["first_start"]])
+    lead = _CHATTER_LEAD.sub("", lead.strip(" ,;:.!¡?¿\n"))
+    lead = _TAIL_FILLER.sub("", _LEAD_FILLER.sub("", lead.strip(" ,;:.!¡?¿\n"))).strip(" ,;:.!¡?¿\n")
+    lead = re.sub(r"\s+(?:en|sobre|por)(?:\s+(?:la|el))?$", "", lead, flags=re.IGNORECASE).strip()
+    if not lead or len(lead.split()) > PLACE_MAX_WORDS or not _PLACE_NOUN.search(lead):
+        return None
+    return lead[:LANDMARK_MAX_CHARS]
 
 
 BARE_NUMBER = re.compile(r"\s*#?\s*\d{1,5}\s*[.)]?\s*")

@@ -14,7 +14,7 @@ import re
 #: "mejor no, olvídalo", "ya no, olvídalo", "mejor no lo mandes", "ya no quiero reportar", "cancélalo": the citizen
 #: drops the report. Narrower than the NLU's cancel ("me equivoqué" is a correction here, not a cancel).
 _DROP = re.compile(
-    r"\b(?<!me\s)(?<!se\s)(?:olvid(?:a|alo|elo|enlo|ate|ense)|cancel(?:a|alo|ar|en|enlo|e)|anul(?:a|alo|ar|enlo)|"
+    r"\b(?<!me\s)(?<!se\s)(?:olvid(?:a|alo|elo|enlo|ate|ense)|can[cs]el(?:a|alo|ar|en|enlo|e)|anul(?:a|alo|ar|enlo)|"
     r"(?:mejor\s+)?no\s+lo\s+(?:mandes|envies|manden|envien|registres|registren|reportes|levantes|metas)|"
     r"mejor\s+no\s+lo\s+\w+|mejor\s+ya\s+no|ya\s+no\s+(?:quiero|lo\s+quiero|deseo|es\s+necesario|hace\s+falta)|"
     r"no\s+quiero\s+(?:reportar|mandar|enviar|seguir|continuar)|ya\s+no\s+lo\s+(?:mandes|envies|reportes))\b|"
@@ -36,6 +36,31 @@ _SAME_PLACE = re.compile(
     r"\b(?:de|que)\s+la\s+otra\s+vez\b|\b(?:la|aquella)\s+vez\s+pasada\b|\b(?:el|la)\s+de\s+antes\b|"
     r"\bque\s+ya\s+(?:les\s+|le\s+)?(?:habia|habiamos|he|hemos)\s+reportado\b|\bque\s+ya\s+(?:les\s+)?reporte\b"
 )
+
+
+#: "mándalo", "siempre sí, mándalo xfa", "ntp, envíalo", "noo q lo mandes!!", "que sí lo registren": send it.
+_SEND = re.compile(
+    r"\b(?:mand|envi|registr|levant)(?:alo|ala|elo|ela|enlo|enla|amelo|amela)\b|"
+    r"\b(?:que|q)\s+(?:si\s+)?(?:lo|la)\s+(?:mandes|envies|manden|envien|registres|registren|levantes|levanten)\b|"
+    r"\bsiempre\s+si\b")
+#: What takes a "send" back: "no quiero que lo mandes", "ya no", "mejor no", "todavía no", "espérate".
+_SEND_HELD = re.compile(r"\b(?:no\s+(?:quiero|quieras|lo|la|los|las)|ya\s+no|mejor\s+no|todavia\s+no|aun\s+no|"
+                        r"esperate|espera|aguanta)\b")
+
+
+def says_send(folded: str) -> bool:
+    """At the summary: the citizen says to send the report, in words ("bueno no, siempre sí, mándalo")."""
+    if not _SEND.search(folded):
+        return False
+    return not _SEND_HELD.search(folded) or bool(re.search(r"\bsiempre\s+si\b", folded))
+
+
+#: "mmm sabes qué, mejor no, ya le pusieron una tabla": the citizen has second thoughts (asked what to do).
+_SECOND_THOUGHTS = re.compile(r"\bmejor\s+no\b(?!\s+(?:es|era|esta|en|son)\b)")
+
+
+def has_second_thoughts(folded: str) -> bool:
+    return bool(_SECOND_THOUGHTS.search(folded))
 
 
 def means_same_place(folded: str) -> bool:

@@ -28,10 +28,12 @@ from dialogue.flows.report_questions import (
 from dialogue.formatting import distance_text
 from dialogue.places import (
     BARE_NUMBER,
+    FIX_PLACE_PREFIX,
     address_text,
     clause_location_parts,
     has_location,
     is_not_a_place,
+    lead_landmark,
     location_parts,
     written_place,
 )
@@ -215,6 +217,9 @@ def step(turn: Turn) -> bool:
     """Let the report take the message; False when it is not an answer to the pending question."""
     step = turn.conv.step
     if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status"):
+        if step == "confirm" and _asks_about_this_report(turn):
+            _summary_question(turn)  # "¿y cuándo vienen?" with no other report: about this one
+            return True
         return _status_aside(turn)  # answered; the unsent report is kept and recalled
     if _drops_report(turn):
         control.cancel(turn)
@@ -444,10 +449,13 @@ def _after_correction(turn: Turn, what: str) -> None:
         turn.replies.insert(before, turn.replies.pop())
 
 
-def _replaced_place_or_category(turn: Turn) -> bool:
-    """A new place in words replaces the location; a different category in words replaces the category."""
+def _replaced_place_or_category(turn: Turn, *, replace_place: bool = False) -> bool:
+    """A new place in words replaces the location; a different category in words replaces the category.
+    ``replace_place`` (a place given at the fix menu, or "la ubicación, es…"): the new place replaces the whole
+    old one (address, colonia, landmark, pin), never completes it."""
     s = turn.slots
     current = s.get("category")
+    replace_place = replace_place or bool(FIX_PLACE_PREFIX.match(turn.text))
     correcting = clauses.is_correction(turn)
     new_category = clauses.corrected_category(turn, current) if correcting else None
     if new_category is None and not correcting:
@@ -460,7 +468,11 @@ def _replaced_place_or_category(turn: Turn) -> bool:
     if parts["address"] or parts["landmark"] or parts["colonia"]:
         if new_category:
             _change_category(turn, new_category)
-        if _adds_to_place(s, parts, correcting):
+        if replace_place:
+            absorb(turn, replace_location=True)
+            if landmark := lead_landmark(turn, parts):
+                s["landmark"] = landmark
+        elif _adds_to_place(s, parts, correcting):
             for key in ("address", "colonia", "landmark"):
                 if parts[key]:
                     s[key] = parts[key][:300]
@@ -597,7 +609,7 @@ def _typed_fix(turn: Turn) -> None:
             turn.choice = choice
 
 
-def _step_confirm(turn: Turn) -> bool:
+def _step_confirm(turn: Turn, *, at_fix: bool = False) -> bool:
     _typed_fix(turn)
     if turn.choice and turn.choice.startswith("fix:"):
         return _step_fix(turn)
@@ -605,13 +617,16 @@ def _step_confirm(turn: Turn) -> bool:
         absorb(turn, replace_location=True)
         ask_next(turn)
         return True
-    if turn.choice is None and turn.text and _summary_words(turn):
+    if turn.choice is None and turn.text and _summary_words(turn, at_fix=at_fix):
         return True
-    if is_yes(turn):
-        _submit(turn)
+    if is_yes(turn) or (turn.choice is None and report_words.says_send(turn.folded)):
+        _submit(turn)  # also "bueno no, siempre sí, mándalo xfa", "ntp, mándalo", "noo q lo mandes!!"
         return True
-    if is_no(turn) or turn.choice == "fix":
-        turn.conv.step = "fix"
+    if turn.choice is None and turn.text and report_words.is_question(turn.text, turn.folded):
+        _summary_question(turn)
+        return True
+    if is_no(turn) or turn.choice == "fix" or (turn.choice is None and report_words.has_second_thoughts(turn.folded)):
+        turn.conv.step = "fix"  # "mejor no, ya le pusieron una tabla": the options, Cancelar among them
         ask_fix(turn)
         return True
     if turn.choice is None and is_short(turn) and intent(turn) in ("greet", "thanks"):
@@ -623,17 +638,35 @@ def _step_confirm(turn: Turn) -> bool:
     return True
 
 
+def _asks_about_this_report(turn: Turn) -> bool:
+    """A question on when the crew comes, with no folio, from a citizen with no open report: about the draft."""
+    if FOLIO_LIKE.search(turn.text) or not report_words.asks_when(turn.folded):
+        return False
+    return not turn.tickets().open_tickets_for(turn.citizen.id)
+
+
+def _summary_question(turn: Turn) -> None:
+    """ "¿y cuánto se tardan?" at the summary: the category's committed time (catalog), then the summary again."""
+    s = turn.slots
+    category = turn.services.catalog.categories.get(s.get("category") or "")
+    when = report_words.asks_when(turn.folded)
+    kind = "when" if when else "cost" if report_words.asks_cost(turn.folded) else "question"
+    turn.say("report_place_aside", kind=kind, sla=category.sla_text() if category and when else None,
+             ask_place=False)
+    summary(turn)
+
+
 #: "ya lo había reportado", "ya está reportado", "ya lo reporté": the citizen reported this before.
 _REPORTED_BEFORE = re.compile(r"\bya\s+(?:lo|la|los|las)\s+(?:habia\s+|habiamos\s+|he\s+|hemos\s+)?report\w*|"
                               r"\bya\s+(?:esta|estaba)\s+reportad\w*|\bya\s+(?:habia|hice|habiamos)\s+(?:un\s+)?report\w*")
 
 
-def _summary_words(turn: Turn) -> bool:
+def _summary_words(turn: Turn, *, at_fix: bool = False) -> bool:
     """Words at the summary besides yes / no: a corrected house number ("sí, pero es el 45, no el 54"), a new place
     or category, a yes with a correction the bot cannot read (the fix menu, never sent as it is), the place again,
     "no tengo foto", "ya lo había reportado". True when taken."""
     s = turn.slots
-    if _number_corrected(turn) or _replaced_place_or_category(turn):
+    if _number_corrected(turn) or _replaced_place_or_category(turn, replace_place=at_fix):
         return True
     folded = turn.folded
     if report_words.yes_but(folded):
@@ -699,7 +732,7 @@ def _step_fix(turn: Turn) -> bool:
         return True
     # Free text: a correction ("es en la calle Hidalgo", "es una fuga") or a yes after all.
     turn.conv.step = "confirm"
-    return _step_confirm(turn)
+    return _step_confirm(turn, at_fix=True)
 
 
 def _submit(turn: Turn) -> None:

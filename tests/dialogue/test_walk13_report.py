@@ -10,6 +10,7 @@ import pytest
 
 from tests.dialogue.conftest import Chat, World
 from tests.dialogue.test_addresses import finish
+from ticketing.models import ConversationMode
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -129,7 +130,7 @@ def test_two_problems_at_two_places_each_get_their_own_place_and_words(world: Wo
     for ticket, (code, street, colonia) in zip(tickets, expected, strict=True):
         assert ticket.category_code == code
         assert street in ticket.address and colonia in ticket.address, ticket.address
-        other = [s for c, s, _ in expected if c != code][0]
+        other = next(s for c, s, _ in expected if c != code)
         assert other not in ticket.address and other not in ticket.description, (ticket.address, ticket.description)
 
 
@@ -166,3 +167,112 @@ def test_the_first_of_two_reports_keeps_only_its_own_words(world: World, text: s
     chat.send(text)
     first, second = _file_all(chat, 2)
     assert other not in first.description and other in second.description
+
+
+# --- F7: a new place at "Corregir" replaces the old one ----------------------------------------------------------
+
+NEW_PLACES = [
+    ("la ubicacion, es la barda de la secundaria tecnica 5 en la calle guerrero y aldama",
+     ["guerrero", "secundaria tecnica 5"]),
+    ("es en la calle guerrero y aldama", ["guerrero"]),
+    ("el lugar es la barda del mercado en morelos 45 col jardines", ["morelos 45", "jardines", "mercado"]),
+]
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "telegram"])
+@pytest.mark.parametrize("how", ["free text at the fix menu", "at the summary", "Ubicación picked"])
+@pytest.mark.parametrize("text, pieces", NEW_PLACES, ids=[t for t, _ in NEW_PLACES])
+def test_a_new_place_at_the_fix_menu_replaces_the_whole_old_place(world: World, channel: str, how: str, text: str,
+                                                                  pieces: list[str]) -> None:
+    chat = world.chat(channel)
+    chat.send("en col. centro frente a la oxxo hay grafiti en la barda")
+    finish(chat)
+    if how != "at the summary":
+        chat.send("2")  # Corregir
+        assert chat.conversation().step == "fix"
+    if how == "Ubicación picked":
+        chat.send(payload="fix:location")
+    chat.send(text)
+    finish(chat)
+    place = " ".join(v for v in _place(chat).values() if v).lower()
+    for piece in pieces:
+        assert piece in place, (piece, place)
+    assert "oxxo" not in place and "centro" not in place, place
+    chat.send("sí")
+    ticket = chat.tickets()[-1]
+    stored = " ".join(p for p in (ticket.address, ticket.landmark) if p).lower()
+    assert "oxxo" not in stored and "centro" not in stored and pieces[0] in stored
+
+
+# --- F5, F20: casual yeses, questions and typos at the summary ---------------------------------------------------
+
+def _at_summary(world: World, channel: str) -> Chat:
+    chat = world.chat(channel)
+    chat.send("hay una coladera sin tapa en av constitucion 1200 col obrera")
+    finish(chat)
+    assert chat.conversation().step == "confirm"
+    return chat
+
+
+SENDS = ["bueno no, siempre si mandalo xfa", "ntp, mandalo", "noo q lo mandes!!", "siempre si, envialo porfa",
+         "ya mandalo pues", "que si lo manden"]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text", SENDS)
+def test_a_send_in_words_at_the_summary_sends_the_report(world: World, channel: str, text: str) -> None:
+    chat = _at_summary(world, channel)
+    chat.send(text)
+    conv = chat.conversation()
+    assert conv.flow is None and conv.mode == ConversationMode.BOT, chat.text
+    ticket = chat.tickets()[-1]
+    assert ticket.folio in chat.text and "constitucion 1200" in ticket.address
+    assert text not in ticket.description
+
+
+HELD = ["no quiero que lo mandes todavia", "mejor no lo mandes", "espera, no lo mandes"]
+
+
+@pytest.mark.parametrize("text", HELD)
+def test_a_send_taken_back_is_never_sent(world: World, text: str) -> None:
+    chat = _at_summary(world, "whatsapp")
+    chat.send(text)
+    assert not chat.tickets(), chat.text
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_second_thoughts_then_a_send_keep_the_report(world: World, channel: str) -> None:
+    chat = _at_summary(world, channel)
+    chat.send("mmm sabes q mejor no, ya le pusieron una tabla los vecinos")
+    conv = chat.conversation()
+    assert conv.flow == "report" and conv.mode == ConversationMode.BOT and "constitucion 1200" in conv.slots["address"]
+    assert any(b.title == "Cancelar" for r in chat.replies for b in r.buttons), chat.replies
+    chat.send("bueno no, siempre si mandalo xfa")
+    assert chat.conversation().flow is None and "constitucion 1200" in chat.tickets()[-1].address
+
+
+QUESTIONS = ["oye y cuanto tiempo se tardan en llevarselo?", "¿cuánto se tardan?", "y cuando vienen a verlo?",
+             "cuantos dias tardan en arreglarlo"]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text", QUESTIONS)
+def test_a_question_at_the_summary_is_answered_and_the_summary_shown_again(world: World, channel: str,
+                                                                          text: str) -> None:
+    chat = _at_summary(world, channel)
+    sla = world.catalog.category(chat.conversation().slots["category"]).sla_text()
+    chat.send(text)
+    conv = chat.conversation()
+    assert conv.flow == "report" and conv.step == "confirm" and conv.mode == ConversationMode.BOT
+    assert sla in chat.text and "entend" not in chat.text.lower(), chat.text
+    assert "constitucion 1200" in conv.slots["address"] and not chat.tickets()
+    chat.send("sí")
+    assert chat.tickets()[-1].description == "hay una coladera sin tapa en av constitucion 1200 col obrera"
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text", ["canselar", "canselalo", "cancelalo porfa"])
+def test_cancel_misspelt_cancels(world: World, channel: str, text: str) -> None:
+    chat = _at_summary(world, channel)
+    chat.send(text)
+    assert chat.conversation().flow is None and not chat.tickets(), chat.text
