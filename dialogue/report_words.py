@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from dialogue.text import fold
+
 #: "mejor no, olvídalo", "ya no, olvídalo", "mejor no lo mandes", "ya no quiero reportar", "cancélalo": the citizen
 #: drops the report. Narrower than the NLU's cancel ("me equivoqué" is a correction here, not a cancel).
 _DROP = re.compile(
@@ -147,6 +149,31 @@ _NO_PHOTO = re.compile(
 
 def declines_photo(folded: str) -> bool:
     return bool(_NO_PHOTO.search(folded))
+
+
+#: The "no" / "no tengo foto" a photo answer starts with: "no pz no tengo foto, el árbol está tapando el paso".
+_DECLINE_LEAD = re.compile(
+    r"^\W*(?:(?:no|nop|nel|sin|ni|pz|pues|pos|la\s+verdad|ahorita|ahora|perd[oó]n|este|mmm*|sorry)\b[\s,.!]*)*"
+    r"(?:(?:no\s+)?(?:tengo|tngo|traigo|hay|pude|puedo|tom[eé]|saqu[eé]|alcanc[eé])\b[\s,]*(?:(?:a\s+)?tomar\s+)?)?"
+    r"(?:(?:una|la|las|ninguna|ni)\s+)?(?:fotos?|fotograf[ií]as?|im[aá]gen(?:es)?|c[aá]mara)?\b[\s,.;:!]*",
+    re.IGNORECASE)
+#: Why there is no photo ("xq es de noche", "porque no traigo cel"): about the photo, not the problem.
+_PHOTO_REASON = re.compile(r"^(?:xq|pq|porque|por\s+que|ya\s+que|es\s+que|se\s+me|no\s+tengo|no\s+traigo)\b")
+PHOTO_REST_MIN_WORDS = 3
+
+
+def after_photo_decline(text: str) -> str | None:
+    """The words after a leading "no" / "no tengo foto" that say something about the problem ("el árbol está
+    tapando el paso"), kept for the report; None when there are none (or only why there is no photo)."""
+    m = _DECLINE_LEAD.match(text)
+    rest = text[m.end():].strip() if m else text.strip()
+    words = re.findall(r"\w+", rest)
+    if len(words) < PHOTO_REST_MIN_WORDS:
+        return None
+    folded = fold(rest)
+    if _PHOTO_REASON.match(folded) and len(words) <= 6 and not re.search(r"\b(?:pero|y)\b", folded):
+        return None
+    return rest
 
 
 #: "sí, pero…", "ok nada más que…": a yes that goes on with a correction.

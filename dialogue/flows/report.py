@@ -399,9 +399,16 @@ def _step_photo(turn: Turn) -> bool:
         reask(turn)
         return True
     absorb(turn, replace_location=False)
+    said_no = turn.choice == "no_photo" or (turn.choice is None and (
+        declined or report_words.declines_photo(turn.folded)))
+    if declined and turn.choice is None and (rest := report_words.after_photo_decline(turn.text)) \
+            and rest not in (s.get("description") or "") and not only_a_place(rest, parse(turn).entities):
+        # "no pz no tengo foto, el árbol está tapando el paso": the words after the "no" are the report's (and
+        # its urgency is read from them when it is filed)
+        _add_to_description(turn, rest)
     if photo_policy(turn) == "required" and s.get("photo_state") == "asked":
         s["photo_state"] = "reminded"
-        turn.say("report_photo_reminder", buttons=no_photo_button(turn))
+        turn.say("report_photo_reminder", declined=said_no and turn.choice is None, buttons=no_photo_button(turn))
         return True
     if (not declined and turn.choice is None and not is_control_word(turn) and not s.get("description_extra")
             and not only_a_place(turn.text, parse(turn).entities)):  # "en la colonia centro" is the place's
@@ -545,11 +552,12 @@ def _number_corrected(turn: Turn) -> bool:
     return True
 
 
-def _add_to_description(turn: Turn) -> None:
+def _add_to_description(turn: Turn, words: str | None = None) -> None:
+    """The citizen's words (``words``, else the message) join the report's description."""
     s = turn.slots
     before = (s.get("description") or "").rstrip()
     joiner = " " if not before or before[-1] in ".!?" else ". "
-    s["description"] = (before + joiner + turn.text).strip()[:DESCRIPTION_MAX_CHARS]
+    s["description"] = (before + joiner + (words if words is not None else turn.text)).strip()[:DESCRIPTION_MAX_CHARS]
 
 
 def _change_category(turn: Turn, code: str) -> None:

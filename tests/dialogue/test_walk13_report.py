@@ -6,6 +6,8 @@ F32), a place given at "Corregir" replaces the old one (F7), casual yeses, quest
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.dialogue.conftest import Chat, World
@@ -276,3 +278,61 @@ def test_cancel_misspelt_cancels(world: World, channel: str, text: str) -> None:
     chat = _at_summary(world, channel)
     chat.send(text)
     assert chat.conversation().flow is None and not chat.tickets(), chat.text
+
+
+# --- F12: words after a leading "no" at the photo step -----------------------------------------------------------
+
+AFTER_NO = [
+    "no pz no tengo foto, el arbol esta tapando el paso",
+    "no, no tengo, pero el arbol esta tapando el paso",
+    "no pz lo reporte por telefono, no tengo el folio. el arbol sigue ahi tirado tapando el paso",
+    "nel, sin foto. ya esta tapando el paso y nadie lo quita",
+]
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "telegram"])
+@pytest.mark.parametrize("text", AFTER_NO)
+def test_words_after_no_at_the_photo_step_are_kept_and_make_it_urgent(world: World, channel: str, text: str) -> None:
+    chat = world.chat(channel)
+    chat.send("se cayo un arbol en la calle hidalgo 20 col centro")
+    assert chat.conversation().step == "photo", chat.text
+    chat.send(text)
+    assert "tapando el paso" in _slots(chat)["description"], _slots(chat)
+    finish(chat)
+    chat.send("sí")
+    ticket = chat.tickets()[-1]
+    hours = world.catalog.category("tree").urgent_sla_hours
+    assert "tapando el paso" in ticket.description and ticket.category_code == "tree"
+    assert ticket.due_at - ticket.created_at <= timedelta(hours=hours, minutes=1)  # urgent: the shorter time
+
+
+@pytest.mark.parametrize("text", ["no", "no tengo", "no tengo foto", "no tngo foto xq es de noche", "sin foto"])
+def test_a_bare_no_photo_adds_nothing(world: World, text: str) -> None:
+    chat = world.chat("whatsapp")
+    chat.send("se cayo un arbol en la calle hidalgo 20 col centro")
+    chat.send(text)
+    assert _slots(chat)["description"] == "se cayo un arbol en la calle hidalgo 20 col centro"
+
+
+# --- F21: the required-photo reminder after a "no tengo" -------------------------------------------------------
+
+@pytest.mark.parametrize("channel", ["whatsapp", "telegram"])
+@pytest.mark.parametrize("text", ["no tngo foto xq es de noche", "no tengo", "sin foto", "no"])
+def test_the_required_photo_reminder_never_asks_for_the_no_already_given(world: World, channel: str,
+                                                                         text: str) -> None:
+    chat = world.chat(channel)
+    chat.send("hay grafiti en la barda de hidalgo 20 col centro")
+    assert chat.conversation().step == "photo"
+    chat.send(text)
+    assert "importante" in chat.text and '"no tengo"' not in chat.text, chat.text
+    chat.send("continuar")
+    finish(chat)
+    chat.send("sí")
+    assert chat.tickets()[-1].category_code == "graffiti"
+
+
+def test_the_required_photo_reminder_after_other_words_says_how_to_go_on(world: World) -> None:
+    chat = world.chat("whatsapp")
+    chat.send("hay grafiti en la barda de hidalgo 20 col centro")
+    chat.send("es una pinta muy grande")
+    assert '"no tengo"' in chat.text
