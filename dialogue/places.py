@@ -117,10 +117,11 @@ def _parts(text: str, found: Sequence[Any]) -> dict[str, Any]:
         landmark = landmark_phrase(text, starts)
         if landmark:
             landmarks = [landmark]
-    elif landmarks:
-        # "a 2 cuadras de la clínica del IMSS": the whole phrase, when the NLU kept only "imss"
-        phrase = landmark_phrase(text, [e.start for e in entities if e.type != "landmark"])
-        if phrase and len(landmarks) == 1 and fold(landmarks[0]) in fold(phrase):
+    elif len(landmarks) == 1:
+        # "a 2 cuadras de la clínica del IMSS": the whole phrase up to the landmark, when the NLU kept only "imss"
+        end = max(e.end for e in entities if e.type == "landmark")
+        phrase = landmark_phrase(text[:end], [e.start for e in entities if e.type != "landmark"])
+        if phrase and fold(landmarks[0]) in fold(phrase):
             landmarks = [phrase]
     runs = [r for r in _spans_text(text, address_spans) if r] if address_spans else []
     address = ", ".join(dict.fromkeys(runs)) or None

@@ -336,3 +336,14 @@ def test_the_required_photo_reminder_after_other_words_says_how_to_go_on(world: 
     chat.send("hay grafiti en la barda de hidalgo 20 col centro")
     chat.send("es una pinta muy grande")
     assert '"no tengo"' in chat.text
+
+
+LANDMARK_ENDS = [("en col. centro frente a la oxxo hay grafiti en la barda", "frente a la oxxo"),
+                 ("hay un bache frente al oxxo de la calle morelos 120", "frente al oxxo")]
+
+
+@pytest.mark.parametrize("text, landmark", LANDMARK_ENDS, ids=[t for t, _ in LANDMARK_ENDS])
+def test_a_landmark_ends_where_the_landmark_ends(world: World, text: str, landmark: str) -> None:
+    chat = world.chat("whatsapp")
+    chat.send(text)
+    assert (_slots(chat).get("landmark") or "").lower() == landmark, _slots(chat)
