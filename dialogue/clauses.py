@@ -61,6 +61,16 @@ def is_correction(turn: Turn) -> bool:
     return bool(_CUE.match(folded) or _CUE_ANYWHERE.search(folded))
 
 
+def parse_clause(turn: Turn, text: str) -> Parse | None:
+    """A part of the message read on its own (None when too short or the NLU fails)."""
+    return _parse_clause(turn, text)
+
+
+def service_of(reading: Parse | None, catalog_codes: set[str]) -> str | None:
+    """The service category a clause names (not only a place), if any."""
+    return _service(reading, catalog_codes)
+
+
 def _parse_clause(turn: Turn, text: str) -> Parse | None:
     text = text.strip(" ,.;:!¡?¿")
     if len(text) < 3:

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 #: landmark: the citizen's reference must not be lost from the report.
 _LANDMARK_START = re.compile(
     r"\b(?:(?:justo\s+|casi\s+)?(?:en\s*frente|frente)\s+(?:a|al|de|del)"
-    r"|(?:a\s+un|al|a)\s+(?:lado|costado)\s+(?:de|del)|junto\s+(?:a|al|de|del)|a\s+la\s+altura\s+(?:de|del)"
+    r"|(?:a\s+un|al|a)\s+(?:lado|costado)\s+(?:de|del)"
+    r"|a\s+(?:\d+|una|dos|tres|cuatro|cinco|media)\s+cuadras?\s+(?:de|del)|junto\s+(?:a|al|de|del)|a\s+la\s+altura\s+(?:de|del)"
     r"|(?:atr[aá]s|detr[aá]s|cerca|enseguida|afuera|fuera|a\s+espaldas)\s+(?:de|del|al))\s+\S",
     re.IGNORECASE,
 )
@@ -61,6 +62,12 @@ _COLONIA_WORD = re.compile(r"(?:\b(?:en\s+(?:la\s+)?)?(?:colonia|col\.?|fraccion
 #: Words around a written place that are not part of it: "es en", "está en la", "por favor", "gracias".
 _LEAD_FILLER = re.compile(r"^(?:(?:es|est[aá]|queda|ser[ií]a)\s+)?(?:en\s+)?(?:(?:la|el)\s+(?=calle\b))?",
                           re.IGNORECASE)
+#: Chatter before a place: "ya te dije en la Juárez", "como les dije, en la Hidalgo", "pues ya les había dicho que…".
+_CHATTER_LEAD = re.compile(
+    r"^\W*(?:(?:ya|pues|pero|oiga|oigan|oye|como|te|le|les|lo|se|que|q|si|no|ya\s+se)\b[\s,]*)*"
+    r"(?:dije|digo|dijimos|he\s+dicho|habia\s+dicho|hab[ií]a\s+dicho|puse|escrib[ií]|expliqu[eé]|mencion[eé])\b"
+    r"[\s,.!¡]*(?:que\s+|q\s+)?",
+    re.IGNORECASE)
 _TAIL_FILLER = re.compile(
     r"(?:[\s,.;:!]+(?:por\s+favor|porfa|gracias|muchas\s+gracias|saludos|urge|y|e|,))+[\s,.;:!]*$", re.IGNORECASE)
 _PLACE_NOUN_START = re.compile(
@@ -85,18 +92,37 @@ def _spans_text(text: str, spans: list[tuple[int, int]]) -> list[str]:
 def location_parts(turn: Turn) -> dict[str, Any]:
     """What the NLU found about a place: address (street, number, cross streets in the citizen's words),
     colonia, landmark and whether it is precise."""
-    text = turn.text[:NLU_MAX_CHARS]
-    entities = [e for e in parse(turn).entities if e.type in (*_ADDRESS_TYPES, "colonia", "landmark")]
+    return _parts(turn.text[:NLU_MAX_CHARS], parse(turn).entities)
+
+
+def clause_location_parts(turn: Turn, text: str) -> dict[str, Any]:
+    """``location_parts`` of a part of the message (one of two problems: "un bache en Hidalgo 10 col Centro")."""
+    text = text[:NLU_MAX_CHARS]
+    try:
+        entities = turn.services.parser.parse(text).entities if text.strip() else []
+    except Exception:
+        entities = []
+    return _parts(text, entities)
+
+
+def _parts(text: str, found: Sequence[Any]) -> dict[str, Any]:
+    entities = [e for e in found if e.type in (*_ADDRESS_TYPES, "colonia", "landmark")]
     address_spans = [(e.start, e.end) for e in entities if e.type == "address"]
     address_spans += [(e.start, e.end) for e in entities if e.type in ("street", "cross_street", "number")
                       and not any(a <= e.start and e.end <= b for a, b in address_spans)]
     landmarks = list(dict.fromkeys(e.value.strip() for e in entities if e.type == "landmark"))
-    colonias = [e.value.strip() for e in entities if e.type == "colonia"]
+    colonias = [_colonia_with_kind(text, e.start, e.value.strip()) for e in entities if e.type == "colonia"]
     starts = [e.start for e in entities]
     if entities and not landmarks:
         landmark = landmark_phrase(text, starts)
         if landmark:
             landmarks = [landmark]
+    elif len(landmarks) == 1:
+        # "a 2 cuadras de la clínica del IMSS": the whole phrase up to the landmark, when the NLU kept only "imss"
+        end = max(e.end for e in entities if e.type == "landmark")
+        phrase = landmark_phrase(text[:end], [e.start for e in entities if e.type != "landmark"])
+        if phrase and fold(landmarks[0]) in fold(phrase):
+            landmarks = [phrase]
     runs = [r for r in _spans_text(text, address_spans) if r] if address_spans else []
     address = ", ".join(dict.fromkeys(runs)) or None
     landmark = ", ".join(landmarks) or None
@@ -106,6 +132,18 @@ def location_parts(turn: Turn) -> dict[str, Any]:
         colonia = f"col. {colonia}"
     return {"address": address, "colonia": colonia, "landmark": landmark, "precise": precise,
             "any": bool(entities), "first_start": min(starts) if starts else None}
+
+
+_COLONIA_KIND = re.compile(r"\b(barrio|fraccionamiento|fracc\.?|sector|unidad|residencial|ejido)\s*$", re.IGNORECASE)
+
+
+def _colonia_with_kind(text: str, start: int, value: str) -> str:
+    """ "barrio de San Juan", not "col. de San Juan": the citizen's word for the kind of place, when the NLU left it
+    out of the colonia's name."""
+    m = _COLONIA_KIND.search(text[max(0, start - 20):start])
+    if m and not fold(value).startswith(fold(m.group(1)).rstrip(".")):
+        return f"{m.group(1)} {value}"
+    return value
 
 
 def names_another_place(turn: Turn, ticket: Ticket) -> bool:
@@ -122,10 +160,12 @@ def written_place(turn: Turn) -> dict[str, Any]:
     parts = location_parts(turn)
     text = turn.text[:NLU_MAX_CHARS]
     if parts["address"]:
-        return parts
+        landmark = lead_landmark(turn, parts)  # "la barda de la secundaria técnica 5 en la calle Guerrero"
+        return {**parts, "landmark": landmark, "precise": True} if landmark else parts
     lead = text[:parts["first_start"]] if parts["any"] else text
     lead = _COLONIA_WORD.sub("", lead)
-    lead = _TAIL_FILLER.sub("", _LEAD_FILLER.sub("", lead.strip(" ,;:.\n"))).strip(" ,;:.\n")
+    lead = _CHATTER_LEAD.sub("", lead.strip(" ,;:.!¡?¿\n"))
+    lead = _TAIL_FILLER.sub("", _LEAD_FILLER.sub("", lead.strip(" ,;:.!¡?¿\n"))).strip(" ,;:.!¡?¿\n")
     if not lead or len(lead.split()) > PLACE_MAX_WORDS or not any(ch.isalnum() for ch in lead):
         return parts
     folded_lead = fold(lead)
@@ -137,6 +177,33 @@ def written_place(turn: Turn) -> dict[str, Any]:
         parts = {**parts, "address": lead, "any": True,
                  "precise": parts["precise"] or any(ch.isdigit() for ch in lead) or bool(_CROSSING.search(lead))}
     return parts
+
+
+#: A place named in words before the street ("la barda de la secundaria técnica 5 en la calle Guerrero").
+_PLACE_NOUN = re.compile(
+    r"\b(?:escuela|primaria|secundaria|kinder|prepa|preparatoria|iglesia|parroquia|templo|mercado|plaza|parque"
+    r"|cl[ií]nica|hospital|centro\s+de\s+salud|oxxo|gasolinera|pante[oó]n|deportivo|cancha|farmacia|tienda"
+    r"|biblioteca|colegio|guarder[ií]a|barda|puente|glorieta|m[oó]dulo|presidencia|universidad|tecnol[oó]gico)\b",
+    re.IGNORECASE)
+#: What names the part being corrected: "la ubicación, es…", "el lugar es…", "cambia la dirección:".
+FIX_PLACE_PREFIX = re.compile(
+    r"^\W*(?:(?:corrige|corregir|cambia|cambiar|corrijo)\s+)?(?:la\s+|el\s+)?(?:ubicaci[oó]n|direcci[oó]n|lugar)\b"
+    r"(?:\s+(?:es|era|seria|correcta|bien))*[\s,.:;-]*",
+    re.IGNORECASE)
+
+
+def lead_landmark(turn: Turn, parts: dict[str, Any]) -> str | None:
+    """The place named in words before the street, when the NLU found no landmark: "la barda de la secundaria
+    técnica 5" out of "la ubicación, es la barda de la secundaria técnica 5 en la calle Guerrero y Aldama"."""
+    if parts["landmark"] or parts["first_start"] is None:
+        return None
+    lead = FIX_PLACE_PREFIX.sub("", turn.text[:parts["first_start"]])
+    lead = _CHATTER_LEAD.sub("", lead.strip(" ,;:.!¡?¿\n"))
+    lead = _TAIL_FILLER.sub("", _LEAD_FILLER.sub("", lead.strip(" ,;:.!¡?¿\n"))).strip(" ,;:.!¡?¿\n")
+    lead = re.sub(r"\s+(?:en|sobre|por)(?:\s+(?:la|el))?$", "", lead, flags=re.IGNORECASE).strip()
+    if not lead or len(lead.split()) > PLACE_MAX_WORDS or not _PLACE_NOUN.search(lead):
+        return None
+    return lead[:LANDMARK_MAX_CHARS]
 
 
 BARE_NUMBER = re.compile(r"\s*#?\s*\d{1,5}\s*[.)]?\s*")

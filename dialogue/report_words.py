@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 
+from dialogue.text import fold
+
 #: "mejor no, olvídalo", "ya no, olvídalo", "mejor no lo mandes", "ya no quiero reportar", "cancélalo": the citizen
 #: drops the report. Narrower than the NLU's cancel ("me equivoqué" is a correction here, not a cancel).
 _DROP = re.compile(
-    r"\b(?<!me\s)(?<!se\s)(?:olvid(?:a|alo|elo|enlo|ate|ense)|cancel(?:a|alo|ar|en|enlo|e)|anul(?:a|alo|ar|enlo)|"
+    r"\b(?<!me\s)(?<!se\s)(?:olvid(?:a|alo|elo|enlo|ate|ense)|can[cs]el(?:a|alo|ar|en|enlo|e)|anul(?:a|alo|ar|enlo)|"
     r"(?:mejor\s+)?no\s+lo\s+(?:mandes|envies|manden|envien|registres|registren|reportes|levantes|metas)|"
     r"mejor\s+no\s+lo\s+\w+|mejor\s+ya\s+no|ya\s+no\s+(?:quiero|lo\s+quiero|deseo|es\s+necesario|hace\s+falta)|"
     r"no\s+quiero\s+(?:reportar|mandar|enviar|seguir|continuar)|ya\s+no\s+lo\s+(?:mandes|envies|reportes))\b|"
@@ -36,6 +38,31 @@ _SAME_PLACE = re.compile(
     r"\b(?:de|que)\s+la\s+otra\s+vez\b|\b(?:la|aquella)\s+vez\s+pasada\b|\b(?:el|la)\s+de\s+antes\b|"
     r"\bque\s+ya\s+(?:les\s+|le\s+)?(?:habia|habiamos|he|hemos)\s+reportado\b|\bque\s+ya\s+(?:les\s+)?reporte\b"
 )
+
+
+#: "mándalo", "siempre sí, mándalo xfa", "ntp, envíalo", "noo q lo mandes!!", "que sí lo registren": send it.
+_SEND = re.compile(
+    r"\b(?:mand|envi|registr|levant)(?:alo|ala|elo|ela|enlo|enla|amelo|amela)\b|"
+    r"\b(?:que|q)\s+(?:si\s+)?(?:lo|la)\s+(?:mandes|envies|manden|envien|registres|registren|levantes|levanten)\b|"
+    r"\bsiempre\s+si\b")
+#: What takes a "send" back: "no quiero que lo mandes", "ya no", "mejor no", "todavía no", "espérate".
+_SEND_HELD = re.compile(r"\b(?:no\s+(?:quiero|quieras|lo|la|los|las)|ya\s+no|mejor\s+no|todavia\s+no|aun\s+no|"
+                        r"esperate|espera|aguanta)\b")
+
+
+def says_send(folded: str) -> bool:
+    """At the summary: the citizen says to send the report, in words ("bueno no, siempre sí, mándalo")."""
+    if not _SEND.search(folded):
+        return False
+    return not _SEND_HELD.search(folded) or bool(re.search(r"\bsiempre\s+si\b", folded))
+
+
+#: "mmm sabes qué, mejor no, ya le pusieron una tabla": the citizen has second thoughts (asked what to do).
+_SECOND_THOUGHTS = re.compile(r"\bmejor\s+no\b(?!\s+(?:es|era|esta|en|son)\b)")
+
+
+def has_second_thoughts(folded: str) -> bool:
+    return bool(_SECOND_THOUGHTS.search(folded))
 
 
 def means_same_place(folded: str) -> bool:
@@ -91,6 +118,29 @@ def is_complaint(folded: str) -> bool:
     return bool(_WAITING.search(folded))
 
 
+#: Words of a description or of chatter that no street, colonia or landmark name holds ("desde el sábado está ahí
+#: y ya apesta", "es bien grande como de un metro y ya se han ponchado varias llantas").
+_TALK_WORDS = frozenset({
+    "ya", "esta", "estan", "estaba", "ahi", "alli", "aqui", "aca", "muy", "bien", "mucho", "mucha", "muchos", "se",
+    "han", "ha", "hay", "habia", "tiene", "tienen", "tenia", "desde", "apesta", "huele", "sigue", "siguen", "pero",
+    "porque", "xq", "pq", "como", "nada", "nadie", "nunca", "todavia", "aun", "siempre", "grande", "grandes", "feo",
+    "horrible", "peligroso", "peligrosa", "lo", "le", "les", "me", "nos", "dije", "digo", "ayer", "hoy", "anoche",
+    "sabado", "domingo", "lunes", "martes", "miercoles", "jueves", "viernes", "semana", "dias", "noche", "tarde",
+    "llantas", "carros", "coches", "gente", "ninos", "mas", "menos", "cada", "vez", "puede", "pueden", "quiero",
+    "necesito", "urge", "favor", "neta", "oigan", "oiga", "tambien", "fue", "era", "son", "sale", "salen", "cayo",
+    "ponchado", "ponchan", "metro", "metros", "hondo", "profundo", "tapa", "apestoso", "pasa", "pasan", "ve", "veo",
+})
+TALK_MIN_WORDS = 4
+
+
+def describes(folded: str) -> bool:
+    """A description or chatter, not a place: four words or more, at least a third of them (two at least) words
+    no place name holds."""
+    words = re.findall(r"[a-zñ0-9]+", folded)
+    talk = sum(w in _TALK_WORDS for w in words)
+    return len(words) >= TALK_MIN_WORDS and talk >= 2 and talk * 3 >= len(words)
+
+
 #: "no tengo foto", "no traigo cámara", "sin foto", "ahorita no tengo fotos".
 _NO_PHOTO = re.compile(
     r"^(?:(?:y|pero|este|ahorita|ahora|es\s+que|pues|la\s+verdad|perdon)\b[\s,]*)*(?:no|sin|ni)\b(?:\s+\w+){0,3}?\s+"
@@ -99,6 +149,31 @@ _NO_PHOTO = re.compile(
 
 def declines_photo(folded: str) -> bool:
     return bool(_NO_PHOTO.search(folded))
+
+
+#: The "no" / "no tengo foto" a photo answer starts with: "no pz no tengo foto, el árbol está tapando el paso".
+_DECLINE_LEAD = re.compile(
+    r"^\W*(?:(?:no|nop|nel|sin|ni|pz|pues|pos|la\s+verdad|ahorita|ahora|perd[oó]n|este|mmm*|sorry)\b[\s,.!]*)*"
+    r"(?:(?:no\s+)?(?:tengo|tngo|traigo|hay|pude|puedo|tom[eé]|saqu[eé]|alcanc[eé])\b[\s,]*(?:(?:a\s+)?tomar\s+)?)?"
+    r"(?:(?:una|la|las|ninguna|ni)\s+)?(?:fotos?|fotograf[ií]as?|im[aá]gen(?:es)?|c[aá]mara)?\b[\s,.;:!]*",
+    re.IGNORECASE)
+#: Why there is no photo ("xq es de noche", "porque no traigo cel"): about the photo, not the problem.
+_PHOTO_REASON = re.compile(r"^(?:xq|pq|porque|por\s+que|ya\s+que|es\s+que|se\s+me|no\s+tengo|no\s+traigo)\b")
+PHOTO_REST_MIN_WORDS = 3
+
+
+def after_photo_decline(text: str) -> str | None:
+    """The words after a leading "no" / "no tengo foto" that say something about the problem ("el árbol está
+    tapando el paso"), kept for the report; None when there are none (or only why there is no photo)."""
+    m = _DECLINE_LEAD.match(text)
+    rest = text[m.end():].strip() if m else text.strip()
+    words = re.findall(r"\w+", rest)
+    if len(words) < PHOTO_REST_MIN_WORDS:
+        return None
+    folded = fold(rest)
+    if _PHOTO_REASON.match(folded) and len(words) <= 6 and not re.search(r"\b(?:pero|y)\b", folded):
+        return None
+    return rest
 
 
 #: "sí, pero…", "ok nada más que…": a yes that goes on with a correction.

@@ -127,7 +127,7 @@ def is_common_street(word: str) -> bool:
         return True
     return len(word) >= 6 and any(_one_edit(key, k) for k in _COMMON_SOUNDS if abs(len(k) - len(key)) <= 1)
 _BETWEEN_RE = re.compile(
-    rf"\b(?:entre|entra)\s+(?:(?:la|las|el|calles?)\s+)?(?:{_STREET_TYPE}\s+)?(?P<a>{_NAME})\s+y\s+(?:(?:la|el)\s+)?"
+    rf"\b(?:entre|entra)\s+(?:(?:la|las|el|calles?)\s+)?(?:{_STREET_TYPE}\s+)?(?P<a>{_NAME})\s+[ye]\s+(?:(?:la|el)\s+)?"
     rf"(?:{_STREET_TYPE}\s+)?(?P<b>{_NAME})"
 )
 _CORNER_ALONE_RE = re.compile(

@@ -90,7 +90,7 @@ def answer(turn: Turn) -> None:
     if understood in SERVICE_INTENTS or candidates:
         found = clauses.problems(turn)
         if len(found) >= 2:  # "hay un bache y además la lámpara está fundida": both, one after the other
-            report.start(turn, category=found[0][0], description=turn.text, queued=found[1:])
+            report.start(turn, category=found[0][0], description=found[0][1], queued=found[1:])
             return
     if understood in SERVICE_INTENTS:
         unsure = reading.confidence < report.SURE_CONFIDENCE and len(candidates) >= 2

@@ -28,16 +28,29 @@ from dialogue.flows.report_questions import (
 from dialogue.formatting import distance_text
 from dialogue.places import (
     BARE_NUMBER,
+    FIX_PLACE_PREFIX,
     address_text,
+    clause_location_parts,
     has_location,
     is_not_a_place,
+    lead_landmark,
     location_parts,
     written_place,
 )
 from dialogue.simulated import is_simulated
 from dialogue.text import NO_PHOTO_WORDS, SKIP_WORDS, UNSURE_WORDS, fold, starts_with_one_of
 from dialogue.turn import Turn
-from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_control_word, is_no, is_short, is_yes, parse
+from dialogue.understanding import (
+    FOLIO_LIKE,
+    NLU_MAX_CHARS,
+    folio_in,
+    intent,
+    is_control_word,
+    is_no,
+    is_short,
+    is_yes,
+    parse,
+)
 from dialogue.urgency import urgent_cue
 from nlu.acts import only_a_place
 from nlu.api import SERVICE_INTENTS, Parse
@@ -61,6 +74,9 @@ def start(turn: Turn, *, category: str | None, description: str, candidates: Seq
           queued: Sequence[tuple[str, str]] = ()) -> None:
     """A new report; ``queued``: more problems of the same message, (category, words), filed one after the other."""
     categories = turn.services.catalog.categories
+    if queued:  # every problem of the message, each with its own words ("…, una lámpara fundida y un perro muerto")
+        (category, description), *rest = _every_problem(turn, [(category or "", description), *queued])
+        queued = rest
     turn.start_flow("report", None, {
         "category": category if category in categories else None,
         "candidates": [c for c in candidates if c in categories],
@@ -70,6 +86,7 @@ def start(turn: Turn, *, category: str | None, description: str, candidates: Seq
     })
     absorb(turn, replace_location=False)
     if turn.slots["queued"]:
+        _own_place(turn, turn.slots, turn.slots["description"])
         names = [turn.services.category_name(c) for c in (category, *(c for c, _ in turn.slots["queued"]))]
         turn.say("report_two_problems", categories=names, first=names[0])
     ask_next(turn)
@@ -82,10 +99,72 @@ def _next_queued(turn: Turn, done: dict) -> None:
         return
     (category, words), rest = queued[0], queued[1:]
     carried = {k: done.get(k) for k in ("address", "colonia", "landmark", "lat", "lon", "location_ok")}
+    place = None
     turn.start_flow("report", None, {"category": category, "candidates": [], "description": words,
                                      "photos": [], "queued": rest, "location_followup": True, **carried})
-    turn.say("report_next_problem", category=turn.services.category_name(category))
+    if _own_place(turn, turn.slots, words):
+        place = turn.place(address_text(turn.slots), turn.slots.get("landmark"), None)
+    turn.say("report_next_problem", category=turn.services.category_name(category), place=place)
     ask_next(turn)
+
+
+def _own_place(turn: Turn, s: dict, words: str) -> bool:
+    """One of several problems of a message ("un bache en Hidalgo 10 col Centro y aparte en la Juárez 20 col
+    Obrera una lámpara fundida"): the place in its own words replaces the one it was given (the message's, or the
+    problem's before); a problem with no place of its own keeps that one. True when replaced."""
+    if not words or words == turn.text:
+        return False
+    parts = clause_location_parts(turn, words)
+    if not (parts["address"] or parts["landmark"] or parts["colonia"]):
+        return False
+    pin = (s.get("lat"), s.get("lon")) if turn.inbound.location is not None and turn.conv.step is None else None
+    s.update(address=parts["address"], colonia=parts["colonia"], landmark=parts["landmark"], lat=None, lon=None,
+             location_ok=bool(parts["precise"]), same_place_folio=None)
+    if pin is not None:  # a pin sent with the message is the first problem's
+        s.update(lat=pin[0], lon=pin[1], location_ok=True)
+    return True
+
+
+#: Where a list of problems splits: commas, "y", a full stop, a colon ("…hay un bache, una lámpara fundida y …").
+_LIST_JOINT = re.compile(
+    r"\s*(?:[,;:]|(?<!col)(?<!av)(?<!fracc)(?<!esq)(?<!num)(?<!no)\.)\s+(?:y\s+|e\s+)?|\s+(?:y|e)\s+", re.IGNORECASE)
+LIST_MIN_CONFIDENCE = 0.5
+LIST_MAX_PIECES = 8
+
+
+def _every_problem(turn: Turn, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The problems of a message with two or more, each with its own words: read piece by piece (split at commas
+    and "y"), when the pieces name every problem found (and maybe one the whole-message reading missed: "un
+    bache, una lámpara fundida y un perro muerto"); pieces that name no problem join the one before (the first
+    one when they come first). Else ``found`` as it is."""
+    text = turn.text[:NLU_MAX_CHARS]
+    codes = set(turn.services.catalog.categories)
+    cuts = [0]
+    for m in _LIST_JOINT.finditer(text):
+        cuts += [m.start(), m.end()]
+    cuts.append(len(text))
+    pieces = [(text[cuts[i]:cuts[i + 1]], cuts[i]) for i in range(0, len(cuts), 2)]
+    if len(pieces) > LIST_MAX_PIECES:
+        return found
+    named: list[tuple[str, int]] = []  # (category, start of its words)
+    for piece, start in pieces:
+        reading = clauses.parse_clause(turn, piece)
+        code = clauses.service_of(reading, codes)
+        if code and reading is not None and reading.confidence >= LIST_MIN_CONFIDENCE and not (
+                named and named[-1][0] == code):
+            named.append((code, start))
+    wanted = [c for c, _ in found]
+    got = [c for c, _ in named]
+    if len(set(got)) != len(got) or not set(wanted) <= set(got):
+        return found
+    if len(got) == len(wanted) and all(words != turn.text for _, words in found):
+        return found  # the clauses said already (split at "y además")
+    bounds = [0 if i == 0 else start for i, (_, start) in enumerate(named)] + [len(text)]
+    return [(code, _JOINT_TAIL.sub("", text[bounds[i]:bounds[i + 1]]).strip(" ,;:."))
+            for i, (code, _) in enumerate(named)]
+
+
+_JOINT_TAIL = re.compile(r"[\s,;:.]+(?:y|e)?\s*$", re.IGNORECASE)
 
 
 def category_candidates(catalog: Catalog, parse: Parse) -> list[str]:
@@ -138,6 +217,9 @@ def step(turn: Turn) -> bool:
     """Let the report take the message; False when it is not an answer to the pending question."""
     step = turn.conv.step
     if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status"):
+        if step == "confirm" and _asks_about_this_report(turn):
+            _summary_question(turn)  # "¿y cuándo vienen?" with no other report: about this one
+            return True
         return _status_aside(turn)  # answered; the unsent report is kept and recalled
     if _drops_report(turn):
         control.cancel(turn)
@@ -210,8 +292,8 @@ def _place_aside(turn: Turn) -> bool:
         when = report_words.asks_when(folded)
         kind = "when" if when else "cost" if report_words.asks_cost(folded) else "question"
         turn.say("report_place_aside", kind=kind, sla=category.sla_text() if category and when else None)
-    elif report_words.is_complaint(folded):
-        _add_to_description(turn)
+    elif report_words.is_complaint(folded) or report_words.describes(folded):
+        _add_to_description(turn)  # "desde el sábado está ahí y ya apesta": the report's words, never its place
         turn.say("report_place_aside", kind="complaint")
     else:
         return False
@@ -317,9 +399,16 @@ def _step_photo(turn: Turn) -> bool:
         reask(turn)
         return True
     absorb(turn, replace_location=False)
+    said_no = turn.choice == "no_photo" or (turn.choice is None and (
+        declined or report_words.declines_photo(turn.folded)))
+    if declined and turn.choice is None and (rest := report_words.after_photo_decline(turn.text)) \
+            and rest not in (s.get("description") or "") and not only_a_place(rest, parse(turn).entities):
+        # "no pz no tengo foto, el árbol está tapando el paso": the words after the "no" are the report's (and
+        # its urgency is read from them when it is filed)
+        _add_to_description(turn, rest)
     if photo_policy(turn) == "required" and s.get("photo_state") == "asked":
         s["photo_state"] = "reminded"
-        turn.say("report_photo_reminder", buttons=no_photo_button(turn))
+        turn.say("report_photo_reminder", declined=said_no and turn.choice is None, buttons=no_photo_button(turn))
         return True
     if (not declined and turn.choice is None and not is_control_word(turn) and not s.get("description_extra")
             and not only_a_place(turn.text, parse(turn).entities)):  # "en la colonia centro" is the place's
@@ -367,10 +456,13 @@ def _after_correction(turn: Turn, what: str) -> None:
         turn.replies.insert(before, turn.replies.pop())
 
 
-def _replaced_place_or_category(turn: Turn) -> bool:
-    """A new place in words replaces the location; a different category in words replaces the category."""
+def _replaced_place_or_category(turn: Turn, *, replace_place: bool = False) -> bool:
+    """A new place in words replaces the location; a different category in words replaces the category.
+    ``replace_place`` (a place given at the fix menu, or "la ubicación, es…"): the new place replaces the whole
+    old one (address, colonia, landmark, pin), never completes it."""
     s = turn.slots
     current = s.get("category")
+    replace_place = replace_place or bool(FIX_PLACE_PREFIX.match(turn.text))
     correcting = clauses.is_correction(turn)
     new_category = clauses.corrected_category(turn, current) if correcting else None
     if new_category is None and not correcting:
@@ -383,7 +475,11 @@ def _replaced_place_or_category(turn: Turn) -> bool:
     if parts["address"] or parts["landmark"] or parts["colonia"]:
         if new_category:
             _change_category(turn, new_category)
-        if _adds_to_place(s, parts, correcting):
+        if replace_place:
+            absorb(turn, replace_location=True)
+            if landmark := lead_landmark(turn, parts):
+                s["landmark"] = landmark
+        elif _adds_to_place(s, parts, correcting):
             for key in ("address", "colonia", "landmark"):
                 if parts[key]:
                     s[key] = parts[key][:300]
@@ -456,11 +552,12 @@ def _number_corrected(turn: Turn) -> bool:
     return True
 
 
-def _add_to_description(turn: Turn) -> None:
+def _add_to_description(turn: Turn, words: str | None = None) -> None:
+    """The citizen's words (``words``, else the message) join the report's description."""
     s = turn.slots
     before = (s.get("description") or "").rstrip()
     joiner = " " if not before or before[-1] in ".!?" else ". "
-    s["description"] = (before + joiner + turn.text).strip()[:DESCRIPTION_MAX_CHARS]
+    s["description"] = (before + joiner + (words if words is not None else turn.text)).strip()[:DESCRIPTION_MAX_CHARS]
 
 
 def _change_category(turn: Turn, code: str) -> None:
@@ -520,7 +617,7 @@ def _typed_fix(turn: Turn) -> None:
             turn.choice = choice
 
 
-def _step_confirm(turn: Turn) -> bool:
+def _step_confirm(turn: Turn, *, at_fix: bool = False) -> bool:
     _typed_fix(turn)
     if turn.choice and turn.choice.startswith("fix:"):
         return _step_fix(turn)
@@ -528,13 +625,16 @@ def _step_confirm(turn: Turn) -> bool:
         absorb(turn, replace_location=True)
         ask_next(turn)
         return True
-    if turn.choice is None and turn.text and _summary_words(turn):
+    if turn.choice is None and turn.text and _summary_words(turn, at_fix=at_fix):
         return True
-    if is_yes(turn):
-        _submit(turn)
+    if is_yes(turn) or (turn.choice is None and report_words.says_send(turn.folded)):
+        _submit(turn)  # also "bueno no, siempre sí, mándalo xfa", "ntp, mándalo", "noo q lo mandes!!"
         return True
-    if is_no(turn) or turn.choice == "fix":
-        turn.conv.step = "fix"
+    if turn.choice is None and turn.text and report_words.is_question(turn.text, turn.folded):
+        _summary_question(turn)
+        return True
+    if is_no(turn) or turn.choice == "fix" or (turn.choice is None and report_words.has_second_thoughts(turn.folded)):
+        turn.conv.step = "fix"  # "mejor no, ya le pusieron una tabla": the options, Cancelar among them
         ask_fix(turn)
         return True
     if turn.choice is None and is_short(turn) and intent(turn) in ("greet", "thanks"):
@@ -546,17 +646,35 @@ def _step_confirm(turn: Turn) -> bool:
     return True
 
 
+def _asks_about_this_report(turn: Turn) -> bool:
+    """A question on when the crew comes, with no folio, from a citizen with no open report: about the draft."""
+    if FOLIO_LIKE.search(turn.text) or not report_words.asks_when(turn.folded):
+        return False
+    return not turn.tickets().open_tickets_for(turn.citizen.id)
+
+
+def _summary_question(turn: Turn) -> None:
+    """ "¿y cuánto se tardan?" at the summary: the category's committed time (catalog), then the summary again."""
+    s = turn.slots
+    category = turn.services.catalog.categories.get(s.get("category") or "")
+    when = report_words.asks_when(turn.folded)
+    kind = "when" if when else "cost" if report_words.asks_cost(turn.folded) else "question"
+    turn.say("report_place_aside", kind=kind, sla=category.sla_text() if category and when else None,
+             ask_place=False)
+    summary(turn)
+
+
 #: "ya lo había reportado", "ya está reportado", "ya lo reporté": the citizen reported this before.
 _REPORTED_BEFORE = re.compile(r"\bya\s+(?:lo|la|los|las)\s+(?:habia\s+|habiamos\s+|he\s+|hemos\s+)?report\w*|"
                               r"\bya\s+(?:esta|estaba)\s+reportad\w*|\bya\s+(?:habia|hice|habiamos)\s+(?:un\s+)?report\w*")
 
 
-def _summary_words(turn: Turn) -> bool:
+def _summary_words(turn: Turn, *, at_fix: bool = False) -> bool:
     """Words at the summary besides yes / no: a corrected house number ("sí, pero es el 45, no el 54"), a new place
     or category, a yes with a correction the bot cannot read (the fix menu, never sent as it is), the place again,
     "no tengo foto", "ya lo había reportado". True when taken."""
     s = turn.slots
-    if _number_corrected(turn) or _replaced_place_or_category(turn):
+    if _number_corrected(turn) or _replaced_place_or_category(turn, replace_place=at_fix):
         return True
     folded = turn.folded
     if report_words.yes_but(folded):
@@ -622,7 +740,7 @@ def _step_fix(turn: Turn) -> bool:
         return True
     # Free text: a correction ("es en la calle Hidalgo", "es una fuga") or a yes after all.
     turn.conv.step = "confirm"
-    return _step_confirm(turn)
+    return _step_confirm(turn, at_fix=True)
 
 
 def _submit(turn: Turn) -> None:
