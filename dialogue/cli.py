@@ -95,9 +95,10 @@ def close_command(
 ) -> None:
     """Hand the conversation back to the bot and tell the citizen."""
     from dialogue.handoff import close
+    from ticketing.catalog import load_catalog
 
-    with _unit_of_work() as (_settings, session):
-        close(session, conversation_id, staff)
+    with _unit_of_work() as (settings, session):
+        close(session, conversation_id, staff, catalog=load_catalog(settings.catalog_path))
         typer.echo(f"conversation {conversation_id} is back with the bot")
 
 

@@ -113,6 +113,12 @@ def list_queue(session: Session, *, messages: int = 3) -> list[QueueItem]:
     return items
 
 
+def _dialogue_channel(channel: str, external_id: str) -> str:
+    from dialogue.simulated import dialogue_channel
+
+    return dialogue_channel(channel, external_id)
+
+
 def _renderer(renderer: Renderer | None) -> Renderer:
     if renderer is not None:
         return renderer
@@ -146,10 +152,14 @@ def reply(session: Session, conversation_id: int, text: str, staff: StaffUser | 
 
 
 def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
-          *, renderer: Renderer | None = None, now: datetime | None = None) -> OutboxMessage:
-    """Hand the conversation back to the bot and tell the citizen (enqueued, kind ``handoff_closed``)."""
+          *, renderer: Renderer | None = None, now: datetime | None = None,
+          catalog: Catalog | None = None) -> OutboxMessage:
+    """Hand the conversation back to the bot and tell the citizen (enqueued, kind ``handoff_closed``). An unsent
+    report kept as the draft is resumed at its question, and the citizen is told it is still pending (never
+    dropped without a word); ``catalog`` names its category."""
     conversation = _conversation(session, conversation_id)
     _user, name = _staff(session, staff)
+    draft = dict((conversation.slots or {}).get("draft") or {})
     conversation.mode = ConversationMode.BOT
     conversation.handoff_reason = None
     conversation.handoff_requested_at = None
@@ -157,10 +167,15 @@ def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
     conversation.misunderstood_count = 0
     handoff_log.closed(session, conversation.id, "staff", now)
     state.reset(conversation)
+    if draft:
+        step = draft.pop("step", None) or "location"
+        state.start_flow(conversation, "report", step, {"candidates": [], "photos": [], **draft})
     state.touch(conversation)
     identity = conversation.identity
     channel = ChannelKind(identity.channel).value
-    body = _renderer(renderer).render("handoff_closed", channel, staff_name=name)
+    category = catalog.categories.get(draft.get("category") or "") if catalog is not None and draft else None
+    body = _renderer(renderer).render("handoff_closed", _dialogue_channel(channel, identity.external_id),
+                                      staff_name=name, draft=bool(draft), category=category.name if category else "")
     return enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id, text=body,
                                                       kind="handoff_closed"), kind="handoff_closed")
 
@@ -168,8 +183,9 @@ def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
 def expire_handoffs(session: Session, catalog: Catalog, renderer: Renderer, *, timezone: str,
                     now: datetime | None = None, limit: int = 200) -> int:
     """Hand back to the bot every conversation nobody from staff answered within the catalog's
-    ``handoff_timeout_minutes``, telling the citizen (kind ``handoff_timeout``); an unsent report kept as the
-    draft is resumed. Returns how many. Safe in several processes (row locks, ``SKIP LOCKED`` on PostgreSQL)."""
+    ``handoff_timeout_minutes`` of staff hours, telling the citizen (kind ``handoff_timeout``); an unsent report
+    kept as the draft is resumed. Returns how many. Safe in several processes (row locks, ``SKIP LOCKED`` on
+    PostgreSQL)."""
     from dialogue.flows.handoff import timed_out
     from dialogue.simulated import dialogue_channel
     from dialogue.staff_hours import StaffHours
@@ -181,10 +197,11 @@ def expire_handoffs(session: Session, catalog: Catalog, renderer: Renderer, *, t
             .order_by(Conversation.id).limit(limit))
     if session.get_bind().dialect.name != "sqlite":
         stmt = stmt.with_for_update(skip_locked=True)
-    hours = StaffHours(catalog, timezone).hours_text()
+    staff_hours = StaffHours(catalog, timezone)
+    hours = staff_hours.hours_text()
     done = 0
     for conversation in session.scalars(stmt).all():
-        if not timed_out(conversation, now, catalog.handoff_timeout_minutes):
+        if not timed_out(conversation, now, catalog.handoff_timeout_minutes, staff_hours):
             continue
         draft = dict((conversation.slots or {}).get("draft") or {})
         conversation.mode = ConversationMode.BOT

@@ -33,6 +33,15 @@ def is_gsm7(text: str) -> bool:
     return _GSM7_ALL.issuperset(text)
 
 
+def sentence(text: str | None) -> str:
+    """``text`` as a sentence the next one can follow: a final period added when it ends without one ("Se tapó
+    el bache con asfalto" → "Se tapó el bache con asfalto.")."""
+    text = (text or "").strip()
+    if text and text[-1] not in ".!?…:;)\"'»":
+        text += "."
+    return text
+
+
 def to_gsm7(text: str) -> str:
     """Replace characters outside GSM-7 with their closest GSM-7 form (á→a, Í→I, “→"), keep é ñ ü ¿ ¡."""
     if _GSM7_ALL.issuperset(text):  # most texts: nothing to replace (one C-level pass)
@@ -102,6 +111,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters["gsm7"] = to_gsm7
+        self.env.filters["sentence"] = sentence
         self._labels: dict[str, Any] = {}
         self._resolved: dict[tuple[str, str | None], Any] = {}  # (name, channel) -> template (auto_reload off)
         self._label_text: dict[tuple[str, str | None], str] = {}  # labels asked without values

@@ -7,12 +7,16 @@ set the identity's conversation to expect the answer, which ``DialogueEngine`` t
   (``set_satisfaction``); No reopens it with the citizen's words and photo; No sé leaves it to the timeout.
 - location request: the answer (a pin or a written place) is recorded on the ticket, which is reopened.
 
-A conversation handed to staff is left alone: the question is still returned (the caller may send it), but the
-bot stays silent until staff hand the conversation back.
+A conversation that is busy (handed to staff, a report being written, another survey or location request still
+waiting for its answer) is never taken over: ``begin_survey`` returns None (the caller asks again later, one survey at
+a time), and a location request is still sent but its answer is not expected (the citizen can answer in words later).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialogue import state
@@ -20,7 +24,12 @@ from dialogue.render import Renderer
 from dialogue.simulated import dialogue_channel
 from reporta.messages import Button, OutboundMessage
 from ticketing.catalog import Catalog
-from ticketing.models import ChannelIdentity, ChannelKind, ConversationMode, Ticket, utcnow
+from ticketing.models import ChannelIdentity, ChannelKind, Conversation, ConversationMode, Ticket, TicketStatus, utcnow
+
+#: How long a flow counts as in progress after its last message (``Settings.conversation_idle_hours`` and
+#: ``survey_timeout_hours`` by default; the idle restart ends it after that anyway).
+REPORT_IDLE = timedelta(hours=24)
+PROACTIVE_IDLE = timedelta(hours=72)
 
 
 def survey_buttons(renderer: Renderer, channel: str) -> list[Button]:
@@ -29,10 +38,34 @@ def survey_buttons(renderer: Renderer, channel: str) -> list[Button]:
             Button(renderer.label("unsure", channel), "survey:unsure")]
 
 
+def busy(session: Session, conversation: Conversation, now: datetime | None = None, *,
+         report_idle: timedelta = REPORT_IDLE, proactive_idle: timedelta = PROACTIVE_IDLE) -> bool:
+    """True when a proactive question must not take ``conversation`` over: staff have it, or a report, a survey
+    answer or a location request is still in progress (not idle). A survey whose ticket is no longer resolved
+    (answered elsewhere, timed out) no longer counts."""
+    if conversation.mode == ConversationMode.HANDOFF:
+        return True
+    last = conversation.last_activity_at
+    now = now or utcnow()
+    if last is not None and last.tzinfo is None and now.tzinfo is not None:
+        now = now.replace(tzinfo=None)
+    age = now - last if last is not None else timedelta(0)
+    if conversation.flow == "report":
+        return age <= report_idle
+    if conversation.flow == "relocate" or (conversation.flow == "survey" and conversation.step == "answer"):
+        if age > proactive_idle:
+            return False
+        folio = (conversation.slots or {}).get("folio")
+        ticket = session.scalars(select(Ticket).where(Ticket.folio == folio)).one_or_none() if folio else None
+        wanted = TicketStatus.RESOLVED if conversation.flow == "survey" else TicketStatus.NOT_RESOLVED
+        return ticket is not None and ticket.status == wanted
+    return False
+
+
 def _set_expectation(session: Session, identity: ChannelIdentity, flow: str, step: str, ticket: Ticket,
                      options: list[list[str]]) -> None:
     conversation = state.load_conversation(session, identity)
-    if conversation.mode == ConversationMode.HANDOFF:
+    if busy(session, conversation):
         return
     state.start_flow(conversation, flow, step, {"folio": ticket.folio, "options": options})
     conversation.misunderstood_count = 0
@@ -40,11 +73,17 @@ def _set_expectation(session: Session, identity: ChannelIdentity, flow: str, ste
 
 
 def begin_survey(session: Session, identity: ChannelIdentity, ticket: Ticket, renderer: Renderer,
-                 *, catalog: Catalog | None = None) -> OutboundMessage:
-    """Set the conversation to expect "Sí / No / No sé" for ``ticket`` and return the question to send.
+                 *, catalog: Catalog | None = None, now: datetime | None = None,
+                 report_idle: timedelta = REPORT_IDLE, proactive_idle: timedelta = PROACTIVE_IDLE,
+                 ) -> OutboundMessage | None:
+    """Set the conversation to expect "Sí / No / No sé" for ``ticket`` and return the question to send; None
+    (nothing set, nothing to send) while the conversation is ``busy``: the caller asks again later.
 
     ``catalog`` (optional) names the category in the question.
     """
+    conversation = state.load_conversation(session, identity)
+    if busy(session, conversation, now, report_idle=report_idle, proactive_idle=proactive_idle):
+        return None
     category = catalog.categories.get(ticket.category_code) if catalog is not None else None
     channel = dialogue_channel(ChannelKind(identity.channel).value, identity.external_id)
     buttons = survey_buttons(renderer, channel)

@@ -215,7 +215,11 @@ _QUESTION_TAIL_RE = re.compile(r"\bo\s+(?:todavia\s+|aun\s+)?(?:no|que|como|cuan
 _PARTLY_FIXED_RE = re.compile(
     r"\b(?:mas\s+o\s+menos|a\s+medias|medio\s+(?:arreglad|tapad|hech)\w*|no\s+del\s+todo|"
     r"(?:pero|y)\s+(?:nos\s+)?dejaron\s+(?:todo\s+)?(?:el|la|los|las|un|una|mucho|mucha|tirad\w*|regad\w*)?\s*"
-    r"(?:cochinero|tiradero|basura|escombro|hoyo|desorden|tierra|ramas|regad\w*|tirad\w*|sucio|mugrero|batidero))\b"
+    r"(?:cochinero|tiradero|basura|escombro|hoyo|desorden|tierra|ramas|regad\w*|tirad\w*|sucio|mugrero|batidero)|"
+    # "sí ya lo taparon pero quedó todo disparejo", "ya vinieron pero quedó chueco": done, but badly
+    r"pero\s+(?:\w+\s+){0,4}?(?:disparej\w*|desnivel\w*|chuec\w*|hundid\w*|se\s+hunde\w*|abultad\w*|"
+    r"(?:parece|como)\s+(?:un\s+)?tope|(?:quedo|quedaron|esta|estan|sigue|siguen)\s+(?:\w+\s+)?mal|"
+    r"falt(?:o|a|an|aron)\b|no\s+(?:sirve|funciona|prende|jala|enciende)))\b"
 )
 
 

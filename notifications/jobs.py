@@ -6,7 +6,8 @@ marks the ticket (``survey_sent_at``, ``sla_warned_at``, ``overdue_notified_at``
 and commits, so a ticket is handled once. A failure on one ticket is logged and does not stop the others.
 
 - ``send_surveys``: resolved, ``survey_due_at <= now``, not yet asked → ``dialogue.survey.begin_survey``
-  → the question is enqueued for the reporter (waits out quiet hours).
+  → the question is enqueued for the reporter (waits out quiet hours); while the reporter's conversation is busy
+  (a report in progress, another survey, staff) it waits ``SURVEY_RETRY`` and is tried again.
 - ``expire_surveys``: asked more than ``survey_timeout_hours`` ago, no answer → closed as
   ``not_confirmed`` ("resolved, not confirmed").
 - ``warn_sla``: open and due within ``sla_warning_hours`` → the staff hooks (default: a log line).
@@ -54,6 +55,9 @@ StaffHook = Callable[[str, Ticket, dict[str, Any]], None]
 ReceiptApplier = Callable[..., int]
 #: An early receipt whose provider id no outbox row took within this long is dropped.
 EARLY_RECEIPT_TTL = timedelta(hours=24)
+#: A survey that must wait (the citizen is writing a report, answering another survey, talking to staff) is tried
+#: again this much later.
+SURVEY_RETRY = timedelta(minutes=10)
 _staff_hooks: list[StaffHook] = []
 
 
@@ -164,7 +168,13 @@ class Jobs:
         identity = session.get(ChannelIdentity, ticket.reporter_identity_id) if ticket.reporter_identity_id else None
         if identity is None or ChannelKind(identity.channel) in (ChannelKind.PHONE, ChannelKind.WALK_IN):
             return True  # nobody to ask: the timeout closes it as "resolved, not confirmed"
-        message = begin_survey(session, identity, ticket, self.renderer, catalog=self.catalog)
+        message = begin_survey(session, identity, ticket, self.renderer, catalog=self.catalog, now=now,
+                               report_idle=timedelta(hours=self.settings.conversation_idle_hours),
+                               proactive_idle=timedelta(hours=self.settings.survey_timeout_hours))
+        if message is None:  # a report being written, another survey, staff: ask once that is over
+            ticket.survey_sent_at = None
+            ticket.survey_due_at = now + SURVEY_RETRY
+            return False
         row = enqueue(session, identity, message, kind="survey", urgent=False,
                       dedupe_key=f"survey:{ticket.id}:{ticket.reopen_count or 0}", ticket_id=ticket.id)
         # No "sms_body": the answer is expected on this identity's conversation (see docs/notifications.md).

@@ -186,6 +186,8 @@ class StatusUpdates:
             return Update("status_resolved", {**base, "note": note}, media_path=self._evidence_path(session, ticket))
         if to == TicketStatus.NOT_RESOLVED.value:
             reason = event.reason_code
+            if reason == "scheduled" and ticket.scheduled_for is not None:  # a date, not "se cerró sin arreglo"
+                return Update("status_scheduled", {**base, "note": note, "date": self.ctx.date(ticket.scheduled_for)})
             referral = None
             if self.catalog is not None and ticket.category_code in self.catalog.categories:
                 referral = self.catalog.categories[ticket.category_code].referral

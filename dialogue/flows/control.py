@@ -27,10 +27,11 @@ def opt_out_or_in(turn: Turn) -> bool:
     True when the message was taken here."""
     citizen, folded = turn.citizen, turn.folded
     if folded in OPT_OUT_WORDS:
+        pending = opt_out_context(turn)
         record_opt_out(citizen, turn.now)
         turn.end_flow()
         turn.conv.mode = ConversationMode.BOT
-        turn.say("opted_out")
+        turn.say("opted_out", **pending)
         log.info("dialogue: citizen %s opted out", citizen.id)
         return True
     if citizen.opted_out_at is None and folded in OPT_IN_WORDS and citizen.consent_at is not None:
@@ -46,6 +47,18 @@ def opt_out_or_in(turn: Turn) -> bool:
         turn.silent = True  # opted out: the bot answers only ALTA / START
         return True
     return False
+
+
+def opt_out_context(turn: Turn) -> dict[str, object]:
+    """What BAJA leaves behind, for ``opted_out`` / ``opt_out_offer``: a report being written (``unsent``, its
+    ``category``; it is not filed) and how many filed reports are still open (``open_count``)."""
+    from ticketing.privacy import access_summary
+
+    draft = turn.slots if turn.conv.flow == "report" else {}
+    unsent = bool(draft) and any(draft.get(k) for k in ("category", "address", "description", "lat", "photos"))
+    open_count = access_summary(turn.session, turn.citizen, max_tickets=0).open_count
+    return {"unsent": unsent, "category": turn.services.category_name(draft.get("category")) if unsent else "",
+            "open_count": open_count}
 
 
 def welcome_or_restart(turn: Turn) -> None:

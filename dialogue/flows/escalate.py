@@ -27,13 +27,18 @@ MISUNDERSTOOD_LIMIT = 2
 DRAFT_KEYS = ("category", "description", "address", "colonia", "landmark", "lat", "lon", "location_ok",
               "location_followup", "photos", "photo_state", "description_asked", "queued")
 
+#: What makes a draft a report the citizen meant: a category, a place or a photo (not just their words).
+REPORT_KEYS = ("category", "address", "colonia", "landmark", "lat", "photos")
+
 
 def start(turn: Turn, reason: str) -> None:
     """Hand the conversation to staff (``reason`` ∈ requested | not_understood | abusive | anguished)."""
     conv = turn.conv
-    unsent_report = conv.flow == "report"
     draft = {k: turn.slots.get(k) for k in DRAFT_KEYS if turn.slots.get(k) not in (None, [], "")} \
-        if unsent_report else None
+        if conv.flow == "report" else None
+    if draft is not None and not any(draft.get(k) for k in REPORT_KEYS):
+        draft = None  # only words the bot could not place ("¿y a quién le hablo?"): not a report they meant
+    unsent_report = draft is not None
     if draft is not None:
         draft["step"] = conv.step
     elif reason == "anguished":

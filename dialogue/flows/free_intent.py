@@ -32,7 +32,10 @@ def opt_out_phrase(turn: Turn) -> bool:
     """ "ya no me manden mensajes", "quiero darme de baja": say how (BAJA), at any step; the step is kept."""
     if turn.choice is not None or not turn.text or len(turn.text) > 200 or not OPT_OUT_PHRASE.search(turn.folded):
         return False
-    turn.say("opt_out_offer")
+    context = control.opt_out_context(turn)
+    turn.say("opt_out_offer", **context)
+    if context["unsent"]:
+        control.reprompt(turn)  # the report is still there to finish
     return True
 
 

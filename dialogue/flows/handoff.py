@@ -7,7 +7,8 @@ A handoff is never a trap: the citizen is told when a person will answer (``dial
 from the catalog, "mañana a las 9:00" outside them); an unsent report is kept as ``slots["draft"]`` for staff
 (and for the bot again); "menú", "cancelar" always reach the bot, and so do a new report or a folio while no
 staff member has taken or answered the conversation; and when nobody has answered within the catalog's
-``handoff_timeout_minutes`` the bot takes the conversation back, saying so (on the next message, or proactively
+``handoff_timeout_minutes`` (counted in staff hours: after hours the clock starts at the next opening, as the
+citizen was told) the bot takes the conversation back, saying so (on the next message, or proactively
 from the scheduler: ``dialogue.handoff.expire_handoffs``).
 
 The staff side (queue, replies, handing back) is ``dialogue.handoff``.
@@ -47,8 +48,10 @@ def wants_person(turn: Turn) -> bool:
 # --- while the conversation waits for staff -------------------------------------------------------------
 
 
-def timed_out(conv: Any, now: datetime, timeout_minutes: int) -> bool:
-    """Nobody from staff answered within the timeout since the handoff started."""
+def timed_out(conv: Any, now: datetime, timeout_minutes: int, hours: StaffHours | None = None) -> bool:
+    """Nobody from staff answered within the timeout since the handoff started. With ``hours``, the timeout counts
+    staff minutes only: a request at 18:30 (told "te responderá mañana a las 9:00") times out at 9:30 the next
+    working day, not at 19:00 when nobody could have answered."""
     requested = conv.handoff_requested_at
     if requested is None or (conv.slots or {}).get("staff_replied_at"):
         return False
@@ -56,7 +59,24 @@ def timed_out(conv: Any, now: datetime, timeout_minutes: int) -> bool:
         from datetime import UTC
 
         requested = requested.replace(tzinfo=UTC)
-    return now - requested >= timedelta(minutes=timeout_minutes)
+    if hours is None:
+        return now - requested >= timedelta(minutes=timeout_minutes)
+    return now >= staff_deadline(requested, timeout_minutes, hours)
+
+
+def staff_deadline(requested: datetime, timeout_minutes: int, hours: StaffHours) -> datetime:
+    """When ``timeout_minutes`` of staff hours have passed since ``requested``."""
+    remaining = timedelta(minutes=timeout_minutes)
+    moment = requested
+    for _ in range(60):  # a few weeks of openings at most (holidays included)
+        moment = hours.next_opening(moment)
+        local = hours.calendar.local(moment)
+        closes = datetime.combine(local.date(), hours.hours.closes, tzinfo=hours.calendar.tz)
+        if moment + remaining <= closes:
+            return moment + remaining
+        remaining -= closes - moment
+        moment = closes
+    return moment + remaining
 
 
 def _leaving(turn: Turn) -> str | None:
@@ -133,7 +153,8 @@ def while_handed_off(turn: Turn, escalation: str | None) -> bool:
     precedence."""
     if escalation == "anguished":
         turn.say("emergency")  # danger first, even while waiting for staff
-    if timed_out(turn.conv, turn.now, turn.services.catalog.handoff_timeout_minutes):
+    hours = StaffHours(turn.services.catalog, turn.services.settings.timezone)
+    if timed_out(turn.conv, turn.now, turn.services.catalog.handoff_timeout_minutes, hours):
         hand_back(turn, "timeout")
         return bool(turn.conv.flow)  # a resumed report waits for its answer; otherwise the message goes on
     leaving = _leaving(turn)

@@ -199,7 +199,8 @@ def ticket_view(services: Services, ticket: Ticket, now: datetime, channel: str 
         )
     note = None
     for event in reversed(ticket.events or []):
-        if event.public_note:
+        # the area's note: the citizen's own reopen words are theirs, not "Nota del área"
+        if event.public_note and not (event.actor or "").startswith("citizen:"):
             note = event.public_note
             break
     return {

@@ -6,6 +6,8 @@ meanwhile, the citizen gets its current status.
 
 from __future__ import annotations
 
+import re
+
 from dialogue.flows.status import ticket_view
 from dialogue.places import location_parts
 from dialogue.survey import survey_buttons
@@ -18,6 +20,11 @@ from ticketing.errors import TicketError, TicketNotFound
 from ticketing.models import Ticket
 
 RATING_WORDS = {"uno": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5}
+#: Numbers said in words beyond the scale ("le doy un diez"): read, then the scale is said.
+_OVER_SCALE_WORDS = {"cero": 0, "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "cien": 100}
+#: A number in a rating: "un 5 jeje", "le doy un 10", "2, xq quedó mal", "cinco", "5/5", "un 4 de 5".
+_RATING_NUMBER_RE = re.compile(r"(?<![\d.,])(\d{1,3})(?![\d.,]\d)|\b(" + "|".join({**RATING_WORDS,
+                                                                                   **_OVER_SCALE_WORDS}) + r")\b")
 #: A message the question was asked again for is a new report only this sure ("tardaron un montón, muy mal" reads
 #: as street cleaning 0.51: an opinion, not a problem).
 NEW_PROBLEM_CONFIDENCE = 0.6
@@ -110,31 +117,49 @@ def _step_answer(turn: Turn, ticket: Ticket) -> bool:
     return True
 
 
+def read_rating(folded: str) -> int | None:
+    """The number a rating message gives ("un 5 jeje" → 5, "le doy un 10" → 10, "2, xq quedó mal" → 2, "cinco" →
+    5, "5/5" → 5), or None: no number, or several different ones ("hay otro bache en Juárez 20, el 3")."""
+    numbers = []
+    for digits, word in _RATING_NUMBER_RE.findall(folded):
+        numbers.append(int(digits) if digits else {**RATING_WORDS, **_OVER_SCALE_WORDS}[word])
+    if re.search(r"\b(\d)\s*(?:/|de)\s*(?:5|cinco)\b", folded):  # "5/5", "4 de 5": the scale itself
+        numbers = [n for i, n in enumerate(numbers) if not (n == 5 and i > 0)]
+    distinct = set(numbers)
+    return numbers[0] if len(distinct) == 1 else None
+
+
 def _step_rating(turn: Turn, ticket: Ticket) -> bool:
     s = turn.slots
     score = None
     if turn.choice and turn.choice.startswith("rate:"):
         score = int(turn.choice[5:])
     else:
-        folded = turn.folded
-        if folded.isdigit():
-            score = int(folded)
-        elif folded in RATING_WORDS:
-            score = RATING_WORDS[folded]
+        score = read_rating(turn.folded)
+        if score is not None and len(turn.folded.split()) > 2 and intent(turn) in SERVICE_INTENTS \
+                and parse(turn).confidence >= NEW_PROBLEM_CONFIDENCE:
+            return False  # "hay otro bache en Juárez 20": a new report, not a rating
         if score is not None and not 1 <= score <= 5:
-            if s.get("reasked"):
+            if score > 10:
                 return False
+            if score == 10 or s.get("reasked"):  # "le doy un 10": the top of the scale
+                return _rate(turn, ticket, 5 if score > 5 else 1, said=score)
             s["reasked"] = True
-            _ask_rating(turn, ticket.folio)
+            turn.say("survey_rating_scale", score=score)  # "un 8": of 5 or of 10? the scale, once
             return True
     if score is None:
         return False
+    return _rate(turn, ticket, score)
+
+
+def _rate(turn: Turn, ticket: Ticket, score: int, *, said: int | None = None) -> bool:
+    """Record ``score``; ``said``: the number the citizen gave when it was off the 1–5 scale (told as read)."""
     try:
         turn.tickets().set_satisfaction(ticket, score, actor=turn.actor)
     except TicketError:
         return _stale(turn, ticket)
     turn.end_flow()
-    turn.say("survey_rating_thanks", score=score)
+    turn.say("survey_rating_thanks", score=score, said=said)
     return True
 
 

@@ -319,7 +319,7 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         handoff.reply(session, conv.id, text, staff_row(session, staff), renderer=rt().renderer)
 
     def back_to_bot(session: Session, staff: StaffPrincipal, conv: Conversation, form: dict[str, str]) -> str:
-        handoff.close(session, conv.id, staff_row(session, staff), renderer=rt().renderer)
+        handoff.close(session, conv.id, staff_row(session, staff), renderer=rt().renderer, catalog=rt().catalog)
         return "/console/inbox?aviso=devuelta"
 
     def close(session: Session, staff: StaffPrincipal, conv: Conversation, form: dict[str, str]) -> str:
