@@ -5,6 +5,7 @@ reports (none → ask for a folio; one → shown; several → options).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -223,3 +224,47 @@ def _folio_of_original(ticket: Ticket) -> str | None:
     if session is None or ticket.duplicate_of_id is None:
         return None
     return session.scalars(select(Ticket.folio).where(Ticket.id == ticket.duplicate_of_id)).first()
+
+
+# --- a reply to a notice -------------------------------------------------------------------------------
+
+#: How long after a notice a message may still be its reply.
+NOTICE_REPLY_HOURS = 72
+#: Outbox kinds that are no notice about a ticket's outcome (a survey and the bot's replies read their answers).
+_NOT_NOTICES = frozenset({"reply", "survey", "status_in_progress", "status_received"})
+#: "ni idea", "no sé", "yo nomás pasé": the citizen does not know the exact place.
+_DOES_NOT_KNOW = re.compile(r"\b(?:ni\s+idea|no\s+se|nose|no\s+sabria|no\s+recuerdo|no\s+me\s+acuerdo|quien\s+sabe|"
+                            r"nomas\s+pase|solo\s+pase|iba\s+pasando|no\s+soy\s+de\s+ahi)\b")
+
+
+def notice_answered(turn: Turn) -> Ticket | None:
+    """The report whose notice (a report closed without a fix, a duplicate, a referral, a request for a better
+    place) is the last thing sent to the citizen, when it was sent lately: what the message may be answering."""
+    from ticketing.models import OutboxMessage
+
+    row = turn.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.identity_id == turn.identity.id)
+        .order_by(OutboxMessage.id.desc()).limit(1)).first()
+    if row is None or row.ticket_id is None or row.kind in _NOT_NOTICES:
+        return None
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=turn.now.tzinfo)
+    if turn.now - created > timedelta(hours=NOTICE_REPLY_HOURS):
+        return None
+    ticket = turn.session.get(Ticket, row.ticket_id)
+    return ticket if ticket is not None and not ticket.is_open else None
+
+
+def notice_reply(turn: Turn, ticket: Ticket) -> None:
+    """A message about the notice that the bot cannot answer ("ni idea, yo nomás pasé en el camión", "¿cómo que
+    duplicado?", "¿a quién le hablo?"): the citizen's words noted on the report; not knowing the place is thanked,
+    anything else goes to a person, who sees the report."""
+    from dialogue.flows import escalate
+
+    turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
+    name = turn.services.category_name(ticket.category_code)
+    if _DOES_NOT_KNOW.search(turn.folded):
+        turn.end_flow()
+        turn.say("notice_place_unknown", folio=ticket.folio, category=name)
+        return
+    turn.say("notice_reply_staff", folio=ticket.folio, category=name)
+    escalate.start(turn, "notice_reply")
