@@ -61,19 +61,22 @@ def _office(turn: Turn) -> Office | None:
     return best
 
 
-#: Right after a notice, a new report needs this confidence and its category named by the lexicon ("ni idea, yo
-#: nomás pasé en el camión" is garbage collection 0.55: an answer to the notice, not a report).
+#: Right after a notice, a new report needs its category named by the lexicon (and the usual sure reading), or this
+#: confidence: "ni idea, yo nomás pasé en el camión" (garbage collection 0.55, no word of it) answers the notice.
 NEW_REPORT_AFTER_NOTICE = 0.85
 
 
 def _sure_new_report(turn: Turn, reading: Parse) -> bool:
-    if not (reading.understood and reading.intent in SERVICE_INTENTS) or reading.confidence < NEW_REPORT_AFTER_NOTICE:
+    if not (reading.understood and reading.intent in SERVICE_INTENTS):
         return False
+    if reading.confidence >= NEW_REPORT_AFTER_NOTICE:
+        return True
     lexicon = getattr(turn.services.parser, "lexicon_categories", None)
     try:
-        return lexicon is None or reading.intent in lexicon(turn.text)
+        named = lexicon is not None and reading.intent in lexicon(turn.text)
     except Exception:
-        return True
+        named = False
+    return named and reading.confidence >= report.SURE_CONFIDENCE
 
 
 def answer(turn: Turn) -> None:

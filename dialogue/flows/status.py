@@ -250,8 +250,8 @@ def notice_answered(turn: Turn) -> Ticket | None:
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=turn.now.tzinfo)
     if turn.now - created > timedelta(hours=NOTICE_REPLY_HOURS):
         return None
-    ticket = turn.session.get(Ticket, row.ticket_id)
-    return ticket if ticket is not None and not ticket.is_open else None
+    ticket = turn.session.get(Ticket, row.ticket_id)  # closed without a fix (a fixed one gets the survey)
+    return ticket if ticket is not None and ticket.status == TicketStatus.NOT_RESOLVED else None
 
 
 def notice_reply(turn: Turn, ticket: Ticket) -> None:
