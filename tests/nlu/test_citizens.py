@@ -457,6 +457,20 @@ def test_round_13_a_report_with_thanks_stays_a_report(parser, text: str, intent:
     assert result.intent == intent and result.about is None, result.ranking
 
 
+#: F10: garbage in an "arroyo" is the catalog's illegal dumping ("…tirados en la vía pública, un baldío o un arroyo");
+#: the roadway's damage ("arroyo vehicular") stays a pothole.
+ARROYO = [
+    ("hay basura tirada en el arroyo de la calle sauce 8", "illegal_dumping"),
+    ("la gente tira basura al arroyo de la calle", "illegal_dumping"),
+    ("el arroyo vehicular de la avenida esta muy deteriorado", "pothole"),
+]
+
+
+@pytest.mark.parametrize("text, intent", ARROYO)
+def test_round_13_garbage_in_the_arroyo(parser, text: str, intent: str) -> None:
+    assert parser.parse(text).intent == intent, parser.parse(text).ranking
+
+
 def test_round_13_lexicon_categories(parser) -> None:
     """What the dialogue asks before taking a correction's category (walk13 F9)."""
     assert parser.lexicon_categories("una coladera sin tapa") == {"sewer"}
@@ -466,4 +480,4 @@ def test_round_13_lexicon_categories(parser) -> None:
 def test_round_13_sentences_are_not_training_examples() -> None:
     data = load_training_data(DEFAULT_DATA_DIR / "nlu", real=False)
     trained = {normalize(t) for t, _ in data.examples}
-    assert not [t for t, _ in NEWS_WITH_THANKS + STILL_REPORTS_WITH_THANKS if normalize(t) in trained]
+    assert not [t for t, _ in NEWS_WITH_THANKS + STILL_REPORTS_WITH_THANKS + ARROYO if normalize(t) in trained]
