@@ -150,8 +150,9 @@ def is_control_word(turn: Turn) -> bool:
 #: Asking for a person inside a sentence ("¿no me pasas con un asesor porfa?", "quiero hablar con alguien del
 #: municipio", "comunícame con una persona").
 _ASKS_PERSON = re.compile(
-    r"\b(?:pas\w*|comunic\w*|contact\w*|conect\w*|transfier\w*|canaliz\w*|hablar|platicar|atiend\w*)\s+"
-    r"(?:me\s+|nos\s+)?(?:con\s+)?(?:un|una|el|la|algun|alguna|algunx)?\s*"
+    r"\b(?:pas(?:a|as|e|en|ame|eme|ar|arme)|comunic\w*|contact\w*|conect\w*|transfier\w*|canaliz\w*|hablar|"
+    r"platicar)\s+"
+    r"(?:me\s+|nos\s+)?con\s+(?:un|una|el|la|algun|alguna)?\s*"
     r"(?:asesor\w*|persona|humano|agente|operador\w*|ejecutiv\w*|alguien|encargad\w*|licenciad\w*)\b|"
     r"\b(?:quiero|necesito|ocupo|pueden?\s+pasar(?:me)?\s+con)\s+(?:un|una|a\s+un|a\s+una)?\s*"
     r"(?:asesor\w*|persona|humano|agente|operador\w*|ejecutiv\w*)\b"

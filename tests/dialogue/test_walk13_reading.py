@@ -135,6 +135,14 @@ def test_a_person_asked_for_in_a_sentence_is_a_handoff(world: World, text: str) 
     assert chat.conversation().mode == ConversationMode.HANDOFF
 
 
+@pytest.mark.parametrize("text", ["el semaforo de hidalgo y juarez no sirve y ni pasa un agente de transito",
+                                  "no quiero que venga una persona a tocar, solo que tapen el bache de hidalgo 5"])
+def test_a_person_named_in_a_report_is_no_handoff(world: World, text: str) -> None:
+    chat = world.chat("whatsapp")
+    chat.send(text)
+    assert chat.conversation().mode == ConversationMode.BOT and chat.conversation().flow == "report"
+
+
 @pytest.mark.parametrize("text", ["perdon me distraje, q me preguntabas?", "¿qué me dijiste?",
                                   "perdón, ¿me repites la pregunta?"])
 def test_asking_for_the_question_again_repeats_it(world: World, text: str) -> None:
