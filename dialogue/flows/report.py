@@ -143,6 +143,8 @@ def step(turn: Turn) -> bool:
     if _drops_report(turn):
         control.cancel(turn)
         return True
+    if status.not_another_report(turn):  # "no no, ya se arregló la que reporté, no es otra"
+        return True
     if step in ("location", "location_detail", "photo", "description", "duplicate") and _correction(turn):
         return True
     handler = _STEPS.get(step or "")

@@ -268,3 +268,34 @@ def notice_reply(turn: Turn, ticket: Ticket) -> None:
         return
     turn.say("notice_reply_staff", folio=ticket.folio, category=name)
     escalate.start(turn, "notice_reply")
+
+
+#: In the middle of a report, the report was meant as news of the one made before: "no no, ya se arregló la que
+#: reporté, no es otra", "es la misma que ya reporté", "la que reporté ya quedó".
+_NOT_ANOTHER = re.compile(
+    r"\bno\s+es\s+otr[oa]\b|\bes\s+(?:el|la|lo)\s+(?:mism[oa]\s+)?(?:que|q)\s+ya\s+report\w*|"
+    r"\b(?:el|la|lo)\s+(?:que|q)\s+(?:ya\s+)?(?:les\s+)?report\w*\s+ya\s+(?:quedo|se\s+\w+|l[oa]\s+\w+aron|\w+aron)\b|"
+    r"\bya\s+se\s+(?:arregl|repar|compus|solucion|prendi|tap)\w*\s+(?:el|la|lo)\s+(?:que|q)\s+(?:ya\s+)?report\w*"
+)
+_FIXED_WORDS = re.compile(r"\b(?:ya\s+(?:se\s+)?(?:arregl|repar|compus|solucion|prendi|prend|tap|quedo|funcion)\w*)")
+
+
+def not_another_report(turn: Turn) -> bool:
+    """ "no no, ya se arregló la que reporté, no es otra" while a report of that kind is being written: the report
+    is dropped and the citizen's open report of the kind is shown (news of the fix noted on it). False when the
+    message says no such thing or there is no open report of the kind."""
+    if turn.choice is not None or not turn.text or not _NOT_ANOTHER.search(turn.folded):
+        return False
+    category = turn.slots.get("category")
+    mine = [t for t in turn.tickets().open_tickets_for(turn.citizen.id)
+            if category is None or t.category_code == category]
+    if not mine:
+        return False
+    turn.end_flow()
+    ticket = mine[0]
+    if _FIXED_WORDS.search(turn.folded):
+        turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
+        turn.say("lookup_fixed_news", folio=ticket.folio, category=turn.services.category_name(ticket.category_code))
+    else:
+        show(turn, ticket.folio)
+    return True

@@ -124,6 +124,18 @@ def test_denying_another_report_does_not_loop(world: World) -> None:
     assert "en qué calle" not in chat.text and chat.conversation().flow is None
 
 
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("text", ["no no, ya se arreglo la q reporte, no es otra", "es la misma que ya reporte",
+                                  "la que les reporte ya quedo, no es otra"])
+def test_not_another_report_in_the_middle_of_one_drops_it(world: World, channel: str, text: str) -> None:
+    chat, folio = reported(world, channel, "hay una lampara fundida en juarez 40 col centro")
+    chat.send("hay una lampara fundida")
+    assert chat.conversation().flow == "report"
+    chat.send(text)
+    assert folio in chat.text and chat.conversation().flow is None
+    assert len(chat.tickets()) == 1
+
+
 # --- F19 / F4: a person asked for in a sentence, the question asked again, leaving a handoff ------------------
 
 @pytest.mark.parametrize("text", ["no me pasas con un asesor porfa, es q tengo otra duda",
