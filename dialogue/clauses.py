@@ -46,6 +46,20 @@ PLAIN_HESITATION = 0.15
 PLAIN_WHOLE_SHARE = 0.2
 
 
+#: Two categories one problem is told in, when a plain comma or "y" joins them (no "además"): the catalog's
+#: garbage collection is "el camión de la basura no pasó", so "hay basura acumulada, no pasó el camión" tells the
+#: garbage left (street cleaning, read alone) and why (collection): one report, of the category named first here.
+_ONE_PROBLEM = {frozenset({"street_cleaning", "garbage_collection"}): "garbage_collection"}
+
+
+def _one_problem(found: list[tuple[str, str]], text: str) -> list[tuple[str, str]]:
+    """``found`` with the clauses of one problem merged (see ``_ONE_PROBLEM``) into one entry: the whole text."""
+    if len(found) != 2:
+        return found
+    merged = _ONE_PROBLEM.get(frozenset(code for code, _ in found))
+    return [(merged, text)] if merged else found
+
+
 def _distinct(a: Parse | None, b: Parse | None) -> bool:
     """Two clearly different problems: each sure of itself, neither hesitating towards the other's category
     ("hay basura tirada, huele horrible" is one report whichever of the garbage categories wins)."""
@@ -108,9 +122,33 @@ def _service(reading: Parse | None, catalog_codes: set[str]) -> str | None:
     return None
 
 
+#: A correction's category without a word of its lexicon needs this confidence ("es que no hay luz" 0.91 names the
+#: streetlight; "es en toda la colonia, no es una sola calle" is streetlight 0.51 and names no problem at all).
+CORRECTION_CONFIDENCE = 0.6
+
+
+def _named(turn: Turn, reading: Parse | None, code: str) -> bool:
+    """``code`` is named in ``reading``'s text: a word of its lexicon, or the classifier sure of it."""
+    if reading is None:
+        return False
+    lexicon = getattr(turn.services.parser, "lexicon_categories", None)
+    if lexicon is not None:
+        try:
+            if code in lexicon(reading.text):
+                return True
+        except Exception:
+            log.exception("dialogue: the lexicon failed on a clause; ignored")
+    return dict(reading.ranking).get(code, 0.0) >= CORRECTION_CONFIDENCE
+
+
 def corrected_category(turn: Turn, current: str | None) -> str | None:
     """The category a correction means, when it differs from ``current``: the clause after the last "es" /
-    "sino" / "mejor" (with "no es bache" removed) read on its own, else the whole message's reading."""
+    "sino" / "mejor" (with "no es bache" removed) read on its own, else the whole message's reading. A category
+    must be named (its lexicon or a sure reading): "no es una sola calle" is no correction of the category."""
+    return _corrected_category(turn, current)
+
+
+def _corrected_category(turn: Turn, current: str | None) -> str | None:
     codes = set(turn.services.catalog.categories)
     text = turn.text[:NLU_MAX_CHARS]
     without_negated = _NEGATED.sub(" ", text)
@@ -118,19 +156,20 @@ def corrected_category(turn: Turn, current: str | None) -> str | None:
     candidates = [without_negated[starts[-1]:]] if starts else []
     candidates.append(without_negated)
     for clause in candidates:
-        found = _service(_parse_clause(turn, clause), codes)
-        if found and found != current:
+        reading = _parse_clause(turn, clause)
+        found = _service(reading, codes)
+        if found and found != current and _named(turn, reading, found):
             return found
     whole = parse(turn)
     found = _service(whole, codes)
-    if found and found != current:
+    if found and found != current and _named(turn, whole, found):
         return found
     negated = {_service(_parse_clause(turn, re.sub(r"^no\s+\w+\s+", "", m.group(0))), codes)
                for m in _NEGATED.finditer(text)}
     if not _names_a_problem(whole):
         return None  # "no, es en la calle Hidalgo 300": only a place, whatever the classifier makes of "no, es en la"
     for name in whole.problems:
-        if name != current and name in codes and name not in negated:
+        if name != current and name in codes and name not in negated and _named(turn, whole, name):
             return name
     return None
 
@@ -147,7 +186,7 @@ def problems(turn: Turn) -> list[tuple[str, str]]:
     if len(found) >= 2:
         if m is not None and len(found) == 2:
             return [(found[0], text[:m.start()].strip()), (found[1], text[m.end():].strip())]
-        return [(code, turn.text) for code in found]
+        return _one_problem([(code, turn.text) for code in found], turn.text)
     if m is not None:
         first = _service(_parse_clause(turn, text[:m.start()]), codes) or (found[0] if found else None)
         second = None if is_consequence(text[m.end():]) else _service(_parse_clause(turn, text[m.end():]), codes)
@@ -166,5 +205,5 @@ def problems(turn: Turn) -> list[tuple[str, str]]:
         b = _parse_clause(turn, right) if first else None
         second = _service(b, codes)
         if first and second and first != second and {first, second} <= split and _distinct(a, b):
-            return [(first, left.strip()), (second, right.strip())]
+            return _one_problem([(first, left.strip()), (second, right.strip())], turn.text)
     return [(code, turn.text) for code in found]

@@ -37,6 +37,7 @@ REASONS = {
     "not_understood": "el bot no entendió dos mensajes seguidos",
     "abusive": "mensaje ofensivo",
     "anguished": "posible emergencia o angustia",
+    "notice_reply": "respondió a un aviso de su reporte",
 }
 
 

@@ -145,3 +145,58 @@ def is_control_word(turn: Turn) -> bool:
         return True
     return is_short(turn, 3) and intent(turn) in (
         "affirm", "deny", "thanks", "greet", "goodbye", "cancel", "help")
+
+
+#: Asking for a person inside a sentence ("¿no me pasas con un asesor porfa?", "quiero hablar con alguien del
+#: municipio", "comunícame con una persona").
+_ASKS_PERSON = re.compile(
+    r"\b(?:pas(?:a|as|e|en|ame|eme|ar|arme)|comunic\w*|contact\w*|conect\w*|transfier\w*|canaliz\w*|hablar|"
+    r"platicar)\s+"
+    r"(?:me\s+|nos\s+)?con\s+(?:un|una|el|la|algun|alguna)?\s*"
+    r"(?:asesor\w*|persona|humano|agente|operador\w*|ejecutiv\w*|alguien|encargad\w*|licenciad\w*)\b|"
+    r"\b(?:quiero|necesito|ocupo|pueden?\s+pasar(?:me)?\s+con)\s+(?:un|una|a\s+un|a\s+una)?\s*"
+    r"(?:asesor\w*|persona|humano|agente|operador\w*|ejecutiv\w*)\b"
+)
+#: Not wanting a person ("no no, no quiero persona", "no quiero hablar con nadie", "no necesito un asesor").
+_REFUSES_PERSON = re.compile(
+    r"\bno\s+(?:quiero|necesito|ocupo|pedi)\s+(?:hablar\s+con\s+|que\s+me\s+pases\s+con\s+)?(?:a\s+)?"
+    r"(?:un|una|el|la|ninguna?|ningun)?\s*(?:persona|asesor\w*|humano|agente|operador\w*|nadie)\b|"
+    r"\bno\s+(?:te\s+)?(?:pedi|dije\s+que\s+me\s+pasaras)\b"
+)
+#: Asking for the question again ("perdón, me distraje, ¿qué me preguntabas?", "¿qué me dijiste?", "repite").
+_ASKS_TO_REPEAT = re.compile(
+    r"\b(?:que|q|k)\s+(?:me\s+)?(?:preguntabas|preguntaste|preguntas|pregunto|pediste|pedias|decias|dijiste|"
+    r"estabas\s+preguntando)\b|\b(?:repite|repitelo|repitemelo|repetir|repiteme|me\s+repites|puedes\s+repetir)\b|"
+    r"\bcual\s+era\s+la\s+pregunta\b|\bno\s+vi\s+(?:la\s+pregunta|lo\s+que\s+(?:me\s+)?(?:preguntaste|dijiste))\b"
+)
+#: Checking the bot is still there ("holaaa?? sigues ahí?", "¿hay alguien?", "bueno??").
+_ARE_YOU_THERE = re.compile(
+    r"^(?:(?:hola+|oye|oiga|bueno+|ey+|hey+)\s*)*(?:sigue[sn]?\s+ahi|esta[sn]?\s+ahi|hay\s+alguien(?:\s+ahi)?|"
+    r"me\s+(?:lees|escuchas|oyes)|bueno+|hola+)$"
+)
+#: A message with no words: dots, an ellipsis, invisible characters, question marks ("...", "\u200b", "??").
+_NO_WORDS = re.compile(r"^[\s.,;:…\-_·•~*'\"`´?¿!¡\u200b-\u200f\u2060\ufeff\u00ad]*$")
+
+
+def asks_for_person(turn: Turn) -> bool:
+    """A person asked for inside a sentence, and not refused ("no no, no quiero persona")."""
+    folded = turn.folded
+    return bool(_ASKS_PERSON.search(folded)) and not refuses_person(turn)
+
+
+def refuses_person(turn: Turn) -> bool:
+    return bool(_REFUSES_PERSON.search(turn.folded))
+
+
+def asks_to_repeat(turn: Turn) -> bool:
+    """ "¿qué me preguntabas?": the pending question again (not a handoff, not "no te entendí")."""
+    return bool(turn.text) and len(turn.folded.split()) <= 12 and bool(_ASKS_TO_REPEAT.search(turn.folded))
+
+
+def asks_if_there(turn: Turn) -> bool:
+    return bool(turn.text) and bool(_ARE_YOU_THERE.match(" ".join(re.sub(r"[^\w\s]", " ", turn.folded).split())))
+
+
+def no_words(turn: Turn) -> bool:
+    """Only dots, invisible characters or question marks (and no pin, no photo)."""
+    return bool(turn.text) and not turn.inbound.location and not turn.photos and bool(_NO_WORDS.match(turn.text))

@@ -507,9 +507,12 @@ def _fix_news(text: str, folded: str, core: str) -> bool:
     if ("?" in text or "¿" in text or NOT_FIXED_RE.search(folded) or _CONTRAST_RE.search(folded)
             or _NOT_NEWS_RE.search(core) or _NEWS_JOINT_RE.search(core)):
         return False
-    if _THANKS_RE.search(folded):
-        return bool(_FIXED_NEWS_RE.search(folded))
-    return len(core.split()) <= BARE_NEWS_WORDS and bool(_BARE_NEWS_RE.search(core))
+    if _THANKS_RE.search(folded) and _FIXED_NEWS_RE.search(folded):
+        return True
+    # Round 13: the short news with a thank-you too ("oigan ya prendió la lámpara, gracias!!", "ya quedó la luz,
+    # gracias"): the thank-you never makes the news a report.
+    words = len(_THANKS_RE.sub(" ", core).split())
+    return words <= BARE_NEWS_WORDS and bool(_BARE_NEWS_RE.search(core))
 
 
 def _asked_about(text: str, folded: str, ranking: Ranking, tags: Sequence[str]) -> tuple[str, bool] | None:

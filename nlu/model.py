@@ -722,6 +722,11 @@ class BuiltinParser:
     def _lexicon_tags(self, text: str) -> list[str]:
         return self.model.lexicon.tags(normalize(text)) if self.model.lexicon else []
 
+    def lexicon_categories(self, text: str) -> frozenset[str]:
+        """The service categories whose ``kw_*`` lexicon the text names ("una coladera sin tapa" -> sewer; "una
+        sola calle" -> none): what the dialogue asks before taking a clause's category as meant."""
+        return frozenset(t[3:] for t in self._lexicon_tags(text) if t[3:] in SERVICE_INTENTS)
+
     def threshold_for(self, intent: str) -> float:
         """The fallback threshold: the same for every intent (round 7: no lower bar for service categories, so a
         0.448 guess never passes a 0.5 threshold)."""

@@ -11,6 +11,7 @@ from datetime import timedelta
 from dialogue.flows import report_questions, status, survey
 from dialogue.text import CANCEL_WORDS, HELP_WORDS, MENU_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from dialogue.turn import Turn
+from dialogue.understanding import asks_to_repeat, no_words
 from ticketing.citizens import record_consent, record_opt_out
 from ticketing.models import ConversationMode
 
@@ -107,7 +108,7 @@ def unusable_media(turn: Turn) -> bool:
 
 def empty_message(turn: Turn) -> bool:
     """Nothing to read (no words, pin, photo or option): the menu on first contact, else the pending question."""
-    if turn.has_content or turn.choice:
+    if (turn.has_content and not no_words(turn)) or turn.choice:  # "...", a zero-width space: nothing to read
         return False
     if turn.first_contact:
         turn.say_menu()
@@ -130,6 +131,13 @@ def command(turn: Turn) -> bool:
     if turn.choice is None and folded in HELP_WORDS:
         turn.say("help")
         reprompt(turn)
+        return True
+    if turn.choice is None and asks_to_repeat(turn):  # "perdón, me distraje, ¿qué me preguntabas?"
+        if turn.conv.flow:
+            turn.say("repeat_question")
+            reprompt(turn)
+        else:
+            turn.say_menu()
         return True
     return False
 

@@ -30,6 +30,14 @@ REOPEN_REQUEST = re.compile(
     r"el\s+problema|la\s+basura|el\s+bache|el\s+hoyo|apagad[ao]|tirad[ao])|todavia\s+sigue|aun\s+sigue|"
     r"no\s+es\s+cierto)\b"
 )
+#: Round 13: the problem came back ("el bache que taparon ya se volvió a abrir", "ya se volvió a hacer el hoyo",
+#: "otra vez está igual", "ya se apagó otra vez"): the latest closed report of that kind, reopened.
+BACK_AGAIN = re.compile(
+    r"\b(?:(?:se\s+)?(?:volvi\w*|vuelve\w*)\s+a\s+(?:abrir|hacer|salir|romper|fundir|apagar|tapar|caer|descompon\w*|"
+    r"hundir|llenar|juntar|inundar|desbordar|poner)|otra\s+vez\s+(?:esta|sigue|quedo|se\s+\w+)\b|"
+    r"(?:esta|sigue|quedo)\s+(?:igual|peor)\s+(?:otra\s+vez|de\s+nuevo|que\s+antes)|"
+    r"(?:esta|sigue|quedo)\s+igual\s+que\s+antes|se\s+\w+\s+(?:otra\s+vez|de\s+nuevo))"
+)
 #: Asking in so many words ("reábranlo", "vuelvan a revisar"): without a closed report the bot says it found none.
 EXPLICIT_REOPEN = re.compile(r"\b(?:reabr\w*|reabier\w*|volver\s+a\s+abrir|vuelvan\s+a\s+(?:abrir|revisar|venir|checar)"
                              r"|revisen\s+(?:otra\s+vez|de\s+nuevo))\b")
@@ -38,6 +46,45 @@ _CLOSING = frozenset({"ok", "gracias", "muchas gracias", "esta bien", "entendido
                       "ok gracias", "gracias igual", "sale", "enterado", "no", "no gracias", "nada"})
 #: "otro bache", "una nueva fuga": a new report, even of the same kind.
 _ANOTHER = re.compile(r"\b(?:otro|otra|otros|otras|nuevo|nueva|tambien|ademas)\b")
+
+
+#: "en otra calle", "otro bache": a new place or a new one of the kind, not the report back.
+_ANOTHER_PLACE = re.compile(r"\b(?:otro|otra|otros|otras|nuevo|nueva)\s+(?:bache|hoyo|calle|lado|esquina|cuadra|"
+                            r"colonia|lampara|poste|fuga|coladera|arbol)\b")
+
+
+def _names_other_category(turn: Turn, ticket: Ticket) -> bool:
+    """The message names, by a category's lexicon, a category other than the ticket's."""
+    lexicon = getattr(turn.services.parser, "lexicon_categories", None)
+    if lexicon is None:
+        return False
+    try:
+        named = lexicon(turn.text)
+    except Exception:
+        return False
+    return bool(named) and ticket.category_code not in named
+
+
+def reopen_aside(turn: Turn) -> bool:
+    """ "quiero que reabran el folio 3146-3843" in the middle of a report: that folio (or the latest closed report)
+    reopened, without asking for a photo; the caller keeps the unsent report. False when it asks no reopen."""
+    if turn.choice is not None or not turn.text or not EXPLICIT_REOPEN.search(fold(turn.text)):
+        return False
+    folio = folio_in(turn)
+    ticket = _ticket(turn, folio) if folio else latest_closed_for(turn)
+    if ticket is None:
+        return False  # the status answer says what there is
+    if ticket.is_open:
+        show(turn, ticket.folio)
+        return True
+    try:
+        turn.tickets().reopen(ticket, actor=turn.actor, public_note=_words(turn), attachment_ids=turn.photos)
+    except TicketError:
+        show(turn, ticket.folio)
+        return True
+    turn.say("survey_reopened", folio=ticket.folio, due=turn.due_text(ticket), ask_photo=False,
+             asked_words=False)
+    return True
 
 
 def _ticket(turn: Turn, folio: str | None) -> Ticket | None:
@@ -102,14 +149,20 @@ def step(turn: Turn) -> bool:
 
 def request(turn: Turn) -> bool:
     """ "quiero que lo reabran" with no flow waiting: reopen the folio named or the latest closed report."""
-    if turn.choice is not None or not turn.text or not REOPEN_REQUEST.search(fold(turn.text)):
+    folded = fold(turn.text or "")
+    back_again = bool(BACK_AGAIN.search(folded))
+    if turn.choice is not None or not turn.text or not (REOPEN_REQUEST.search(folded) or back_again):
         return False
     folio = folio_in(turn)
     ticket = _ticket(turn, folio) if folio else latest_closed_for(turn)
-    explicit = bool(EXPLICIT_REOPEN.search(fold(turn.text)))
+    explicit = bool(EXPLICIT_REOPEN.search(folded))
     understood = intent(turn)
+    if back_again and ticket is not None and not _names_other_category(turn, ticket):
+        understood = ticket.category_code  # "otra vez está igual" (street cleaning 0.5): that report is back
     if not explicit and (ticket is None or (understood in SERVICE_INTENTS and understood != ticket.category_code)):
         return False  # "el bache de Hidalgo sigue ahí" with no such closed report: a report, not a reopen
+    if back_again and not explicit and (_ANOTHER_PLACE.search(folded) or names_another_place(turn, ticket)):
+        return False  # "se volvió a hacer un hoyo en otra calle": a new report
     if ticket is None:
         if folio:
             return False  # the status flow says the folio does not exist

@@ -12,7 +12,7 @@ from dialogue.flows import control, escalate, followup, report, status
 from dialogue.text import fold
 from dialogue.turn import Turn
 from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_short, parse
-from nlu.api import SERVICE_INTENTS
+from nlu.api import SERVICE_INTENTS, Parse
 from ticketing.catalog import Office
 
 #: Opting out said in words ("ya no me manden mensajes"): the exact keyword BAJA is offered (the law's keyword,
@@ -64,6 +64,24 @@ def _office(turn: Turn) -> Office | None:
     return best
 
 
+#: Right after a notice, a new report needs its category named by the lexicon (and the usual sure reading), or this
+#: confidence: "ni idea, yo nomás pasé en el camión" (garbage collection 0.55, no word of it) answers the notice.
+NEW_REPORT_AFTER_NOTICE = 0.85
+
+
+def _sure_new_report(turn: Turn, reading: Parse) -> bool:
+    if not (reading.understood and reading.intent in SERVICE_INTENTS):
+        return False
+    if reading.confidence >= NEW_REPORT_AFTER_NOTICE:
+        return True
+    lexicon = getattr(turn.services.parser, "lexicon_categories", None)
+    try:
+        named = lexicon is not None and reading.intent in lexicon(turn.text)
+    except Exception:
+        named = False
+    return named and reading.confidence >= report.SURE_CONFIDENCE
+
+
 def answer(turn: Turn) -> None:
     choice = turn.choice
     if choice == "menu:report":
@@ -90,6 +108,12 @@ def answer(turn: Turn) -> None:
         status.answer(turn, folio)
         return
     candidates = report.category_candidates(turn.services.catalog, reading)
+    if (understood in SERVICE_INTENTS or understood in (None, "out_of_scope", "help", "human_handoff")) \
+            and not _sure_new_report(turn, reading) and not turn.photos and not turn.inbound.location:
+        notice = status.notice_answered(turn)  # "¿cómo que duplicado?", "¿a quién le hablo?" after a notice
+        if notice is not None:
+            status.notice_reply(turn, notice)
+            return
     if understood in SERVICE_INTENTS or candidates:
         found = clauses.problems(turn)
         if len(found) >= 2:  # "hay un bache y además la lámpara está fundida": both, one after the other

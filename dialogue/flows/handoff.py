@@ -26,7 +26,16 @@ from dialogue.flows import report_questions
 from dialogue.staff_hours import StaffHours
 from dialogue.text import CANCEL_WORDS, HANDOFF_WORDS, MENU_WORDS
 from dialogue.turn import Turn
-from dialogue.understanding import FOLIO_LIKE, folio_in, intent, parse
+from dialogue.understanding import (
+    FOLIO_LIKE,
+    asks_for_person,
+    asks_if_there,
+    asks_to_repeat,
+    folio_in,
+    intent,
+    parse,
+    refuses_person,
+)
 from nlu.api import SERVICE_INTENTS
 from ticketing.models import ConversationMode
 
@@ -39,10 +48,20 @@ _BACK = re.compile(r"\b(?:regresar|volver|regresame|salir|menu|inicio|cancelar|m
                    r"(?:esperar|hablar)|no\s+quiero\s+esperar|olvidalo|seguir\s+con\s+el\s+(?:bot|asistente))\b")
 
 
+#: The NLU alone hands the conversation to a person only this sure ("perdón me distraje, ¿qué me preguntabas?" was
+#: human_handoff 0.52); a person named in words ("¿no me pasas con un asesor?") needs no confidence.
+HANDOFF_CONFIDENCE = 0.6
+
+
 def wants_person(turn: Turn) -> bool:
     if turn.folded in HANDOFF_WORDS:
         return True
-    return intent(turn) == "human_handoff"
+    if refuses_person(turn) or asks_to_repeat(turn):
+        return False
+    if asks_for_person(turn):
+        return True
+    reading = parse(turn)
+    return intent(turn) == "human_handoff" and reading.confidence >= HANDOFF_CONFIDENCE
 
 
 # --- while the conversation waits for staff -------------------------------------------------------------
@@ -87,6 +106,8 @@ def _leaving(turn: Turn) -> str | None:
     if folded in MENU_WORDS or folded in CANCEL_WORDS or payload.startswith(("menu:", "cancel")):
         return "menu"
     if folded in BACK_WORDS or (len(folded.split()) <= 6 and _BACK.search(folded)):
+        return "back"
+    if refuses_person(turn) or asks_to_repeat(turn):  # "no no, no quiero persona, solo dime q me preguntaste"
         return "back"
     return None
 
@@ -168,6 +189,12 @@ def while_handed_off(turn: Turn, escalation: str | None) -> bool:
             return True
         hand_back(turn, "left")
         return False
+    if asks_if_there(turn) and not _attended(turn.conv):  # "holaaa?? sigues ahí?": when a person will answer
+        hours = StaffHours(turn.services.catalog, turn.services.settings.timezone)
+        open_now = hours.is_open(turn.now)
+        turn.say("handoff_waiting", open_now=open_now, hours=hours.hours_text(),
+                 next_opening=None if open_now else hours.next_opening_text(turn.now))
+        return True
     if escalation != "anguished":
         turn.silent = True  # staff answer; the message is in the log for them
     return True

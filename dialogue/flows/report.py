@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from dialogue import clauses, report_words
-from dialogue.flows import control, escalate, status
+from dialogue.flows import control, escalate, followup, status
 from dialogue.flows.report_questions import (
     SUMMARY_OPTIONS,
     ask_category,
@@ -216,13 +216,16 @@ def absorb(turn: Turn, *, replace_location: bool, raw_text_as_location: bool = F
 def step(turn: Turn) -> bool:
     """Let the report take the message; False when it is not an answer to the pending question."""
     step = turn.conv.step
-    if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status"):
+    if turn.choice is None and turn.text and (FOLIO_LIKE.search(turn.text) or intent(turn) == "check_status"
+                                              or followup.EXPLICIT_REOPEN.search(turn.folded)):
         if step == "confirm" and _asks_about_this_report(turn):
             _summary_question(turn)  # "¿y cuándo vienen?" with no other report: about this one
             return True
         return _status_aside(turn)  # answered; the unsent report is kept and recalled
     if _drops_report(turn):
         control.cancel(turn)
+        return True
+    if status.not_another_report(turn):  # "no no, ya se arregló la que reporté, no es otra"
         return True
     if step in ("location", "location_detail", "photo", "description", "duplicate") and _correction(turn):
         return True
@@ -575,7 +578,8 @@ def _status_aside(turn: Turn) -> bool:
     """A status question in the middle of a report: answered, and the unsent report is kept and recalled."""
     conv = turn.conv
     flow, step, slots = conv.flow, conv.step, dict(turn.slots)
-    status.answer(turn, folio_in(turn), aside=True)
+    if not followup.reopen_aside(turn):  # "quiero que reabran el folio …": reopened, the report kept
+        status.answer(turn, folio_in(turn), aside=True)
     turn.start_flow(flow, step, slots)
     if step == "confirm":
         _ask_to_send(turn)

@@ -5,6 +5,7 @@ reports (none → ask for a folio; one → shown; several → options).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -226,3 +227,78 @@ def _folio_of_original(ticket: Ticket) -> str | None:
     if session is None or ticket.duplicate_of_id is None:
         return None
     return session.scalars(select(Ticket.folio).where(Ticket.id == ticket.duplicate_of_id)).first()
+
+
+# --- a reply to a notice -------------------------------------------------------------------------------
+
+#: How long after a notice a message may still be its reply.
+NOTICE_REPLY_HOURS = 72
+#: Outbox kinds that are no notice about a ticket's outcome (a survey and the bot's replies read their answers).
+_NOT_NOTICES = frozenset({"reply", "survey", "status_in_progress", "status_received"})
+#: "ni idea", "no sé", "yo nomás pasé": the citizen does not know the exact place.
+_DOES_NOT_KNOW = re.compile(r"\b(?:ni\s+idea|no\s+se|nose|no\s+sabria|no\s+recuerdo|no\s+me\s+acuerdo|quien\s+sabe|"
+                            r"nomas\s+pase|solo\s+pase|iba\s+pasando|no\s+soy\s+de\s+ahi)\b")
+
+
+def notice_answered(turn: Turn) -> Ticket | None:
+    """The report whose notice (a report closed without a fix, a duplicate, a referral, a request for a better
+    place) is the last thing sent to the citizen, when it was sent lately: what the message may be answering."""
+    from ticketing.models import OutboxMessage
+
+    row = turn.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.identity_id == turn.identity.id)
+        .order_by(OutboxMessage.id.desc()).limit(1)).first()
+    if row is None or row.ticket_id is None or row.kind in _NOT_NOTICES:
+        return None
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=turn.now.tzinfo)
+    if turn.now - created > timedelta(hours=NOTICE_REPLY_HOURS):
+        return None
+    ticket = turn.session.get(Ticket, row.ticket_id)  # closed without a fix (a fixed one gets the survey)
+    return ticket if ticket is not None and ticket.status == TicketStatus.NOT_RESOLVED else None
+
+
+def notice_reply(turn: Turn, ticket: Ticket) -> None:
+    """A message about the notice that the bot cannot answer ("ni idea, yo nomás pasé en el camión", "¿cómo que
+    duplicado?", "¿a quién le hablo?"): the citizen's words noted on the report; not knowing the place is thanked,
+    anything else goes to a person, who sees the report."""
+    from dialogue.flows import escalate
+
+    turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
+    name = turn.services.category_name(ticket.category_code)
+    if _DOES_NOT_KNOW.search(turn.folded):
+        turn.end_flow()
+        turn.say("notice_place_unknown", folio=ticket.folio, category=name)
+        return
+    turn.say("notice_reply_staff", folio=ticket.folio, category=name)
+    escalate.start(turn, "notice_reply")
+
+
+#: In the middle of a report, the report was meant as news of the one made before: "no no, ya se arregló la que
+#: reporté, no es otra", "es la misma que ya reporté", "la que reporté ya quedó".
+_NOT_ANOTHER = re.compile(
+    r"\bno\s+es\s+otr[oa]\b|\bes\s+(?:el|la|lo)\s+(?:mism[oa]\s+)?(?:que|q)\s+ya\s+report\w*|"
+    r"\b(?:el|la|lo)\s+(?:que|q)\s+(?:ya\s+)?(?:les\s+)?report\w*\s+ya\s+(?:quedo|se\s+\w+|l[oa]\s+\w+aron|\w+aron)\b|"
+    r"\bya\s+se\s+(?:arregl|repar|compus|solucion|prendi|tap)\w*\s+(?:el|la|lo)\s+(?:que|q)\s+(?:ya\s+)?report\w*"
+)
+_FIXED_WORDS = re.compile(r"\b(?:ya\s+(?:se\s+)?(?:arregl|repar|compus|solucion|prendi|prend|tap|quedo|funcion)\w*)")
+
+
+def not_another_report(turn: Turn) -> bool:
+    """ "no no, ya se arregló la que reporté, no es otra" while a report of that kind is being written: the report
+    is dropped and the citizen's open report of the kind is shown (news of the fix noted on it). False when the
+    message says no such thing or there is no open report of the kind."""
+    if turn.choice is not None or not turn.text or not _NOT_ANOTHER.search(turn.folded):
+        return False
+    category = turn.slots.get("category")
+    mine = [t for t in turn.tickets().open_tickets_for(turn.citizen.id)
+            if category is None or t.category_code == category]
+    if not mine:
+        return False
+    turn.end_flow()
+    ticket = mine[0]
+    if _FIXED_WORDS.search(turn.folded):
+        turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
+        turn.say("lookup_fixed_news", folio=ticket.folio, category=turn.services.category_name(ticket.category_code))
+    else:
+        show(turn, ticket.folio)
+    return True

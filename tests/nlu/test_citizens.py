@@ -426,3 +426,58 @@ def test_round_12_sentences_are_not_training_examples() -> None:
     trained = {normalize(t) for t, _ in data.examples}
     lists = STATUS_QUESTIONS + WHEN_FIXED + BARE_NEWS + STILL_NEWS_OF_A_PROBLEM
     assert not [t for t, _ in lists if normalize(t) in trained]
+
+
+# --- round 13 (walkthrough 13) -------------------------------------------------------------------------------
+
+#: F17: short news of a fix with a thank-you reads as thanks about the category, as it does without one.
+NEWS_WITH_THANKS = [
+    ("oigan ya prendio la lampara, gracias!!", "streetlight"),
+    ("ya quedó la luz, gracias", "streetlight"),
+    ("ya prendió el foco de la calle, muchas gracias", "streetlight"),
+    ("ya funciona el semaforo gracias", "traffic_signal"),
+    ("ya pasaron por la basura, mil gracias", "garbage_collection"),
+]
+#: Still reports, thank-you or not: damage after "quedó", a second problem, what it was blocked with.
+STILL_REPORTS_WITH_THANKS = [
+    ("ya quedo inundada la calle, gracias", "sewer"),
+    ("ya se tapo la coladera otra vez, gracias", "sewer"),
+]
+
+
+@pytest.mark.parametrize("text, about", NEWS_WITH_THANKS)
+def test_round_13_news_of_a_fix_with_thanks(parser, text: str, about: str) -> None:
+    result = parser.parse(text)
+    assert (result.intent, result.about, result.problems) == ("thanks", about, ()), result.ranking
+
+
+@pytest.mark.parametrize("text, intent", STILL_REPORTS_WITH_THANKS)
+def test_round_13_a_report_with_thanks_stays_a_report(parser, text: str, intent: str) -> None:
+    result = parser.parse(text)
+    assert result.intent == intent and result.about is None, result.ranking
+
+
+#: F10: garbage in an "arroyo" is the catalog's illegal dumping ("…tirados en la vía pública, un baldío o un arroyo");
+#: the roadway's damage ("arroyo vehicular") stays a pothole.
+ARROYO = [
+    ("hay basura tirada en el arroyo de la calle sauce 8", "illegal_dumping"),
+    ("la gente tira basura al arroyo de la calle", "illegal_dumping"),
+    ("el arroyo vehicular de la avenida esta muy deteriorado", "pothole"),
+]
+
+
+@pytest.mark.parametrize("text, intent", ARROYO)
+def test_round_13_garbage_in_the_arroyo(parser, text: str, intent: str) -> None:
+    assert parser.parse(text).intent == intent, parser.parse(text).ranking
+
+
+def test_round_13_lexicon_categories(parser) -> None:
+    """What the dialogue asks before taking a correction's category (walk13 F9)."""
+    assert parser.lexicon_categories("una coladera sin tapa") == {"sewer"}
+    assert parser.lexicon_categories("es en toda la colonia no es una sola calle") == frozenset()
+
+
+def test_round_13_sentences_are_not_training_examples() -> None:
+    data = load_training_data(DEFAULT_DATA_DIR / "nlu", real=False)
+    trained = {normalize(t) for t, _ in data.examples}
+    assert not [t for t, _ in NEWS_WITH_THANKS + STILL_REPORTS_WITH_THANKS + ARROYO if normalize(t) in trained]
