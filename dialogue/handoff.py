@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -152,6 +153,15 @@ def reply(session: Session, conversation_id: int, text: str, staff: StaffUser | 
     return row
 
 
+def resume_draft(conversation: Conversation, draft: dict[str, Any]) -> None:
+    """Back to the bot: no flow, or the unsent report kept for staff (``draft``) at the question it was on."""
+    state.reset(conversation)
+    if draft:
+        draft = dict(draft)
+        step = draft.pop("step", None) or "location"
+        state.start_flow(conversation, "report", step, {"candidates": [], "photos": [], **draft})
+
+
 def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
           *, renderer: Renderer | None = None, now: datetime | None = None,
           catalog: Catalog | None = None) -> OutboxMessage:
@@ -167,10 +177,7 @@ def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
     conversation.handoff_staff_id = None
     conversation.misunderstood_count = 0
     handoff_log.closed(session, conversation.id, "staff", now)
-    state.reset(conversation)
-    if draft:
-        step = draft.pop("step", None) or "location"
-        state.start_flow(conversation, "report", step, {"candidates": [], "photos": [], **draft})
+    resume_draft(conversation, draft)
     state.touch(conversation)
     identity = conversation.identity
     channel = ChannelKind(identity.channel).value
@@ -211,11 +218,8 @@ def expire_handoffs(session: Session, catalog: Catalog, renderer: Renderer, *, t
         conversation.handoff_staff_id = None
         conversation.misunderstood_count = 0
         handoff_log.closed(session, conversation.id, "timeout", now)
-        state.reset(conversation)
         category = catalog.categories.get(draft.get("category") or "")
-        if draft:
-            step = draft.pop("step", None) or "location"
-            state.start_flow(conversation, "report", step, {"candidates": [], "photos": [], **draft})
+        resume_draft(conversation, draft)
         state.touch(conversation, now)
         identity = conversation.identity
         channel = ChannelKind(identity.channel).value

@@ -332,8 +332,10 @@ def routes(ctx: WebContext) -> list[tuple[str, Any, list[str]]]:
         conv.handoff_staff_id = None
         conv.misunderstood_count = 0
         handoff_log.closed(session, conv.id, "console_close")
-        conv.flow = conv.step = None
-        conv.slots = {}
+        draft = dict((conv.slots or {}).get("draft") or {})
+        # an unsent report kept for staff stays with the citizen (resumed at its question), unless staff already
+        # filed it from this conversation
+        handoff.resume_draft(conv, draft if conversation_ticket(session, conv.id) is None else {})
         return "/console/inbox?aviso=cerrada"
 
     def create_report(session: Session, staff: StaffPrincipal, conv: Conversation, form: dict[str, str]) -> str:

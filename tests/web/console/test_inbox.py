@@ -12,7 +12,7 @@ from reporta.runtime import Runtime
 from tests.channels.conftest import AppServer, wait_until
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
-from tests.web.console.conftest import Console, handed_off, telegram_text, twilio_text
+from tests.web.console.conftest import Console, conversation_of, handed_off, telegram_text, twilio_text
 from ticketing.models import (
     Conversation,
     ConversationMode,
@@ -131,3 +131,29 @@ def test_whatsapp_and_sms_replies_masked_number_and_reveal_log(web_app: AppServe
     with web_runtime.session_factory() as s:
         row = s.scalars(select(PersonalDataAccess)).one()
         assert row.staff_id == staff["attention"].id and row.reason == "Llamar por la fuga reportada"
+
+
+def test_a_silent_close_keeps_the_unsent_report_with_the_citizen(web_app: AppServer, web_runtime: Runtime,
+                                                                  staff: dict, console: Any) -> None:
+    """Walkthrough 13: "Cerrar" (no message to the citizen) used to wipe a report the bot had kept for staff."""
+    chat = CHAT + 7
+    telegram_text(web_app, chat, "hay un bache enorme en Hidalgo 100 col Centro")
+    wait_until(lambda: (c := conversation_of(web_runtime, "telegram", str(chat))) is not None and c.flow == "report",
+               10)
+    telegram_text(web_app, chat, "quiero hablar con una persona")
+    cid = handed_off(web_runtime, "telegram", str(chat))
+    with web_runtime.session_factory() as s:
+        assert (s.get(Conversation, cid).slots or {}).get("draft", {}).get("category") == "pothole"
+    closed = None
+    for who in ("attention", "works"):
+        agent: Console = console(staff[who].email)
+        response = agent.post(f"/console/inbox/{cid}/close")
+        if response.status_code == 303:
+            closed = response
+            break
+    assert closed is not None and closed.headers["location"].endswith("aviso=cerrada")
+    with web_runtime.session_factory() as s:
+        conv = s.get(Conversation, cid)
+        assert conv.mode == ConversationMode.BOT
+        assert conv.flow == "report" and (conv.slots or {}).get("category") == "pothole"
+        assert "Hidalgo 100" in " ".join(str(v) for v in (conv.slots or {}).values())
