@@ -174,8 +174,8 @@ def test_after_hours_the_time_out_counts_from_the_next_opening(world: World, cha
         with session_scope(world.factory) as session:
             assert staff_side.expire_handoffs(session, world.catalog, world.renderer, timezone=world.settings.timezone,
                                               now=EVENING + later) == 0
-    assert chat.send("hola? hay alguien", after=timedelta(hours=2)) == []
-    assert chat.conversation().mode == ConversationMode.HANDOFF
+    chat.send("hola? hay alguien", after=timedelta(hours=2))  # reassured with when a person answers, still waiting
+    assert "mañana a las 9:00" in chat.text and chat.conversation().mode == ConversationMode.HANDOFF
     opening = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
     with session_scope(world.factory) as session:
         assert staff_side.expire_handoffs(session, world.catalog, world.renderer, timezone=world.settings.timezone,
