@@ -56,6 +56,7 @@ from nlu.acts import only_a_place
 from nlu.api import SERVICE_INTENTS, Parse
 from ticketing.catalog import Catalog
 from ticketing.models import Ticket
+from ticketing.written_places import same_place
 
 log = logging.getLogger("reporta.dialogue")
 
@@ -568,10 +569,20 @@ def _change_category(turn: Turn, code: str) -> None:
     citizen's correction joins the description ("hay un bache. me equivoqué, es una fuga")."""
     s = turn.slots
     s["category"] = code
+    if s.get("queued"):  # one problem read as two ("un bache y una coladera…", then "no es bache, es la coladera"):
+        # the queued problem of the corrected category goes, unless it names a place of its own elsewhere
+        s["queued"] = [[c, words] for c, words in s["queued"] if c != code or _elsewhere(turn, s, words)]
     if turn.text and turn.choice is None:
         _add_to_description(turn)
     if s.get("photo_state") != "declined" or photo_policy(turn) == "required":
         s["photo_state"] = None
+
+
+def _elsewhere(turn: Turn, s: dict, words: str) -> bool:
+    """The words of a queued problem name a written place other than the report's."""
+    parts = clause_location_parts(turn, words or "")
+    theirs = ", ".join(p for p in (parts["address"], parts["colonia"]) if p)
+    return bool(theirs) and not same_place(theirs, address_text(s))
 
 
 def _status_aside(turn: Turn) -> bool:
