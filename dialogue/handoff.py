@@ -162,6 +162,13 @@ def resume_draft(conversation: Conversation, draft: dict[str, Any]) -> None:
         state.start_flow(conversation, "report", step, {"candidates": [], "photos": [], **draft})
 
 
+def _resume_question(draft: dict[str, Any]) -> dict[str, Any]:
+    """What the hand-back message needs to ask the draft's question again (``report_resume_question.j2``)."""
+    if not draft:
+        return {}
+    return {"step": draft.get("step") or "location", "code": draft.get("category")}
+
+
 def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
           *, renderer: Renderer | None = None, now: datetime | None = None,
           catalog: Catalog | None = None) -> OutboxMessage:
@@ -183,7 +190,8 @@ def close(session: Session, conversation_id: int, staff: StaffUser | str | None,
     channel = ChannelKind(identity.channel).value
     category = catalog.categories.get(draft.get("category") or "") if catalog is not None and draft else None
     body = _renderer(renderer).render("handoff_closed", _dialogue_channel(channel, identity.external_id),
-                                      staff_name=name, draft=bool(draft), category=category.name if category else "")
+                                      staff_name=name, draft=bool(draft), category=category.name if category else "",
+                                      **_resume_question(draft))
     return enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id, text=body,
                                                       kind="handoff_closed"), kind="handoff_closed")
 
@@ -224,7 +232,8 @@ def expire_handoffs(session: Session, catalog: Catalog, renderer: Renderer, *, t
         identity = conversation.identity
         channel = ChannelKind(identity.channel).value
         body = renderer.render("handoff_timeout", dialogue_channel(channel, identity.external_id),
-                               draft=bool(draft), category=category.name if category else "", hours=hours)
+                               draft=bool(draft), category=category.name if category else "", hours=hours,
+                               **_resume_question(draft))
         enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id, text=body,
                                                    kind="handoff_timeout"), kind="handoff_timeout",
                 dedupe_key=f"handoff_timeout:{conversation.id}:{now:%Y%m%d%H%M%S}")

@@ -131,7 +131,10 @@ CASES: dict[str, list[tuple]] = {
     "notice_reply_staff": [({"folio": FOLIO, "category": "Bache"}, [])],
     "handoff_timeout": [({"hours": "lunes a viernes de 9 a 17 h", "draft": True,
                           "category": "Recolección de basura"}, []),
-                        ({"hours": "lunes a viernes de 9 a 17 h", "draft": False, "category": ""}, [])],
+                        ({"hours": "lunes a viernes de 9 a 17 h", "draft": False, "category": ""}, []),
+                        *[({"hours": "lunes a viernes de 9 a 17 h", "draft": True, "category": "Recolección de basura",
+                            "code": "garbage_collection", "step": step}, [])
+                          for step in ("category", "location", "photo", "description", "confirm")]],
     "emergency": [({}, [])],
     "frustrated": [({}, MENU), ({"going_on": True}, [])],
     "greeting_brief": [({}, [])],
@@ -145,7 +148,11 @@ CASES: dict[str, list[tuple]] = {
     "report_next_problem": [({"category": "Vehículo abandonado"}, [])],
     "handoff_staff_reply": [({"staff_name": "Ana", "text": "Ya pedimos a la cuadrilla que revise hoy."}, [])],
     "handoff_closed": [({"staff_name": "Ana"}, []), ({"staff_name": "Ana", "draft": True, "category": "Bache"}, []),
-                       ({"staff_name": None, "draft": True, "category": ""}, [])],
+                       ({"staff_name": None, "draft": True, "category": ""}, []),
+                       *[({"staff_name": "Ana", "draft": True, "category": "Recolección de basura",
+                           "code": "garbage_collection", "step": step}, [])
+                         for step in ("category", "location", "location_detail", "photo", "description", "confirm",
+                                      "fix")]],
     "survey_question": [({"folio": FOLIO, "category": "Recolección de basura", "place": STREET},
                          labels("yes", "no", "unsure"))],
     "survey_ask_rating": [({"folio": FOLIO}, [])],
@@ -167,7 +174,7 @@ MAX_SEGMENTS = {
     "report_summary": 2,
 }
 #: Not rendered for citizens on their own (the note is stored on the ticket; labels are checked via buttons).
-NOT_MESSAGES = {"labels", "relocate_note", "report_where_question"}  # the last: a piece of report_ask_location
+NOT_MESSAGES = {"labels", "relocate_note", "report_where_question", "report_resume_question"}  # pieces of messages
 #: Never sent on SMS (no photos on SMS), so not measured.
 NOT_ON_SMS = {"report_ask_photo", "report_photo_reminder", "report_photo_received", "report_photo_wait"}
 NOT_OURS = ("status_", "survey_reminder", "sla_", "privacy_")
