@@ -75,16 +75,18 @@ def test_a_slow_send_keeps_its_short_claim(database_url, settings) -> None:
     with factory() as s:
         queue(s, add_identity(s, "telegram", "801"), "lento")
         s.commit()
-    sender = RecordingSender(script=lambda message, n: time.sleep(2.5))  # longer than the lease
-    d = Dispatcher(factory, {"telegram": sender}, settings, rate_limits=False, lease_seconds=1.2, worker_id="slow")
-    other = Dispatcher(factory, {"telegram": sender}, settings, rate_limits=False, lease_seconds=1.2,
+    # The send lasts twice the lease; the lease leaves its renewal (every third of it) 1.3 s of slack on a busy CI
+    # machine (with 1.2 s, a renewal late by 0.8 s once let the other worker take the row).
+    sender = RecordingSender(script=lambda message, n: time.sleep(4.0))
+    d = Dispatcher(factory, {"telegram": sender}, settings, rate_limits=False, lease_seconds=2.0, worker_id="slow")
+    other = Dispatcher(factory, {"telegram": sender}, settings, rate_limits=False, lease_seconds=2.0,
                        worker_id="other")
     t = threading.Thread(target=d.run_once)
     t.start()
     while sender.calls == 0:  # "slow" holds the claim and is sending
         time.sleep(0.01)
     stolen = 0
-    deadline = time.monotonic() + 2.4
+    deadline = time.monotonic() + 3.9
     while time.monotonic() < deadline:
         stolen += other.run_once()
         time.sleep(0.1)
