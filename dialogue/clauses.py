@@ -14,7 +14,7 @@ import re
 
 from dialogue.text import fold
 from dialogue.turn import Turn
-from dialogue.understanding import NLU_MAX_CHARS, parse
+from dialogue.understanding import NLU_MAX_CHARS, lexicon_categories, parse
 from nlu.acts import is_consequence
 from nlu.api import SERVICE_INTENTS, Parse
 
@@ -77,15 +77,6 @@ def is_correction(turn: Turn) -> bool:
 
 def parse_clause(turn: Turn, text: str) -> Parse | None:
     """A part of the message read on its own (None when too short or the NLU fails)."""
-    return _parse_clause(turn, text)
-
-
-def service_of(reading: Parse | None, catalog_codes: set[str]) -> str | None:
-    """The service category a clause names (not only a place), if any."""
-    return _service(reading, catalog_codes)
-
-
-def _parse_clause(turn: Turn, text: str) -> Parse | None:
     text = text.strip(" ,.;:!¡?¿")
     if len(text) < 3:
         return None
@@ -114,7 +105,8 @@ def names_a_problem(turn: Turn) -> bool:
     return _names_a_problem(parse(turn))
 
 
-def _service(reading: Parse | None, catalog_codes: set[str]) -> str | None:
+def service_of(reading: Parse | None, catalog_codes: set[str]) -> str | None:
+    """The service category a clause names (not only a place), if any."""
     if reading is None or not reading.understood or not _names_a_problem(reading):
         return None
     if reading.intent in SERVICE_INTENTS and reading.intent in catalog_codes:
@@ -131,13 +123,8 @@ def _named(turn: Turn, reading: Parse | None, code: str) -> bool:
     """``code`` is named in ``reading``'s text: a word of its lexicon, or the classifier sure of it."""
     if reading is None:
         return False
-    lexicon = getattr(turn.services.parser, "lexicon_categories", None)
-    if lexicon is not None:
-        try:
-            if code in lexicon(reading.text):
-                return True
-        except Exception:
-            log.exception("dialogue: the lexicon failed on a clause; ignored")
+    if code in lexicon_categories(turn, reading.text):
+        return True
     return dict(reading.ranking).get(code, 0.0) >= CORRECTION_CONFIDENCE
 
 
@@ -145,10 +132,6 @@ def corrected_category(turn: Turn, current: str | None) -> str | None:
     """The category a correction means, when it differs from ``current``: the clause after the last "es" /
     "sino" / "mejor" (with "no es bache" removed) read on its own, else the whole message's reading. A category
     must be named (its lexicon or a sure reading): "no es una sola calle" is no correction of the category."""
-    return _corrected_category(turn, current)
-
-
-def _corrected_category(turn: Turn, current: str | None) -> str | None:
     codes = set(turn.services.catalog.categories)
     text = turn.text[:NLU_MAX_CHARS]
     without_negated = _NEGATED.sub(" ", text)
@@ -156,15 +139,15 @@ def _corrected_category(turn: Turn, current: str | None) -> str | None:
     candidates = [without_negated[starts[-1]:]] if starts else []
     candidates.append(without_negated)
     for clause in candidates:
-        reading = _parse_clause(turn, clause)
-        found = _service(reading, codes)
+        reading = parse_clause(turn, clause)
+        found = service_of(reading, codes)
         if found and found != current and _named(turn, reading, found):
             return found
     whole = parse(turn)
-    found = _service(whole, codes)
+    found = service_of(whole, codes)
     if found and found != current and _named(turn, whole, found):
         return found
-    negated = {_service(_parse_clause(turn, re.sub(r"^no\s+\w+\s+", "", m.group(0))), codes)
+    negated = {service_of(parse_clause(turn, re.sub(r"^no\s+\w+\s+", "", m.group(0))), codes)
                for m in _NEGATED.finditer(text)}
     if not _names_a_problem(whole):
         return None  # "no, es en la calle Hidalgo 300": only a place, whatever the classifier makes of "no, es en la"
@@ -188,8 +171,8 @@ def problems(turn: Turn) -> list[tuple[str, str]]:
             return [(found[0], text[:m.start()].strip()), (found[1], text[m.end():].strip())]
         return _one_problem([(code, turn.text) for code in found], turn.text)
     if m is not None:
-        first = _service(_parse_clause(turn, text[:m.start()]), codes) or (found[0] if found else None)
-        second = None if is_consequence(text[m.end():]) else _service(_parse_clause(turn, text[m.end():]), codes)
+        first = service_of(parse_clause(turn, text[:m.start()]), codes) or (found[0] if found else None)
+        second = None if is_consequence(text[m.end():]) else service_of(parse_clause(turn, text[m.end():]), codes)
         if first and second and first != second:
             return [(first, text[:m.start()].strip()), (second, text[m.end():].strip())]
     # A plain "y" / comma ("bache y lámpara fundida en Hidalgo 5"): two problems only when the whole message is
@@ -200,10 +183,10 @@ def problems(turn: Turn) -> list[tuple[str, str]]:
         left, right = text[:joint.start()], text[joint.end():]
         if is_consequence(right):
             continue  # "…, ya se cayó una moto": what the problem caused
-        a = _parse_clause(turn, left)
-        first = _service(a, codes)
-        b = _parse_clause(turn, right) if first else None
-        second = _service(b, codes)
+        a = parse_clause(turn, left)
+        first = service_of(a, codes)
+        b = parse_clause(turn, right) if first else None
+        second = service_of(b, codes)
         if first and second and first != second and {first, second} <= split and _distinct(a, b):
             return _one_problem([(first, left.strip()), (second, right.strip())], turn.text)
     return [(code, turn.text) for code in found]

@@ -203,7 +203,6 @@ def expire_handoffs(session: Session, catalog: Catalog, renderer: Renderer, *, t
     kept as the draft is resumed. Returns how many. Safe in several processes (row locks, ``SKIP LOCKED`` on
     PostgreSQL)."""
     from dialogue.flows.handoff import timed_out
-    from dialogue.simulated import dialogue_channel
     from dialogue.staff_hours import StaffHours
 
     now = now or utcnow()
@@ -231,7 +230,7 @@ def expire_handoffs(session: Session, catalog: Catalog, renderer: Renderer, *, t
         state.touch(conversation, now)
         identity = conversation.identity
         channel = ChannelKind(identity.channel).value
-        body = renderer.render("handoff_timeout", dialogue_channel(channel, identity.external_id),
+        body = renderer.render("handoff_timeout", _dialogue_channel(channel, identity.external_id),
                                draft=bool(draft), category=category.name if category else "", hours=hours,
                                **_resume_question(draft))
         enqueue(session, identity, OutboundMessage(channel=channel, external_id=identity.external_id, text=body,

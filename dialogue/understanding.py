@@ -200,3 +200,16 @@ def asks_if_there(turn: Turn) -> bool:
 def no_words(turn: Turn) -> bool:
     """Only dots, invisible characters or question marks (and no pin, no photo)."""
     return bool(turn.text) and not turn.inbound.location and not turn.photos and bool(_NO_WORDS.match(turn.text))
+
+
+def lexicon_categories(turn: Turn, text: str) -> frozenset[str]:
+    """The categories whose lexicon (``kw_*``) words ``text`` holds; none when the parser has no lexicon (Rasa) or it
+    fails on the text."""
+    lexicon = getattr(turn.services.parser, "lexicon_categories", None)
+    if lexicon is None:
+        return frozenset()
+    try:
+        return frozenset(lexicon(text))
+    except Exception:
+        log.exception("dialogue: the NLU lexicon failed on a message; ignored")
+        return frozenset()

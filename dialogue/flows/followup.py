@@ -17,7 +17,7 @@ from dialogue.flows.status import latest_closed_for, show
 from dialogue.places import names_another_place
 from dialogue.text import YES_WORDS, fold
 from dialogue.turn import Turn
-from dialogue.understanding import folio_in, intent, is_control_word
+from dialogue.understanding import folio_in, intent, is_control_word, lexicon_categories
 from nlu.api import SERVICE_INTENTS, worded_answer
 from ticketing.errors import TicketError, TicketNotFound
 from ticketing.models import Ticket
@@ -55,13 +55,7 @@ _ANOTHER_PLACE = re.compile(r"\b(?:otro|otra|otros|otras|nuevo|nueva)\s+(?:bache
 
 def _names_other_category(turn: Turn, ticket: Ticket) -> bool:
     """The message names, by a category's lexicon, a category other than the ticket's."""
-    lexicon = getattr(turn.services.parser, "lexicon_categories", None)
-    if lexicon is None:
-        return False
-    try:
-        named = lexicon(turn.text)
-    except Exception:
-        return False
+    named = lexicon_categories(turn, turn.text)
     return bool(named) and ticket.category_code not in named
 
 

@@ -11,7 +11,7 @@ from dialogue import clauses
 from dialogue.flows import control, escalate, followup, report, status
 from dialogue.text import fold
 from dialogue.turn import Turn
-from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_short, parse
+from dialogue.understanding import FOLIO_LIKE, folio_in, intent, is_short, lexicon_categories, parse
 from nlu.api import SERVICE_INTENTS, Parse
 from ticketing.catalog import Office
 
@@ -74,12 +74,7 @@ def _sure_new_report(turn: Turn, reading: Parse) -> bool:
         return False
     if reading.confidence >= NEW_REPORT_AFTER_NOTICE:
         return True
-    lexicon = getattr(turn.services.parser, "lexicon_categories", None)
-    try:
-        named = lexicon is not None and reading.intent in lexicon(turn.text)
-    except Exception:
-        named = False
-    return named and reading.confidence >= report.SURE_CONFIDENCE
+    return reading.intent in lexicon_categories(turn, turn.text) and reading.confidence >= report.SURE_CONFIDENCE
 
 
 def answer(turn: Turn) -> None:

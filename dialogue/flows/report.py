@@ -292,10 +292,7 @@ def _place_aside(turn: Turn) -> bool:
             s["photo_state"] = "declined"
             turn.say("report_place_aside", kind="no_photo")
     elif report_words.is_question(turn.text, folded) or (intent(turn) in _ASIDE_INTENTS and not is_not_a_place(turn)):
-        category = turn.services.catalog.categories.get(s.get("category") or "")
-        when = report_words.asks_when(folded)
-        kind = "when" if when else "cost" if report_words.asks_cost(folded) else "question"
-        turn.say("report_place_aside", kind=kind, sla=category.sla_text() if category and when else None)
+        _answer_briefly(turn, ask_place=True)
     elif report_words.is_complaint(folded) or report_words.describes(folded):
         _add_to_description(turn)  # "desde el sábado está ahí y ya apesta": the report's words, never its place
         turn.say("report_place_aside", kind="complaint")
@@ -670,13 +667,18 @@ def _asks_about_this_report(turn: Turn) -> bool:
 
 def _summary_question(turn: Turn) -> None:
     """ "¿y cuánto se tardan?" at the summary: the category's committed time (catalog), then the summary again."""
-    s = turn.slots
-    category = turn.services.catalog.categories.get(s.get("category") or "")
+    _answer_briefly(turn, ask_place=False)
+    summary(turn)
+
+
+def _answer_briefly(turn: Turn, *, ask_place: bool) -> None:
+    """A question in the middle of a report: when (the category's committed time), cost, or "en cuanto registre tu
+    reporte"; ``ask_place``: the place question follows."""
+    category = turn.services.catalog.categories.get(turn.slots.get("category") or "")
     when = report_words.asks_when(turn.folded)
     kind = "when" if when else "cost" if report_words.asks_cost(turn.folded) else "question"
     turn.say("report_place_aside", kind=kind, sla=category.sla_text() if category and when else None,
-             ask_place=False)
-    summary(turn)
+             ask_place=ask_place)
 
 
 #: "ya lo había reportado", "ya está reportado", "ya lo reporté": the citizen reported this before.

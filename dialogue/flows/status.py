@@ -82,9 +82,14 @@ def _list(turn: Turn, tickets: list[Ticket], *, aside: bool = False) -> None:
 
 
 def _note(turn: Turn, ticket: Ticket) -> None:
-    """The citizen's words noted on their report (an internal note by the citizen), and "Anoté lo que me dices"."""
-    turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
+    """The citizen's words noted on their report, and "Anoté lo que me dices"."""
+    _keep_words(turn, ticket)
     turn.say("lookup_noted", folio=ticket.folio)
+
+
+def _keep_words(turn: Turn, ticket: Ticket) -> None:
+    """The citizen's message noted on their report (an internal note by the citizen)."""
+    turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
 
 
 def about(turn: Turn, reading: Parse) -> bool:
@@ -110,7 +115,7 @@ def about(turn: Turn, reading: Parse) -> bool:
                 break
     if reading.intent == "thanks":  # news of the fix
         if mine:
-            service.add_note(mine[0], actor=turn.actor, internal_note=turn.text)
+            _keep_words(turn, mine[0])
             turn.say("lookup_fixed_news", folio=mine[0].folio, category=name)
         else:
             turn.say("fixed_news_thanks")
@@ -263,7 +268,7 @@ def notice_reply(turn: Turn, ticket: Ticket) -> None:
     anything else goes to a person, who sees the report."""
     from dialogue.flows import escalate
 
-    turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
+    _keep_words(turn, ticket)
     name = turn.services.category_name(ticket.category_code)
     if _DOES_NOT_KNOW.search(turn.folded):
         turn.end_flow()
@@ -297,7 +302,7 @@ def not_another_report(turn: Turn) -> bool:
     turn.end_flow()
     ticket = mine[0]
     if _FIXED_WORDS.search(turn.folded):
-        turn.tickets().add_note(ticket, actor=turn.actor, internal_note=turn.text)
+        _keep_words(turn, ticket)
         turn.say("lookup_fixed_news", folio=ticket.folio, category=turn.services.category_name(ticket.category_code))
     else:
         show(turn, ticket.folio)
